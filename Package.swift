@@ -1,0 +1,64 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layout: Framework is the engine; every plugin depends on Framework only;
+// tunneld is the one place that knows the list of stock plugins.
+let package = Package(
+    name: "tunneld",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "tunneld", targets: ["tunneld"]),
+        .executable(name: "tunneld-bench", targets: ["tunneld-bench"]),
+        .library(name: "Framework", targets: ["Framework"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.2.0"),
+        .package(url: "https://github.com/ordo-one/malloc-interposer.git", from: "1.6.0"),
+    ],
+    targets: [
+        // System libraries from Debian, found with pkg-config.
+        .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium",
+                       providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1",
+                       providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CNetlink", path: "Sources/CNetlink", pkgConfig: "libnl-genl-3.0",
+                       providers: [.apt(["libnl-genl-3-dev"])]),
+        // Linux ioctls and structs Swift cannot call directly (variadic ioctl, struct ifreq).
+        .target(name: "CLinux", path: "Sources/CLinux"),
+
+        .target(
+            name: "Framework",
+            dependencies: [
+                "CYAML", "CLinux",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            path: "Sources/Framework"
+        ),
+        // An example of a user's own stages, registered beside the stock plugins.
+        .target(name: "ExampleStages", dependencies: ["Framework"], path: "Sources/Examples/ExampleStages"),
+
+        .executableTarget(
+            name: "tunneld",
+            dependencies: [
+                "Framework", "ExampleStages",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/tunneld"
+        ),
+        .executableTarget(
+            name: "tunneld-bench",
+            dependencies: [
+                "Framework", "ExampleStages",
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ],
+            path: "Benchmarks/tunneld-bench"
+        ),
+
+        .testTarget(name: "FrameworkTests", dependencies: ["Framework", "ExampleStages"], path: "Tests/FrameworkTests"),
+        .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
+    ]
+)

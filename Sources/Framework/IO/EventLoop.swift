@@ -1,0 +1,179 @@
+import CLinux
+import Glibc
+
+/// The one event loop of a tunnel: file descriptors, timers and signals on a single
+/// epoll set, served on the calling thread. The data path runs inside these callbacks
+/// synchronously, so a packet never waits for a task switch.
+///
+/// Level-triggered: a handler that leaves data unread is called again, which keeps one
+/// busy source from starving the others (handlers bound their work per call).
+public final class EventLoop {
+    public typealias Handler = () -> Void
+
+    public struct Token: Hashable, Sendable {
+        let value: Int
+    }
+
+    private let epoll: Int32
+    private var handlers: [Handler?] = []
+    private var fds: [Int32] = []
+    private var freeTokens: [Int] = []
+    private var running = false
+    private var deferred: [Handler] = []
+
+    public init() throws {
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        if epoll < 0 { throw SystemError("epoll_create1") }
+    }
+
+    deinit {
+        for fd in timerFDs { close(fd) }
+        for fd in signalFDs { close(fd) }
+        close(epoll)
+    }
+
+    /// Call `handler` whenever `fd` is readable.
+    @discardableResult
+    public func watch(_ fd: Int32, _ handler: @escaping Handler) throws -> Token {
+        let token: Int
+        if let reused = freeTokens.popLast() {
+            token = reused
+            handlers[token] = handler
+            fds[token] = fd
+        } else {
+            token = handlers.count
+            handlers.append(handler)
+            fds.append(fd)
+        }
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = UInt64(token)
+        if epoll_ctl(epoll, Int32(EPOLL_CTL_ADD), fd, &event) < 0 {
+            let code = errno
+            handlers[token] = nil
+            freeTokens.append(token)
+            throw SystemError("epoll_ctl(add fd \(fd))", code: code)
+        }
+        return Token(value: token)
+    }
+
+    /// Stop watching; the caller still owns and closes the descriptor.
+    public func unwatch(_ token: Token) {
+        guard token.value < handlers.count, handlers[token.value] != nil else { return }
+        var unused = epoll_event()
+        epoll_ctl(epoll, Int32(EPOLL_CTL_DEL), fds[token.value], &unused)
+        handlers[token.value] = nil
+        freeTokens.append(token.value)
+    }
+
+    // MARK: timers
+
+    private var timerFDs: Set<Int32> = []
+
+    /// A timer backed by a timerfd. Fires `handler` after `milliseconds`, and then every
+    /// `milliseconds` if `repeating`.
+    public final class Timer {
+        let fd: Int32
+        var token: Token?
+        weak var loop: EventLoop?
+
+        init(fd: Int32) { self.fd = fd }
+
+        /// Re-arm (or arm) the timer; 0 disarms it.
+        public func arm(milliseconds: Int, repeating: Bool) {
+            var spec = itimerspec()
+            spec.it_value = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+            if repeating { spec.it_interval = spec.it_value }
+            timerfd_settime(fd, 0, &spec, nil as UnsafeMutablePointer<itimerspec>?)
+        }
+
+        public func cancel() {
+            if let token, let loop {
+                loop.unwatch(token)
+                loop.timerFDs.remove(fd)
+                close(fd)
+            }
+            token = nil
+        }
+    }
+
+    @discardableResult
+    public func addTimer(milliseconds: Int, repeating: Bool, _ handler: @escaping Handler) throws -> Timer {
+        let fd = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK | TFD_CLOEXEC))
+        if fd < 0 { throw SystemError("timerfd_create") }
+        let timer = Timer(fd: fd)
+        timer.loop = self
+        timerFDs.insert(fd)
+        timer.token = try watch(fd) {
+            var expirations: UInt64 = 0
+            _ = read(fd, &expirations, 8)
+            handler()
+        }
+        timer.arm(milliseconds: milliseconds, repeating: repeating)
+        return timer
+    }
+
+    // MARK: signals
+
+    private var signalFDs: Set<Int32> = []
+
+    /// Block `signals` for this thread and any it creates later. Call at the start of
+    /// the process, before other threads exist, so signals reach the signalfd only.
+    public static func blockSignals(_ signals: [Int32]) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in signals { sigaddset(&set, signal) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Deliver `signal` to `handler` from the loop (the signal must be blocked first).
+    public func onSignal(_ signal: Int32, _ handler: @escaping Handler) throws {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, signal)
+        let fd = signalfd(-1, &set, Int32(SFD_NONBLOCK | SFD_CLOEXEC))
+        if fd < 0 { throw SystemError("signalfd") }
+        signalFDs.insert(fd)
+        try watch(fd) {
+            var info = signalfd_siginfo()
+            while read(fd, &info, MemoryLayout<signalfd_siginfo>.size) > 0 {
+                handler()
+            }
+        }
+    }
+
+    // MARK: running
+
+    /// Run `handler` on the loop after the current round of events (control plane only).
+    public func defer_(_ handler: @escaping Handler) {
+        deferred.append(handler)
+    }
+
+    /// Serve events until `stop()`.
+    public func run() {
+        running = true
+        let maxEvents = 64
+        var events = [epoll_event](repeating: epoll_event(), count: maxEvents)
+        while running {
+            let timeout: Int32 = deferred.isEmpty ? -1 : 0
+            let n = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32(maxEvents), timeout) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for index in 0..<Int(n) {
+                let token = Int(events[index].data.u64)
+                if token < handlers.count, let handler = handlers[token] { handler() }
+                if !running { break }
+            }
+            if !deferred.isEmpty {
+                let work = deferred
+                deferred.removeAll(keepingCapacity: true)
+                for item in work { item() }
+            }
+        }
+    }
+
+    /// Make `run()` return after the current event.
+    public func stop() { running = false }
+}

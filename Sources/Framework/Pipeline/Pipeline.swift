@@ -1,0 +1,61 @@
+/// One session's stages in send order (ingress first, transport last) plus the
+/// egress stage that ends the receive direction.
+///
+/// `send` enters below the ingress stage's source (the device read already happened)
+/// and walks down; `receive` enters at the transport and walks up to the egress.
+/// Empty batches stop the walk early. Dropped packets are removed and counted after
+/// every stage, so the next stage only sees live packets.
+public final class Pipeline {
+    public let stages: [Stage]
+    public let names: [String]
+    public let egress: Stage
+    let counters: TrafficCounters
+    private let count: Int
+
+    public init(stages: [Stage], names: [String], egress: Stage, counters: TrafficCounters) {
+        precondition(!stages.isEmpty && stages.count == names.count)
+        self.stages = stages
+        self.names = names
+        self.egress = egress
+        self.counters = counters
+        self.count = stages.count
+    }
+
+    /// Run a batch read from the local device through every stage toward the network.
+    public func send(_ batch: PacketBatch) {
+        batch.dropCounters = counters
+        for index in 0..<count {
+            if batch.isEmpty { break }
+            stages[index].send(batch)
+            batch.removeDropped()
+            if index == 0 {
+                // What the ingress accepted is what this session sends.
+                for i in 0..<batch.count { counters.countSent(bytes: batch[i].length) }
+            }
+        }
+        batch.dropCounters = nil
+    }
+
+    /// Run a batch received from the network through every stage toward the local side.
+    public func receive(_ batch: PacketBatch) {
+        batch.dropCounters = counters
+        var index = count - 1
+        // The ingress stage (index 0) has no receive role: the egress stage takes its place.
+        while index >= 1, !batch.isEmpty {
+            stages[index].receive(batch)
+            batch.removeDropped()
+            index -= 1
+        }
+        if !batch.isEmpty {
+            for i in 0..<batch.count { counters.countReceived(bytes: batch[i].length) }
+            egress.receive(batch)
+            batch.removeDropped()
+        }
+        batch.dropCounters = nil
+    }
+
+    public func stop() {
+        for stage in stages { stage.stop() }
+        egress.stop()
+    }
+}

@@ -1,0 +1,46 @@
+/// A fully validated description of one tunnel: what `tunneld validate` checks and
+/// what `Tunnel` builds. Produced only by `ProfileLoader`.
+public struct TunnelSpec: Sendable {
+    public struct DeviceSpec: Sendable {
+        public var name: String
+        public var mtu: Int
+        public var addresses: [InterfaceAddress]
+        public var mark: SourceMark
+    }
+
+    public struct LinkSpec: Sendable {
+        public var name: String
+        public var bind: SocketAddress
+        public var remote: SocketAddress?
+        public var device: String?
+        /// The session manager's per-link settings.
+        public var settings: Settings
+        public var mark: SourceMark
+    }
+
+    public struct StageSpec: Sendable {
+        public var descriptor: StageDescriptor
+        public var settings: Settings
+        /// How the profile placed it: a slot name, or a position such as "after: encrypt".
+        public var placement: String
+        public var mark: SourceMark
+    }
+
+    public var file: String
+    public var profile: String
+    public var summary: String
+    public var device: DeviceSpec?
+    public var links: [LinkSpec]
+    public var sessionManager: SessionManagerDescriptor
+    public var sessionSettings: Settings
+    /// Stages in send order: ingress first, transport last, custom stages in between.
+    public var stages: [StageSpec]
+    public var egress: StageSpec
+    public var batchSize: Int
+    public var logLevel: String
+
+    /// The device kind the ingress/egress stages need, if any.
+    public var deviceKind: TunDevice.Kind? {
+        stages.first?.descriptor.deviceKind ?? egress.descriptor.deviceKind
+    }
+}

@@ -1,0 +1,71 @@
+/// What a plugin offers: stages (each for some slots, or insertable anywhere as a
+/// custom stage) and session managers. Plugins are values registered at start-up by
+/// the executable; nothing is loaded at run time.
+public struct Plugin: Sendable {
+    public let name: String
+    public let summary: String
+    public let stages: [StageDescriptor]
+    public let sessionManagers: [SessionManagerDescriptor]
+
+    public init(name: String, summary: String, stages: [StageDescriptor] = [],
+                sessionManagers: [SessionManagerDescriptor] = []) {
+        self.name = name
+        self.summary = summary
+        self.stages = stages
+        self.sessionManagers = sessionManagers
+    }
+}
+
+/// Declares one stage: its name (as written in profiles), the slots it can fill,
+/// whether it can be inserted by position, its settings, the drop reasons it counts,
+/// and how to build one instance for a session.
+public struct StageDescriptor: Sendable {
+    public let name: String
+    public let summary: String
+    public let slots: [Slot]
+    /// True when profiles may insert it between slots (`after: encrypt`).
+    public let insertable: Bool
+    public let settings: [SettingSpec]
+    public let dropReasons: [String]
+    /// For stages that define the tunnel's wire format on the network side: the first
+    /// bytes of data datagrams they accept. The claim of the deepest such stage in a
+    /// pipeline is the one the tunnel's demultiplexer uses.
+    public let dataFirstBytes: [ClosedRange<UInt8>]?
+    /// The local device this stage reads or writes, when it is an ingress/egress stage.
+    public let deviceKind: TunDevice.Kind?
+    public let make: @Sendable (StageContext) throws -> Stage
+
+    public init(name: String, summary: String, slots: [Slot], insertable: Bool = false,
+                settings: [SettingSpec] = [], dropReasons: [String] = [],
+                dataFirstBytes: [ClosedRange<UInt8>]? = nil, deviceKind: TunDevice.Kind? = nil,
+                make: @escaping @Sendable (StageContext) throws -> Stage) {
+        self.name = name
+        self.summary = summary
+        self.slots = slots
+        self.insertable = insertable
+        self.settings = settings
+        self.dropReasons = dropReasons
+        self.dataFirstBytes = dataFirstBytes
+        self.deviceKind = deviceKind
+        self.make = make
+    }
+}
+
+/// Declares a session manager: how a tunnel decides when sessions start and end.
+public struct SessionManagerDescriptor: Sendable {
+    public let name: String
+    public let summary: String
+    public let settings: [SettingSpec]
+    /// Extra per-link settings this manager understands (beyond name/bind/remote/device).
+    public let linkSettings: [SettingSpec]
+    public let make: @Sendable (SessionManagerContext) throws -> SessionManager
+
+    public init(name: String, summary: String, settings: [SettingSpec] = [], linkSettings: [SettingSpec] = [],
+                make: @escaping @Sendable (SessionManagerContext) throws -> SessionManager) {
+        self.name = name
+        self.summary = summary
+        self.settings = settings
+        self.linkSettings = linkSettings
+        self.make = make
+    }
+}

@@ -1,0 +1,47 @@
+/// The plugins compiled into this binary. Built once at start-up by the executable,
+/// then read-only.
+public struct PluginRegistry: Sendable {
+    public private(set) var plugins: [Plugin] = []
+
+    public init() {}
+
+    /// Register a plugin. Names of stages and session managers must be unique across
+    /// all plugins; a clash is a programming error caught on the first run.
+    public mutating func register(_ plugin: Plugin) {
+        for stage in plugin.stages {
+            precondition(self.stage(named: stage.name) == nil, "stage '\(stage.name)' registered twice")
+            precondition(stage.name != "none", "'none' is reserved for an empty slot")
+        }
+        for manager in plugin.sessionManagers {
+            precondition(sessionManager(named: manager.name) == nil, "session manager '\(manager.name)' registered twice")
+        }
+        plugins.append(plugin)
+    }
+
+    public func stage(named name: String) -> StageDescriptor? {
+        for plugin in plugins {
+            if let stage = plugin.stages.first(where: { $0.name == name }) { return stage }
+        }
+        return nil
+    }
+
+    public func sessionManager(named name: String) -> SessionManagerDescriptor? {
+        for plugin in plugins {
+            if let manager = plugin.sessionManagers.first(where: { $0.name == name }) { return manager }
+        }
+        return nil
+    }
+
+    /// Stages that may fill `slot`, by name.
+    public func stages(for slot: Slot) -> [StageDescriptor] {
+        plugins.flatMap(\.stages).filter { $0.slots.contains(slot) }
+    }
+
+    public var insertableStages: [StageDescriptor] {
+        plugins.flatMap(\.stages).filter(\.insertable)
+    }
+
+    public var allSessionManagers: [SessionManagerDescriptor] {
+        plugins.flatMap(\.sessionManagers)
+    }
+}

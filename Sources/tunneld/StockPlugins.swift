@@ -1,0 +1,13 @@
+import ExampleStages
+import Framework
+
+/// The one place that lists the plugins compiled into `tunneld`. To add your own
+/// stages, add your target to Package.swift and register its plugin here.
+enum StockPlugins {
+    static var registry: PluginRegistry {
+        var registry = PluginRegistry()
+        registry.register(CorePlugin.plugin)
+        registry.register(ExamplePlugin.plugin)
+        return registry
+    }
+}
