@@ -17,6 +17,7 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
         case EADDRINUSE: text += " (another process already uses this address and port)"
         case EADDRNOTAVAIL: text += " (no local interface has this address)"
         case ENODEV: text += " (no such network device)"
+        case EBUSY: text += " (another process holds this device open; stop it or pick another name)"
         default: break
         }
         return text

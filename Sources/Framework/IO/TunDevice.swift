@@ -3,6 +3,12 @@ import Glibc
 
 /// A TUN (layer 3) or TAP (layer 2) device owned by this process. The kernel removes
 /// the device when the descriptor closes, so a crash never leaves it behind.
+///
+/// With `offload` (TUN only) the device is opened with IFF_VNET_HDR and TSO/checksum
+/// offloads: the kernel hands over TCP super-packets of up to 64 KB, which
+/// `TCPSegmenter` splits into MTU-sized packets, and `TCPCoalescer` joins received
+/// segments back into super-packets on the way in. One read or write then moves
+/// dozens of packets, which is what lets a userspace tunnel pass gigabits.
 public final class TunDevice {
     public enum Kind: String, Sendable { case tun, tap }
 
@@ -10,17 +16,32 @@ public final class TunDevice {
     public let name: String
     public let mtu: Int
     public let addresses: [InterfaceAddress]
+    public let offload: Bool
     public private(set) var fd: Int32
     public let counters = TrafficCounters()
 
+    private static let scratchSize = VirtioNetHeader.size + TCPCoalescer.maxLength + 1
+    private let readScratch: UnsafeMutableRawPointer
+    private let writeScratch: UnsafeMutableRawPointer
+
     /// Create the device, set its MTU and addresses, and bring it up.
-    public init(kind: Kind, name: String, mtu: Int, addresses: [InterfaceAddress]) throws {
+    public init(kind: Kind, name: String, mtu: Int, addresses: [InterfaceAddress], offload: Bool = false) throws {
         self.kind = kind
         self.mtu = mtu
         self.addresses = addresses
         var actual = [CChar](repeating: 0, count: Int(tl_IFNAMSIZ))
-        fd = try check(tl_tun_open(name, kind == .tap ? 1 : 0, 0, &actual), "cannot create \(kind.rawValue) device '\(name)'")
+        let useOffload = offload && kind == .tun
+        fd = try check(tl_tun_open(name, kind == .tap ? 1 : 0, useOffload ? 1 : 0, &actual), "cannot create \(kind.rawValue) device '\(name)'")
         self.name = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        readScratch = .allocate(byteCount: TunDevice.scratchSize, alignment: 64)
+        writeScratch = .allocate(byteCount: TunDevice.scratchSize, alignment: 64)
+        var offloadOn = false
+        if useOffload {
+            // Without the offload flags we still get (empty) virtio headers, so keep them.
+            offloadOn = tl_tun_set_offload(fd, tl_TUN_F_CSUM | tl_TUN_F_TSO4 | tl_TUN_F_TSO6) == 0
+        }
+        self.offload = useOffload
+        _ = offloadOn
         do {
             try check(tl_if_set_mtu(self.name, Int32(mtu)), "cannot set MTU \(mtu) on \(self.name)")
             for address in addresses {
@@ -35,11 +56,17 @@ public final class TunDevice {
         } catch {
             Glibc.close(fd)
             fd = -1
+            readScratch.deallocate()
+            writeScratch.deallocate()
             throw error
         }
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        readScratch.deallocate()
+        writeScratch.deallocate()
+    }
 
     /// Close the descriptor; the kernel deletes the device.
     public func close() {
@@ -49,33 +76,84 @@ public final class TunDevice {
         }
     }
 
-    /// Read packets until the device is empty or the batch is full. Packets land at the
-    /// batch's headroom. Returns the number read.
-    public func read(into batch: PacketBatch) -> Int {
-        var read = 0
-        while let record = batch.nextFree {
-            let room = record.pointee.capacity - record.pointee.offset - batch.tailroom
-            let n = Glibc.read(fd, record.pointee.base + record.pointee.offset, room)
-            if n <= 0 { break }  // EAGAIN (drained) or an error: try again on the next wake-up
-            batch.commit(length: n)
-            counters.countSent(bytes: n)  // "sent" into the tunnel from the device's side
-            read += 1
+    /// Read packets until the device is empty or `maxReads` reads were made. Packets
+    /// land at the batch's headroom; when the batch fills, `flush` must empty it.
+    /// Returns the number of reads that returned data.
+    public func read(into batch: PacketBatch, maxReads: Int, flush: (PacketBatch) -> Void) -> Int {
+        var reads = 0
+        while reads < maxReads {
+            if offload {
+                let n = Glibc.read(fd, readScratch, TunDevice.scratchSize)
+                if n <= VirtioNetHeader.size { break }  // EAGAIN (drained), or nothing useful
+                let header = VirtioNetHeader(from: readScratch)
+                switch TCPSegmenter.split(readScratch + VirtioNetHeader.size, length: n - VirtioNetHeader.size,
+                                          header: header, into: batch, flush: flush) {
+                case .success(let segments):
+                    counters.block.add(TrafficCounters.txPackets, UInt64(segments))
+                    counters.block.add(TrafficCounters.txBytes, UInt64(n - VirtioNetHeader.size))
+                case .failure(let reason):
+                    counters.countDrop(reason.reason)
+                }
+            } else {
+                guard let record = batch.nextFree else {
+                    flush(batch)
+                    batch.reset()
+                    continue
+                }
+                let room = record.pointee.capacity - record.pointee.offset - batch.tailroom
+                let n = Glibc.read(fd, record.pointee.base + record.pointee.offset, room)
+                if n <= 0 { break }
+                batch.commit(length: n)
+                counters.countSent(bytes: n)
+            }
+            reads += 1
         }
-        return read
+        return reads
     }
 
     /// Write every live packet of the batch to the device and consume the batch.
     public func write(_ batch: PacketBatch) {
-        for index in 0..<batch.count {
-            let packet = batch.records[index]
-            let n = Glibc.write(fd, packet.base + packet.offset, packet.length)
-            if n == packet.length {
-                counters.countReceived(bytes: n)
-            } else {
-                batch.drop(index, .deviceWriteFailed)
+        if offload {
+            writeCoalesced(batch)
+        } else {
+            for index in 0..<batch.count {
+                let packet = batch[index]
+                let n = Glibc.write(fd, packet.base + packet.offset, packet.length)
+                if n == packet.length { counters.countReceived(bytes: n) } else { batch.drop(index, .deviceWriteFailed) }
             }
         }
         batch.removeDropped()
         batch.consumeAll()
+    }
+
+    private func writeCoalesced(_ batch: PacketBatch) {
+        var index = 0
+        while index < batch.count {
+            let (count, head) = TCPCoalescer.run(in: batch, from: index)
+            if count > 1, let head {
+                let length = TCPCoalescer.build(batch, from: index, count: count, head: head, into: writeScratch)
+                if Glibc.write(fd, writeScratch, length) == length {
+                    counters.block.add(TrafficCounters.rxPackets, UInt64(count))
+                    counters.block.add(TrafficCounters.rxBytes, UInt64(length - VirtioNetHeader.size))
+                } else {
+                    for i in index..<(index + count) { batch.drop(i, .deviceWriteFailed) }
+                }
+            } else {
+                // A lone packet: an all-zero virtio header in the headroom says "nothing to do".
+                guard let header = batch[index].prepend(VirtioNetHeader.size) else {
+                    batch.drop(index, .noRoom)
+                    index += 1
+                    continue
+                }
+                memset(header, 0, VirtioNetHeader.size)
+                let packet = batch[index]
+                if Glibc.write(fd, packet.base + packet.offset, packet.length) == packet.length {
+                    counters.countReceived(bytes: packet.length - VirtioNetHeader.size)
+                } else {
+                    batch.drop(index, .deviceWriteFailed)
+                }
+            }
+            index += count
+        }
     }
 }

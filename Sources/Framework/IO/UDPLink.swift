@@ -19,6 +19,11 @@ public final class UDPLink {
     private let capacity: Int
     private let headers: UnsafeMutablePointer<tl_mmsghdr>
     private let vectors: UnsafeMutablePointer<iovec>
+    private let controls: UnsafeMutableRawPointer
+    private let runs: UnsafeMutablePointer<(first: Int, count: Int, bytes: Int)>
+    /// UDP GSO in use; switched off for good if the kernel refuses it.
+    public private(set) var gso = true
+    private var index_: Int { index }
     private static let peerOffset = MemoryLayout<Packet>.offset(of: \Packet.peer)!
 
     public init(name: String, index: Int, bind: SocketAddress, remote: SocketAddress?, device: String?,
@@ -34,11 +39,16 @@ public final class UDPLink {
         headers.initialize(repeating: tl_mmsghdr(), count: batchSize)
         vectors = .allocate(capacity: batchSize)
         vectors.initialize(repeating: iovec(), count: batchSize)
+        controls = .allocate(byteCount: batchSize * UDPLink.controlSpace, alignment: 8)
+        runs = .allocate(capacity: batchSize)
+        runs.initialize(repeating: (0, 0, 0), count: batchSize)
         do {
             try open(socketBuffer: socketBuffer)
         } catch {
             headers.deallocate()
             vectors.deallocate()
+            controls.deallocate()
+            runs.deallocate()
             throw error
         }
     }
@@ -47,6 +57,8 @@ public final class UDPLink {
         close()
         headers.deallocate()
         vectors.deallocate()
+        controls.deallocate()
+        runs.deallocate()
     }
 
     private func open(socketBuffer: Int) throws {
@@ -130,64 +142,133 @@ public final class UDPLink {
     }
 
     /// Send the live packets of `batch` whose `link` is this link's index, each to its
-    /// `peer` (or to `remote` when the packet has none), with as few `sendmmsg` calls as
-    /// the kernel allows. Packets the kernel will not take are marked `sendFailed`.
-    /// Returns the number sent.
+    /// `peer` (or to `remote` when the packet has none). Consecutive packets to the same
+    /// peer with the same size (the last of a run may be shorter) go as one UDP GSO
+    /// message: the kernel walks its stack once per run instead of once per datagram.
+    /// Runs are batched with `sendmmsg`. Packets the kernel will not take are marked
+    /// `sendFailed`. Returns the number of packets sent.
     @discardableResult
     public func send(_ batch: PacketBatch) -> Int {
-        var sent = 0
-        var start = 0
-        let total = batch.count
         let records = batch.records
-        while start < total {
-            // Gather the next run of up to `capacity` packets for this link.
-            var gathered = 0
-            var indices = start
-            while indices < total && gathered < capacity {
-                if records[indices].link == Int32(index) && records[indices].dropReason == nil {
-                    if !records[indices].peer.isSet {
-                        guard let remote else {
-                            records[indices].dropReason = .noLink
-                            indices += 1
-                            continue
-                        }
-                        records[indices].peer = remote
-                    }
-                    vectors[gathered] = iovec(iov_base: records[indices].base + records[indices].offset,
-                                              iov_len: records[indices].length)
-                    headers[gathered].msg_hdr.msg_name = UnsafeMutableRawPointer(records + indices) + UDPLink.peerOffset
-                    headers[gathered].msg_hdr.msg_namelen = records[indices].peer.length
-                    headers[gathered].msg_hdr.msg_iov = vectors + gathered
-                    headers[gathered].msg_hdr.msg_iovlen = 1
-                    headers[gathered].msg_hdr.msg_control = nil
-                    headers[gathered].msg_hdr.msg_controllen = 0
-                    gathered += 1
+        let total = batch.count
+        var sent = 0
+        var index = 0
+        while index < total {
+            // Gather up to `capacity` messages (runs), using at most `capacity` iovecs.
+            var messages = 0
+            var iovecs = 0
+            while index < total && messages < capacity && iovecs < capacity {
+                guard records[index].link == Int32(index_) && records[index].dropReason == nil else {
+                    index += 1
+                    continue
                 }
-                indices += 1
+                if !records[index].peer.isSet {
+                    guard let remote else {
+                        records[index].dropReason = .noLink
+                        index += 1
+                        continue
+                    }
+                    records[index].peer = remote
+                }
+                let first = index
+                let size = records[first].length
+                var runLength = 0
+                var runBytes = 0
+                // Extend the run: same link and peer, same size; a shorter packet ends it.
+                while index < total && iovecs + runLength < capacity && runLength < UDPLink.maxSegments {
+                    let record = records + index
+                    if runLength > 0 {
+                        guard gso, record.pointee.link == Int32(index_), record.pointee.dropReason == nil,
+                              record.pointee.length <= size, runBytes + record.pointee.length <= UDPLink.maxGSOBytes else { break }
+                        if !record.pointee.peer.isSet, let remote { record.pointee.peer = remote }
+                        guard record.pointee.peer == records[first].peer else { break }
+                    }
+                    vectors[iovecs + runLength] = iovec(iov_base: record.pointee.base + record.pointee.offset,
+                                                        iov_len: record.pointee.length)
+                    runBytes += record.pointee.length
+                    runLength += 1
+                    index += 1
+                    if record.pointee.length < size { break }
+                }
+                let header = headers + messages
+                header.pointee.msg_hdr.msg_name = UnsafeMutableRawPointer(records + first) + UDPLink.peerOffset
+                header.pointee.msg_hdr.msg_namelen = records[first].peer.length
+                header.pointee.msg_hdr.msg_iov = vectors + iovecs
+                header.pointee.msg_hdr.msg_iovlen = runLength
+                if runLength > 1 {
+                    let control = controls + messages * UDPLink.controlSpace
+                    UDPLink.writeSegmentControl(control, segmentSize: size)
+                    header.pointee.msg_hdr.msg_control = control
+                    header.pointee.msg_hdr.msg_controllen = UDPLink.controlSpace
+                } else {
+                    header.pointee.msg_hdr.msg_control = nil
+                    header.pointee.msg_hdr.msg_controllen = 0
+                }
+                runs[messages] = (first, runLength, runBytes)
+                iovecs += runLength
+                messages += 1
             }
-            start = indices
+            guard messages > 0 else { continue }
             var done = 0
-            while done < gathered {
-                let n = tl_sendmmsg(fd, headers + done, UInt32(gathered - done), Int32(MSG_DONTWAIT))
+            while done < messages {
+                let n = tl_sendmmsg(fd, headers + done, UInt32(messages - done), Int32(MSG_DONTWAIT))
+                if n == -EINTR { continue }
                 if n <= 0 {
-                    if n == -EINTR { continue }
+                    if (n == -EIO || n == -EINVAL) && gso && runs[done].count > 1 {
+                        // This path cannot segment (no checksum offload on the route):
+                        // stop using GSO and resend these packets one datagram each.
+                        gso = false
+                        for run in done..<messages {
+                            for r in runs[run].first..<(runs[run].first + runs[run].count) { records[r].dropReason = nil }
+                        }
+                        return sent + send(batch, from: runs[done].first)
+                    }
                     break
                 }
                 done += Int(n)
             }
-            if done < gathered {
-                // Find the unsent records by address: headers[i].msg_name points into the record.
-                for i in done..<gathered {
-                    let record = (headers[i].msg_hdr.msg_name! - UDPLink.peerOffset).assumingMemoryBound(to: Packet.self)
-                    record.pointee.dropReason = DropReason.sendFailed
+            for run in 0..<messages {
+                if run < done {
+                    counters.block.add(TrafficCounters.txPackets, UInt64(runs[run].count))
+                    counters.block.add(TrafficCounters.txBytes, UInt64(runs[run].bytes))
+                    sent += runs[run].count
+                } else {
+                    for r in runs[run].first..<(runs[run].first + runs[run].count) {
+                        records[r].dropReason = DropReason.sendFailed
+                    }
                 }
             }
-            for i in 0..<done {
-                counters.countSent(bytes: vectors[i].iov_len)
-            }
-            sent += done
         }
         return sent
+    }
+
+    /// Resend from `start` without GSO (after the kernel refused a GSO message).
+    private func send(_ batch: PacketBatch, from start: Int) -> Int {
+        var sent = 0
+        for index in start..<batch.count where batch[index].link == Int32(index_) && batch[index].dropReason == nil {
+            let packet = batch[index]
+            if sendControl(UnsafeRawBufferPointer(start: packet.base + packet.offset, count: packet.length),
+                           to: packet.peer.isSet ? packet.peer : (remote ?? packet.peer)) {
+                sent += 1
+            } else {
+                batch.drop(index, .sendFailed)
+            }
+        }
+        return sent
+    }
+
+    /// Most datagrams the kernel accepts in one GSO message, and most bytes.
+    static let maxSegments = 64
+    static let maxGSOBytes = 65000
+    /// CMSG_SPACE(sizeof(uint16_t)) on 64-bit Linux: a 16-byte cmsghdr plus 8 aligned bytes.
+    static let controlSpace = 24
+
+    /// Write a `UDP_SEGMENT` control message (the GSO segment size) at `control`.
+    static func writeSegmentControl(_ control: UnsafeMutableRawPointer, segmentSize: Int) {
+        control.storeBytes(of: 18, toByteOffset: 0, as: Int.self)  // cmsg_len = CMSG_LEN(2)
+        control.storeBytes(of: tl_SOL_UDP, toByteOffset: 8, as: Int32.self)
+        control.storeBytes(of: tl_UDP_SEGMENT, toByteOffset: 12, as: Int32.self)
+        control.storeBytes(of: UInt16(segmentSize), toByteOffset: 16, as: UInt16.self)
     }
 
     /// Send one datagram now (control traffic: handshakes, keepalives, probes).

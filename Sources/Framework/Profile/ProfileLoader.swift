@@ -6,7 +6,7 @@ public struct ProfileLoader: Sendable {
     public let stock: StockProfiles
 
     public static let siteKeys = ["profile", "device", "links", "sessions", "pipeline", "settings", "stages", "batch", "log"]
-    static let deviceKeys = ["name", "mtu", "address"]
+    static let deviceKeys = ["name", "mtu", "address", "offload"]
     static let linkKeys = ["name", "bind", "remote", "device"]
     static let customStageKeys = ["use", "after", "before", "settings"]
 
@@ -188,7 +188,15 @@ public struct ProfileLoader: Sendable {
                 throw ProfileError(addressNode.mark, "at most one IPv4 address per device (any number of IPv6 addresses)")
             }
         }
-        return TunnelSpec.DeviceSpec(name: name, mtu: mtu, addresses: addresses, mark: site.mark)
+        var offload = kind == .tun
+        if let offloadNode = pick("offload") {
+            guard case .boolean(let value) = try SettingsValidator.convert(offloadNode, to: .boolean, name: "'offload' of 'device'") else { fatalError() }
+            guard !value || kind == .tun else {
+                throw ProfileError(offloadNode.mark, "'offload' applies to TUN devices only; remove it for a TAP device")
+            }
+            offload = value
+        }
+        return TunnelSpec.DeviceSpec(name: name, mtu: mtu, addresses: addresses, offload: offload, mark: site.mark)
     }
 
     func parseLinks(_ node: YAMLNode?, manager: SessionManagerDescriptor, siteMark: SourceMark) throws -> [TunnelSpec.LinkSpec] {

@@ -5,6 +5,8 @@ public struct TunnelSpec: Sendable {
         public var name: String
         public var mtu: Int
         public var addresses: [InterfaceAddress]
+        /// TSO/GRO offloads between the kernel and the tunnel (TUN only).
+        public var offload: Bool
         public var mark: SourceMark
     }
 

@@ -49,7 +49,8 @@ public final class Tunnel {
     /// Open the device and links, start the session manager, and watch everything.
     public func start() throws {
         if let deviceSpec = spec.device, let kind = spec.deviceKind {
-            device = try TunDevice(kind: kind, name: deviceSpec.name, mtu: deviceSpec.mtu, addresses: deviceSpec.addresses)
+            device = try TunDevice(kind: kind, name: deviceSpec.name, mtu: deviceSpec.mtu, addresses: deviceSpec.addresses,
+                                   offload: deviceSpec.offload)
             logger.info("device \(device!.name) up (\(kind.rawValue), mtu \(deviceSpec.mtu)\(deviceSpec.addresses.isEmpty ? "" : ", " + deviceSpec.addresses.map(\.text).joined(separator: " ")))")
         }
         for (index, linkSpec) in spec.links.enumerated() {
@@ -127,13 +128,10 @@ public final class Tunnel {
     private func deviceReadable() {
         guard let device, let manager else { return }
         let batch = deviceBatch
-        for _ in 0..<batchesPerWakeup {
-            batch.reset()
-            let n = device.read(into: batch)
-            if n == 0 { break }
-            manager.outbound(batch)
-            if n < batch.capacity { break }
-        }
+        batch.reset()
+        // Bounded reads per wake-up so one busy source cannot starve the others.
+        _ = device.read(into: batch, maxReads: batch.capacity * 2) { full in manager.outbound(full) }
+        if !batch.isEmpty { manager.outbound(batch) }
     }
 
     private func linkReadable(_ link: UDPLink) {

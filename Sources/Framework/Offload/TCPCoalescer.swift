@@ -1,0 +1,143 @@
+import Glibc
+
+/// Receive-side coalescing (GRO in userspace): consecutive segments of one TCP flow in
+/// a batch are joined into one super-packet and written to the TUN in a single call,
+/// with a virtio header that tells the kernel it is a GSO packet. The kernel's TCP
+/// then processes one large segment instead of dozens, which is most of the cost of
+/// delivering packets into a TUN.
+///
+/// Segments are joined only when Linux GRO would join them: same addresses, ports,
+/// TOS/TTL, ACK number, window, flags (ACK, PSH on the last only) and TCP options;
+/// contiguous sequence numbers; equal sizes (the last may be shorter); no IPv4
+/// options or fragments; no IPv6 extension headers.
+public struct TCPCoalescer {
+    /// Largest super-packet: the IPv4 total-length limit.
+    public static let maxLength = 65535
+
+    struct Segment {
+        var isIPv6: Bool
+        var ipLength: Int
+        var headerLength: Int
+        var payloadLength: Int
+        var sequence: UInt32
+        var flags: UInt8
+    }
+
+    /// The TCP segment in `packet` if it is a candidate for coalescing.
+    @inline(__always)
+    static func parse(_ p: UnsafeRawPointer, length: Int) -> Segment? {
+        guard length >= 40 else { return nil }
+        let version = p.load(as: UInt8.self) >> 4
+        let ipLength: Int
+        let isIPv6: Bool
+        if version == 4 {
+            guard p.load(as: UInt8.self) & 0x0f == 5, p.load(fromByteOffset: 9, as: UInt8.self) == 6 else { return nil }
+            // No fragments: MF clear and offset zero (DF may be set).
+            guard UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) & 0x3fff == 0 else { return nil }
+            ipLength = 20
+            isIPv6 = false
+        } else if version == 6 {
+            guard length >= 60, p.load(fromByteOffset: 6, as: UInt8.self) == 6 else { return nil }
+            ipLength = 40
+            isIPv6 = true
+        } else {
+            return nil
+        }
+        let tcpLength = Int(p.load(fromByteOffset: ipLength + 12, as: UInt8.self) >> 4) * 4
+        let headerLength = ipLength + tcpLength
+        guard tcpLength >= 20, headerLength < length else { return nil }
+        let flags = p.load(fromByteOffset: ipLength + 13, as: UInt8.self)
+        // ACK required; PSH allowed; nothing else (no SYN/FIN/RST/URG/ECE/CWR).
+        guard flags & ~UInt8(0x08) == 0x10 else { return nil }
+        let sequence = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: ipLength + 4, as: UInt32.self))
+        return Segment(isIPv6: isIPv6, ipLength: ipLength, headerLength: headerLength,
+                       payloadLength: length - headerLength, sequence: sequence, flags: flags)
+    }
+
+    /// Whether `b` carries the same flow and header fields as `a` (sequence aside).
+    @inline(__always)
+    static func sameFlow(_ a: UnsafeRawPointer, _ sa: Segment, _ b: UnsafeRawPointer, _ sb: Segment) -> Bool {
+        guard sa.isIPv6 == sb.isIPv6, sa.headerLength == sb.headerLength else { return false }
+        if sa.isIPv6 {
+            // Version, traffic class, flow label; hop limit; addresses.
+            guard memcmp(a, b, 4) == 0, a.load(fromByteOffset: 7, as: UInt8.self) == b.load(fromByteOffset: 7, as: UInt8.self),
+                  memcmp(a + 8, b + 8, 32) == 0 else { return false }
+        } else {
+            // TOS; TTL and protocol; addresses.
+            guard a.load(fromByteOffset: 1, as: UInt8.self) == b.load(fromByteOffset: 1, as: UInt8.self),
+                  a.load(fromByteOffset: 8, as: UInt8.self) == b.load(fromByteOffset: 8, as: UInt8.self),
+                  memcmp(a + 12, b + 12, 8) == 0 else { return false }
+        }
+        let ta = a + sa.ipLength, tb = b + sb.ipLength
+        // Ports; ACK number; data offset and window (flags were checked by `parse`); options.
+        return memcmp(ta, tb, 4) == 0 && memcmp(ta + 8, tb + 8, 5) == 0 && memcmp(ta + 14, tb + 14, 2) == 0
+            && memcmp(ta + 20, tb + 20, sa.headerLength - sa.ipLength - 20) == 0
+    }
+
+    /// How many packets from `start` in `batch` can be joined into one super-packet
+    /// (1 when the first cannot be joined with anything).
+    static func run(in batch: PacketBatch, from start: Int) -> (count: Int, first: Segment?) {
+        let firstPacket = batch[start]
+        let first = firstPacket.base + firstPacket.offset
+        guard let head = parse(first, length: firstPacket.length), head.flags & 0x08 == 0 else {
+            return (1, nil)
+        }
+        var count = 1
+        var total = head.headerLength + head.payloadLength
+        var nextSequence = head.sequence &+ UInt32(head.payloadLength)
+        var previousFull = true
+        var index = start + 1
+        while index < batch.count, previousFull {
+            let packet = batch[index]
+            let bytes = packet.base + packet.offset
+            guard let segment = parse(bytes, length: packet.length),
+                  segment.sequence == nextSequence,
+                  segment.payloadLength <= head.payloadLength,
+                  total + segment.payloadLength <= maxLength,
+                  sameFlow(first, head, bytes, segment) else { break }
+            total += segment.payloadLength
+            nextSequence = nextSequence &+ UInt32(segment.payloadLength)
+            count += 1
+            index += 1
+            // Only the last may be short or carry PSH.
+            previousFull = segment.payloadLength == head.payloadLength && segment.flags & 0x08 == 0
+        }
+        return (count, head)
+    }
+
+    /// Build the super-packet of `count` packets from `start` into `out` (room for
+    /// `VirtioNetHeader.size + maxLength` bytes). Returns the bytes written.
+    static func build(_ batch: PacketBatch, from start: Int, count: Int, head: Segment, into out: UnsafeMutableRawPointer) -> Int {
+        let ip = out + VirtioNetHeader.size
+        let firstPacket = batch[start]
+        memcpy(ip, firstPacket.base + firstPacket.offset, head.headerLength)
+        var length = head.headerLength
+        var lastFlags = head.flags
+        for index in start..<(start + count) {
+            let packet = batch[index]
+            let payload = packet.length - head.headerLength
+            memcpy(ip + length, packet.base + packet.offset + head.headerLength, payload)
+            length += payload
+            lastFlags = packet.base.load(fromByteOffset: packet.offset + head.ipLength + 13, as: UInt8.self)
+        }
+        // Carry PSH from the last segment.
+        ip.storeBytes(of: head.flags | (lastFlags & 0x08), toByteOffset: head.ipLength + 13, as: UInt8.self)
+        if head.isIPv6 {
+            ip.storeBytes(of: UInt16(length - 40).bigEndian, toByteOffset: 4, as: UInt16.self)
+        } else {
+            ip.storeBytes(of: UInt16(length).bigEndian, toByteOffset: 2, as: UInt16.self)
+            TCPSegmenter.recomputeIPv4Checksum(ip, ipLength: 20)
+        }
+        // A GSO packet carries the pseudo-header sum (uncomplemented) in the checksum
+        // field, as a TSO sender would; the kernel completes it if it ever segments.
+        let tcpLength = length - head.ipLength
+        let pseudo = Checksum.fold(Checksum.pseudoHeader(ip: ip, isIPv6: head.isIPv6, protocol: 6, length: tcpLength))
+        Checksum.store(pseudo, at: ip + head.ipLength + 16)
+        let header = VirtioNetHeader(flags: VirtioNetHeader.needsChecksum,
+                                     gsoType: head.isIPv6 ? VirtioNetHeader.gsoTCPv6 : VirtioNetHeader.gsoTCPv4,
+                                     headerLength: UInt16(head.headerLength), gsoSize: UInt16(head.payloadLength),
+                                     checksumStart: UInt16(head.ipLength), checksumOffset: 16)
+        header.write(to: out)
+        return VirtioNetHeader.size + length
+    }
+}

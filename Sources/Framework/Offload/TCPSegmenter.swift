@@ -1,0 +1,149 @@
+import Glibc
+
+/// Turns what a TUN with offloads hands us into ordinary packets: a TCP super-packet
+/// (TSO, up to 64 KB) becomes MSS-sized segments with their own IP and TCP headers
+/// and checksums; a packet with a partial checksum gets it completed. Segments are
+/// written straight into batch slots; when the batch fills, `flush` runs it through
+/// the pipeline and segmentation continues in the emptied batch.
+public enum TCPSegmenter {
+    static let tcpFIN: UInt8 = 0x01, tcpPSH: UInt8 = 0x08, tcpCWR: UInt8 = 0x80
+
+    public struct Dropped: Error { public let reason: DropReason }
+
+    /// Split or finish the packet at `data` (after its virtio header) into `batch`.
+    /// Returns the number of packets produced, or why the packet was dropped.
+    public static func split(_ data: UnsafeMutableRawPointer, length: Int, header: VirtioNetHeader,
+                             into batch: PacketBatch, flush: (PacketBatch) -> Void) -> Result<Int, Dropped> {
+        var produced = 0
+        if let reason = splitPacket(data, length: length, header: header, into: batch, produced: &produced, flush: flush) {
+            return .failure(Dropped(reason: reason))
+        }
+        return .success(produced)
+    }
+
+    static func splitPacket(_ data: UnsafeMutableRawPointer, length: Int, header: VirtioNetHeader,
+                            into batch: PacketBatch, produced: inout Int, flush: (PacketBatch) -> Void) -> DropReason? {
+        let gso = header.gsoType & ~VirtioNetHeader.gsoECN
+        if gso == VirtioNetHeader.gsoNone {
+            if header.flags & VirtioNetHeader.needsChecksum != 0 {
+                let start = Int(header.checksumStart), field = start + Int(header.checksumOffset)
+                guard field + 2 <= length, start < length else { return .malformed }
+                // The field holds the pseudo-header sum; sum from csum_start to the end.
+                var value = Checksum.finish(Checksum.add(data + start, length - start, to: 0))
+                if value == 0 && field - start == 6 { value = 0xffff }  // UDP sends 0 as 0xffff
+                Checksum.store(value, at: data + field)
+            }
+            produced = 1
+            return copy(data, length: length, into: batch, flush: flush)
+        }
+        guard gso == VirtioNetHeader.gsoTCPv4 || gso == VirtioNetHeader.gsoTCPv6 else { return .malformed }
+        return segmentTCP(data, length: length, mss: Int(header.gsoSize), isIPv6: gso == VirtioNetHeader.gsoTCPv6,
+                          into: batch, produced: &produced, flush: flush)
+    }
+
+    @inline(__always)
+    static func nextRecord(_ batch: PacketBatch, flush: (PacketBatch) -> Void) -> UnsafeMutablePointer<Packet> {
+        if let record = batch.nextFree { return record }
+        flush(batch)
+        batch.reset()
+        return batch.nextFree!
+    }
+
+    static func copy(_ data: UnsafeRawPointer, length: Int, into batch: PacketBatch, flush: (PacketBatch) -> Void) -> DropReason? {
+        let record = nextRecord(batch, flush: flush)
+        guard length <= record.pointee.capacity - record.pointee.offset - batch.tailroom else { return .oversize }
+        memcpy(record.pointee.base + record.pointee.offset, data, length)
+        batch.commit(length: length)
+        return nil
+    }
+
+    static func segmentTCP(_ data: UnsafeMutableRawPointer, length: Int, mss: Int, isIPv6: Bool,
+                           into batch: PacketBatch, produced: inout Int, flush: (PacketBatch) -> Void) -> DropReason? {
+        let ipLength: Int
+        if isIPv6 {
+            guard length >= 60, data.load(fromByteOffset: 6, as: UInt8.self) == 6 else { return .malformed }
+            ipLength = 40
+        } else {
+            guard length >= 40 else { return .truncated }
+            ipLength = Int(data.load(as: UInt8.self) & 0x0f) * 4
+            guard ipLength >= 20, data.load(fromByteOffset: 9, as: UInt8.self) == 6 else { return .malformed }
+        }
+        guard length >= ipLength + 20 else { return .truncated }
+        let tcp = data + ipLength
+        let tcpLength = Int(tcp.load(fromByteOffset: 12, as: UInt8.self) >> 4) * 4
+        let headerLength = ipLength + tcpLength
+        guard tcpLength >= 20, headerLength <= length, mss > 0 else { return .malformed }
+        let payload = length - headerLength
+        if payload <= mss {
+            // Nothing to split; still give it a full checksum.
+            let record = nextRecord(batch, flush: flush)
+            guard length <= record.pointee.capacity - record.pointee.offset - batch.tailroom else { return .oversize }
+            fill(record.pointee.base + record.pointee.offset, from: data, headerLength: headerLength, ipLength: ipLength,
+                 payload: data + headerLength, payloadLength: payload, index: 0, isLast: true, isIPv6: isIPv6)
+            batch.commit(length: length)
+            produced = 1
+            return nil
+        }
+        let firstSequence = UInt32(bigEndian: tcp.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        var offset = 0
+        var index = 0
+        while offset < payload {
+            let chunk = min(mss, payload - offset)
+            let record = nextRecord(batch, flush: flush)
+            guard headerLength + chunk <= record.pointee.capacity - record.pointee.offset - batch.tailroom else { return .oversize }
+            let out = record.pointee.base + record.pointee.offset
+            fill(out, from: data, headerLength: headerLength, ipLength: ipLength, payload: data + headerLength + offset,
+                 payloadLength: chunk, index: index, isLast: offset + chunk == payload, isIPv6: isIPv6)
+            (out + ipLength).storeBytes(of: (firstSequence &+ UInt32(truncatingIfNeeded: offset)).bigEndian,
+                                        toByteOffset: 4, as: UInt32.self)
+            if !isIPv6 { recomputeIPv4Checksum(out, ipLength: ipLength) }
+            finishTCPChecksum(out, ipLength: ipLength, segmentLength: headerLength + chunk, isIPv6: isIPv6)
+            batch.commit(length: headerLength + chunk)
+            produced += 1
+            offset += chunk
+            index += 1
+        }
+        return nil
+    }
+
+    /// Write one segment: headers copied from the super-packet with lengths, ID and
+    /// flags adjusted, then the payload. Checksums are computed by the caller for
+    /// split segments (after the sequence number is set) and here for single ones.
+    @inline(__always)
+    static func fill(_ out: UnsafeMutableRawPointer, from data: UnsafeRawPointer, headerLength: Int, ipLength: Int,
+                     payload: UnsafeRawPointer, payloadLength: Int, index: Int, isLast: Bool, isIPv6: Bool) {
+        memcpy(out, data, headerLength)
+        memcpy(out + headerLength, payload, payloadLength)
+        let total = headerLength + payloadLength
+        if isIPv6 {
+            out.storeBytes(of: UInt16(total - 40).bigEndian, toByteOffset: 4, as: UInt16.self)
+        } else {
+            out.storeBytes(of: UInt16(total).bigEndian, toByteOffset: 2, as: UInt16.self)
+            let id = UInt16(bigEndian: data.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
+            out.storeBytes(of: (id &+ UInt16(truncatingIfNeeded: index)).bigEndian, toByteOffset: 4, as: UInt16.self)
+        }
+        var flags = out.load(fromByteOffset: ipLength + 13, as: UInt8.self)
+        if !isLast { flags &= ~(tcpFIN | tcpPSH) }
+        if index > 0 { flags &= ~tcpCWR }
+        out.storeBytes(of: flags, toByteOffset: ipLength + 13, as: UInt8.self)
+        if index == 0 && isLast {
+            if !isIPv6 { recomputeIPv4Checksum(out, ipLength: ipLength) }
+            finishTCPChecksum(out, ipLength: ipLength, segmentLength: total, isIPv6: isIPv6)
+        }
+    }
+
+    @inline(__always)
+    public static func recomputeIPv4Checksum(_ ip: UnsafeMutableRawPointer, ipLength: Int) {
+        ip.storeBytes(of: 0, toByteOffset: 10, as: UInt16.self)
+        Checksum.store(Checksum.finish(Checksum.add(ip, ipLength, to: 0)), at: ip + 10)
+    }
+
+    @inline(__always)
+    static func finishTCPChecksum(_ ip: UnsafeMutableRawPointer, ipLength: Int, segmentLength: Int, isIPv6: Bool) {
+        let tcp = ip + ipLength
+        let tcpLength = segmentLength - ipLength
+        tcp.storeBytes(of: 0, toByteOffset: 16, as: UInt16.self)
+        let sum = Checksum.add(tcp, tcpLength, to: Checksum.pseudoHeader(ip: ip, isIPv6: isIPv6, protocol: 6, length: tcpLength))
+        Checksum.store(Checksum.finish(sum), at: tcp + 16)
+    }
+}
