@@ -60,5 +60,6 @@ let package = Package(
 
         .testTarget(name: "FrameworkTests", dependencies: ["Framework", "ExampleStages"], path: "Tests/FrameworkTests"),
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CYAML", "CNetlink"], path: "Tests/SystemLibraryTests"),
     ]
 )

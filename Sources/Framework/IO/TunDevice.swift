@@ -54,10 +54,7 @@ public final class TunDevice {
             }
             try check(tl_if_set_up(self.name, 1), "cannot bring \(self.name) up")
         } catch {
-            Glibc.close(fd)
-            fd = -1
-            readScratch.deallocate()
-            writeScratch.deallocate()
+            close()  // deinit frees the scratch buffers
             throw error
         }
     }

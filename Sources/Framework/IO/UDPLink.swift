@@ -42,15 +42,8 @@ public final class UDPLink {
         controls = .allocate(byteCount: batchSize * UDPLink.controlSpace, alignment: 8)
         runs = .allocate(capacity: batchSize)
         runs.initialize(repeating: (0, 0, 0), count: batchSize)
-        do {
-            try open(socketBuffer: socketBuffer)
-        } catch {
-            headers.deallocate()
-            vectors.deallocate()
-            controls.deallocate()
-            runs.deallocate()
-            throw error
-        }
+        // On failure every stored property is set, so deinit frees the buffers.
+        try open(socketBuffer: socketBuffer)
     }
 
     deinit {
@@ -218,6 +211,11 @@ public final class UDPLink {
                         // This path cannot segment (no checksum offload on the route):
                         // stop using GSO and resend these packets one datagram each.
                         gso = false
+                        for run in 0..<done {
+                            counters.block.add(TrafficCounters.txPackets, UInt64(runs[run].count))
+                            counters.block.add(TrafficCounters.txBytes, UInt64(runs[run].bytes))
+                            sent += runs[run].count
+                        }
                         for run in done..<messages {
                             for r in runs[run].first..<(runs[run].first + runs[run].count) { records[r].dropReason = nil }
                         }

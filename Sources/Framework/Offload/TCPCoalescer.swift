@@ -14,7 +14,7 @@ public struct TCPCoalescer {
     /// Largest super-packet: the IPv4 total-length limit.
     public static let maxLength = 65535
 
-    struct Segment {
+    public struct Segment {
         var isIPv6: Bool
         var ipLength: Int
         var headerLength: Int
@@ -54,6 +54,17 @@ public struct TCPCoalescer {
                        payloadLength: length - headerLength, sequence: sequence, flags: flags)
     }
 
+    /// Whether the segment's TCP checksum is right. Linux GRO checks it before joining,
+    /// and a joined packet goes to the kernel marked "checksum to be completed", so a
+    /// corrupt segment must stay out of it (written alone, the kernel checks and drops it).
+    @inline(__always)
+    static func checksumValid(_ p: UnsafeRawPointer, _ s: Segment) -> Bool {
+        let tcpLength = s.headerLength - s.ipLength + s.payloadLength
+        let sum = Checksum.add(p + s.ipLength, tcpLength,
+                               to: Checksum.pseudoHeader(ip: p, isIPv6: s.isIPv6, protocol: 6, length: tcpLength))
+        return Checksum.fold(sum) == 0xffff
+    }
+
     /// Whether `b` carries the same flow and header fields as `a` (sequence aside).
     @inline(__always)
     static func sameFlow(_ a: UnsafeRawPointer, _ sa: Segment, _ b: UnsafeRawPointer, _ sb: Segment) -> Bool {
@@ -76,10 +87,11 @@ public struct TCPCoalescer {
 
     /// How many packets from `start` in `batch` can be joined into one super-packet
     /// (1 when the first cannot be joined with anything).
-    static func run(in batch: PacketBatch, from start: Int) -> (count: Int, first: Segment?) {
+    public static func run(in batch: PacketBatch, from start: Int) -> (count: Int, first: Segment?) {
         let firstPacket = batch[start]
         let first = firstPacket.base + firstPacket.offset
-        guard let head = parse(first, length: firstPacket.length), head.flags & 0x08 == 0 else {
+        guard let head = parse(first, length: firstPacket.length), head.flags & 0x08 == 0,
+              checksumValid(first, head) else {
             return (1, nil)
         }
         var count = 1
@@ -94,7 +106,8 @@ public struct TCPCoalescer {
                   segment.sequence == nextSequence,
                   segment.payloadLength <= head.payloadLength,
                   total + segment.payloadLength <= maxLength,
-                  sameFlow(first, head, bytes, segment) else { break }
+                  sameFlow(first, head, bytes, segment),
+                  checksumValid(bytes, segment) else { break }
             total += segment.payloadLength
             nextSequence = nextSequence &+ UInt32(segment.payloadLength)
             count += 1
@@ -107,7 +120,7 @@ public struct TCPCoalescer {
 
     /// Build the super-packet of `count` packets from `start` into `out` (room for
     /// `VirtioNetHeader.size + maxLength` bytes). Returns the bytes written.
-    static func build(_ batch: PacketBatch, from start: Int, count: Int, head: Segment, into out: UnsafeMutableRawPointer) -> Int {
+    public static func build(_ batch: PacketBatch, from start: Int, count: Int, head: Segment, into out: UnsafeMutableRawPointer) -> Int {
         let ip = out + VirtioNetHeader.size
         let firstPacket = batch[start]
         memcpy(ip, firstPacket.base + firstPacket.offset, head.headerLength)

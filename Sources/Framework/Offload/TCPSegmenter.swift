@@ -61,7 +61,8 @@ public enum TCPSegmenter {
                            into batch: PacketBatch, produced: inout Int, flush: (PacketBatch) -> Void) -> DropReason? {
         let ipLength: Int
         if isIPv6 {
-            guard length >= 60, data.load(fromByteOffset: 6, as: UInt8.self) == 6 else { return .malformed }
+            guard length >= 60 else { return .truncated }
+            guard data.load(fromByteOffset: 6, as: UInt8.self) == 6 else { return .malformed }
             ipLength = 40
         } else {
             guard length >= 40 else { return .truncated }

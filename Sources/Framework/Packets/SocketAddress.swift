@@ -97,21 +97,28 @@ public struct SocketAddress: Equatable, Hashable, CustomStringConvertible, Senda
             hostPart = text[text.index(after: text.startIndex)..<close]
             let rest = text[text.index(after: close)...]
             if rest.hasPrefix(":") {
-                guard let p = UInt16(rest.dropFirst()) else { return nil }
+                guard let p = parsePort(rest.dropFirst()) else { return nil }
                 port = p
             } else if !rest.isEmpty {
                 return nil
             }
         } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
             hostPart = text[..<colon]
-            guard let p = UInt16(text[text.index(after: colon)...]) else { return nil }
+            guard let p = parsePort(text[text.index(after: colon)...]) else { return nil }
             port = p
         }
         guard let port else { return nil }
         var v4 = in_addr()
-        if inet_pton(AF_INET, String(hostPart), &v4) == 1 { return SocketAddress(ipv4: v4, port: port) }
+        // Brackets are for IPv6 only: "[192.0.2.1]:80" is refused.
+        if !text.hasPrefix("["), inet_pton(AF_INET, String(hostPart), &v4) == 1 { return SocketAddress(ipv4: v4, port: port) }
         var v6 = in6_addr()
         if inet_pton(AF_INET6, String(hostPart), &v6) == 1 { return SocketAddress(ipv6: v6, port: port) }
         return nil
+    }
+
+    /// Digits only (no sign, no spaces), 0–65535.
+    static func parsePort(_ text: Substring) -> UInt16? {
+        guard !text.isEmpty, text.count <= 5, text.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return UInt16(text)
     }
 }

@@ -90,7 +90,10 @@ public struct StockProfiles: Sendable {
         }
         if requireAll {
             for slot in Slot.allCases where slots[slot] == nil {
-                throw ProfileError(reader.mark, "\(owner) does not say which stage fills slot '\(slot.rawValue)' (write '\(slot.rawValue): none' for an empty slot)")
+                let hint = [Slot.ingress, .egress, .transport].contains(slot)
+                    ? "this slot needs a stage: " + registry.stages(for: slot).map(\.name).joined(separator: ", ")
+                    : "write '\(slot.rawValue): none' for an empty slot"
+                throw ProfileError(reader.mark, "\(owner) does not say which stage fills slot '\(slot.rawValue)' (\(hint))")
             }
         }
         return slots

@@ -106,11 +106,16 @@ private struct EventReader {
             if s.anchor != nil {
                 throw ProfileError(at, "YAML anchors (&name) are not supported in profiles")
             }
+            if s.tag != nil {
+                throw ProfileError(at, "YAML tags (!!str, !name) are not supported in profiles; write the plain value")
+            }
             let value = String(decoding: UnsafeBufferPointer(start: s.value, count: s.length), as: UTF8.self)
             return (event.type, at, value, s.plain_implicit == 1)
         case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
             let anchor = event.type == YAML_SEQUENCE_START_EVENT ? event.data.sequence_start.anchor : event.data.mapping_start.anchor
             if anchor != nil { throw ProfileError(at, "YAML anchors (&name) are not supported in profiles") }
+            let tag = event.type == YAML_SEQUENCE_START_EVENT ? event.data.sequence_start.tag : event.data.mapping_start.tag
+            if tag != nil { throw ProfileError(at, "YAML tags (!!map, !name) are not supported in profiles") }
             return (event.type, at, nil, false)
         default:
             return (event.type, at, nil, false)

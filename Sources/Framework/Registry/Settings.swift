@@ -188,7 +188,11 @@ public enum SettingsValidator {
 
     static func parseMilliseconds(_ text: String) -> Int? {
         if text.hasSuffix("ms") { return Int(text.dropLast(2)) }
-        if text.hasSuffix("s") { return Int(text.dropLast()).map { $0 * 1000 } }
+        if text.hasSuffix("s") {
+            guard let seconds = Int(text.dropLast()) else { return nil }
+            let (ms, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+            return overflow ? nil : ms
+        }
         return Int(text)
     }
 }

@@ -14,11 +14,16 @@ public final class Demux {
 
     /// Claim first bytes for data datagrams.
     public func claimData(_ ranges: [ClosedRange<UInt8>], by owner: String) throws {
+        // Check everything first, so a refused claim leaves the table as it was.
         for range in ranges {
             for byte in range {
                 if case .none = table[Int(byte)] {} else {
                     throw ClaimError(byte: byte, owner: owner, holder: owners[Int(byte)])
                 }
+            }
+        }
+        for range in ranges {
+            for byte in range {
                 table[Int(byte)] = .data
                 owners[Int(byte)] = owner
             }

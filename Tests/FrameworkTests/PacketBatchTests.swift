@@ -1,0 +1,247 @@
+import Glibc
+import XCTest
+@testable import Framework
+
+final class PacketBatchTests: XCTestCase {
+    // MARK: Packet
+
+    func testPrependAndTrimFront() {
+        let batch = makeBatch(capacity: 1, slotSize: 256, headroom: 32, tailroom: 16)
+        batch.appendPacket([1, 2, 3, 4])
+        XCTAssertEqual(batch[0].headroom, 32)
+        XCTAssertEqual(batch[0].tailroom, 256 - 32 - 4)
+        let header = batch[0].prepend(8)
+        XCTAssertEqual(header, batch[0].base + 24)
+        header?.storeBytes(of: 0xaa, as: UInt8.self)
+        XCTAssertEqual(batch[0].length, 12)
+        XCTAssertEqual(batch[0].byte(at: 0), 0xaa)
+        XCTAssertEqual(batch[0].byte(at: 8), 1)
+        // Exactly the remaining headroom fits; one byte more does not (and changes nothing).
+        XCTAssertNil(batch[0].prepend(25))
+        XCTAssertEqual(batch[0].offset, 24)
+        XCTAssertEqual(batch[0].length, 12)
+        XCTAssertEqual(batch[0].prepend(24), batch[0].base)
+        XCTAssertEqual(batch[0].headroom, 0)
+        XCTAssertEqual(batch[0].length, 36)
+        XCTAssertNil(batch[0].prepend(1))
+
+        XCTAssertTrue(batch[0].trimFront(32))
+        XCTAssertEqual(batch[0].offset, 32)
+        XCTAssertEqual(batch.bytes(0), [1, 2, 3, 4])
+        XCTAssertFalse(batch[0].trimFront(5))
+        XCTAssertEqual(batch[0].length, 4)
+        XCTAssertTrue(batch[0].trimFront(4))
+        XCTAssertEqual(batch[0].length, 0)
+        XCTAssertEqual(batch[0].offset, 36)
+    }
+
+    func testAppendAndTrimBack() {
+        let batch = makeBatch(capacity: 1, slotSize: 128, headroom: 32)
+        batch.appendPacket([9, 8, 7])
+        let tail = batch[0].append(16)
+        XCTAssertEqual(tail, batch[0].base + 35)
+        XCTAssertEqual(batch[0].length, 19)
+        // The packet's tailroom is what is left of the slot.
+        XCTAssertEqual(batch[0].tailroom, 128 - 32 - 19)
+        XCTAssertNil(batch[0].append(78))
+        XCTAssertEqual(batch[0].length, 19)
+        XCTAssertNotNil(batch[0].append(77))
+        XCTAssertEqual(batch[0].tailroom, 0)
+        XCTAssertNil(batch[0].append(1))
+        XCTAssertFalse(batch[0].trimBack(97))
+        XCTAssertTrue(batch[0].trimBack(93))
+        XCTAssertEqual(batch.bytes(0), [9, 8, 7])
+        XCTAssertTrue(batch[0].trimBack(3))
+        XCTAssertEqual(batch[0].length, 0)
+        XCTAssertFalse(batch[0].trimBack(1))
+    }
+
+    // MARK: batch
+
+    func testCommitResetAndNextFree() {
+        let batch = makeBatch(capacity: 2, slotSize: 128, headroom: 16)
+        XCTAssertTrue(batch.isEmpty)
+        batch.appendPacket([1], link: 3, sequence: 10)
+        batch[0].dropReason = nil
+        batch.appendPacket([2, 2])
+        XCTAssertEqual(batch.count, 2)
+        XCTAssertNil(batch.nextFree)
+        batch[0].peer = SocketAddress.parse("127.0.0.1:9")!
+        batch[0].offset = 4
+        batch.reset()
+        XCTAssertEqual(batch.count, 0)
+        XCTAssertEqual(batch.nextFree, batch.records)
+        for i in 0..<2 {
+            let r = batch.records[i]
+            XCTAssertEqual(r.offset, 16)
+            XCTAssertEqual(r.length, 0)
+            XCTAssertEqual(r.link, 0)
+            XCTAssertEqual(r.sequence, 0)
+            XCTAssertNil(r.dropReason)
+            XCTAssertFalse(r.peer.isSet)
+        }
+        // Slots are distinct, slotSize apart.
+        XCTAssertEqual(batch.records[1].base - batch.records[0].base, 128)
+    }
+
+    func testRemoveDroppedKeepsOrderAndCounts() {
+        let batch = makeBatch(capacity: 8)
+        for i in 0..<8 { batch.appendPacket([UInt8(i)], sequence: UInt64(i)) }
+        let counters = TrafficCounters()
+        batch.dropCounters = counters
+        batch.drop(1, .truncated)
+        batch.drop(2, .malformed)
+        batch.drop(4, .truncated)
+        batch.drop(7, .unclaimed)
+        batch.drop(5, BatchMarks.taken)  // removed, not counted
+        let slotsBefore = Set(batch.allSlots)
+        batch.removeDropped()
+        XCTAssertEqual(batch.sequences, [0, 3, 6])
+        XCTAssertEqual((0..<3).map { batch.bytes($0) }, [[0], [3], [6]])
+        XCTAssertEqual(counters.drops(.truncated), 2)
+        XCTAssertEqual(counters.drops(.malformed), 1)
+        XCTAssertEqual(counters.drops(.unclaimed), 1)
+        XCTAssertEqual(counters.drops(.oversize), 0)
+        XCTAssertEqual(counters.drops(BatchMarks.taken), 0)
+        XCTAssertEqual(counters.dropSummary(names: DropReason.frameworkNames).map { "\($0.0)=\($0.1)" },
+                       ["unclaimed=1", "truncated=2", "malformed=1"])
+        // No slot lost or duplicated; the removed records are clean for reuse.
+        XCTAssertEqual(Set(batch.allSlots), slotsBefore)
+        XCTAssertEqual(batch.allSlots.count, 8)
+        for i in 3..<8 { XCTAssertNil(batch.records[i].dropReason) }
+        // Without counters nothing is counted, and nothing crashes.
+        batch.dropCounters = nil
+        batch.drop(0, .oversize)
+        batch.removeDropped()
+        XCTAssertEqual(batch.sequences, [3, 6])
+        XCTAssertEqual(counters.drops(.oversize), 0)
+    }
+
+    func testDropAllAndConsumeAll() {
+        let batch = makeBatch(capacity: 4)
+        for i in 0..<3 { batch.appendPacket([UInt8(i)]) }
+        let counters = TrafficCounters()
+        batch.dropCounters = counters
+        batch.dropAll(.noLink)
+        XCTAssertEqual(batch.count, 0)
+        XCTAssertEqual(counters.drops(.noLink), 3)
+        for i in 0..<2 { batch.appendPacket([UInt8(i)]) }
+        batch.consumeAll()
+        XCTAssertEqual(batch.count, 0)
+        XCTAssertEqual(counters.drops(.noLink), 3)
+        XCTAssertEqual(counters.sentPackets, 0)
+    }
+
+    func testMoveBetweenBatches() {
+        let a = makeBatch(capacity: 4)
+        let b = makeBatch(capacity: 2)
+        for i in 0..<4 { a.appendPacket([UInt8(i), 0xee], link: Int32(i), sequence: UInt64(i)) }
+        let slots = Set(a.allSlots + b.allSlots)
+        let movedSlot = a[1].base
+        XCTAssertTrue(a.move(1, to: b))
+        XCTAssertTrue(a.move(3, to: b))
+        XCTAssertFalse(a.move(0, to: b), "b is full")
+        XCTAssertEqual(b.count, 2)
+        XCTAssertEqual(b.sequences, [1, 3])
+        XCTAssertEqual([b.bytes(0), b.bytes(1)], [[1, 0xee], [3, 0xee]])
+        XCTAssertEqual(b[0].base, movedSlot, "moved without a copy")
+        XCTAssertEqual(b[1].link, 3)
+        // The moved-out records are removed from a without counting a drop.
+        let counters = TrafficCounters()
+        a.dropCounters = counters
+        a.removeDropped()
+        XCTAssertEqual(a.sequences, [0, 2])
+        XCTAssertEqual((0..<DropReason.capacity).map { counters.drops(DropReason(id: $0)) }.reduce(0, +), 0)
+        // Both batches still own `capacity` distinct slots, together the same ones.
+        XCTAssertEqual(Set(a.allSlots).count, 4)
+        XCTAssertEqual(Set(b.allSlots).count, 2)
+        XCTAssertEqual(Set(a.allSlots + b.allSlots), slots)
+        // Batches of another slot size do not exchange slots.
+        let c = makeBatch(capacity: 2, slotSize: 1024)
+        XCTAssertFalse(a.move(0, to: c))
+        XCTAssertEqual(c.count, 0)
+    }
+
+    func testTakeAndInsertWithAPool() throws {
+        let pool = BufferPool(slots: 2, slotSize: 2048, headroom: 64)
+        let batch = makeBatch(capacity: 3)
+        for i in 0..<3 { batch.appendPacket([UInt8(i)], sequence: UInt64(i)) }
+        let slots = Set(batch.allSlots)
+
+        let spare = try XCTUnwrap(pool.take())
+        XCTAssertEqual(pool.available, 1)
+        let held = batch.take(1, leaving: spare)
+        XCTAssertEqual(packetBytes(held), [1])
+        XCTAssertEqual(held.sequence, 1)
+        XCTAssertEqual(batch[1].base, spare.base)
+        batch.removeDropped()
+        XCTAssertEqual(batch.sequences, [0, 2])
+        XCTAssertTrue(Set(batch.allSlots).contains(spare.base))
+        XCTAssertFalse(Set(batch.allSlots).contains(held.base))
+
+        // Later the held packet goes back in; the displaced slot returns to the pool.
+        batch.reset()
+        batch.appendPacket([7], sequence: 7)
+        let displaced = try XCTUnwrap(batch.insert(held))
+        pool.give(displaced)
+        XCTAssertEqual(pool.available, 2)
+        XCTAssertEqual(batch.count, 2)
+        XCTAssertEqual(batch.sequences, [7, 1])
+        XCTAssertEqual(batch.bytes(1), [1])
+        XCTAssertEqual(Set(batch.allSlots).count, 3)
+        XCTAssertEqual(Set(batch.allSlots).union([displaced.base]), slots.union([spare.base]))
+        // A full batch refuses an insert.
+        batch.appendPacket([8])
+        let another = try XCTUnwrap(pool.take())
+        XCTAssertNil(batch.insert(another))
+    }
+
+    func testBufferPoolExhaustion() throws {
+        let pool = BufferPool(slots: 3, slotSize: 512, headroom: 48)
+        var taken: [Packet] = []
+        for _ in 0..<3 { taken.append(try XCTUnwrap(pool.take())) }
+        XCTAssertEqual(pool.available, 0)
+        XCTAssertNil(pool.take())
+        XCTAssertEqual(Set(taken.map(\.base)).count, 3)
+        for p in taken {
+            XCTAssertEqual(p.offset, 48)
+            XCTAssertEqual(p.length, 0)
+            XCTAssertEqual(p.capacity, 512)
+        }
+        pool.give(taken[1])
+        XCTAssertEqual(pool.available, 1)
+        XCTAssertEqual(pool.take()?.base, taken[1].base)
+        XCTAssertNil(pool.take())
+        let empty = BufferPool(slots: 0, slotSize: 64, headroom: 0)
+        XCTAssertNil(empty.take())
+    }
+
+    // MARK: counters
+
+    func testTrafficCounters() {
+        let c = TrafficCounters()
+        c.countSent(bytes: 100)
+        c.countSent(bytes: 50)
+        c.countReceived(bytes: 7)
+        c.countDrop(.sendFailed)
+        c.countDrop(DropReason(id: 9))
+        XCTAssertEqual(c.sentPackets, 2)
+        XCTAssertEqual(c.sentBytes, 150)
+        XCTAssertEqual(c.receivedPackets, 1)
+        XCTAssertEqual(c.receivedBytes, 7)
+        XCTAssertEqual(c.drops(.sendFailed), 1)
+        XCTAssertEqual(c.dropSummary(names: DropReason.frameworkNames + ["dscp_filtered"]).map(\.0), ["send_failed", "dscp_filtered"])
+    }
+
+    func testDropReasonTable() {
+        var table = DropReasonTable()
+        XCTAssertEqual(table.names, DropReason.frameworkNames)
+        XCTAssertEqual(table.reason(named: "dscp_filtered"), DropReason(id: 9))
+        XCTAssertEqual(table.reason(named: "replay"), DropReason(id: 10))
+        XCTAssertEqual(table.reason(named: "dscp_filtered"), DropReason(id: 9))
+        XCTAssertEqual(table.reason(named: "oversize"), .oversize)
+        XCTAssertEqual(table.names.count, 11)
+        XCTAssertEqual([DropReason.unclaimed, .truncated, .oversize, .malformed, .unknownPeer, .noRoom, .sendFailed,
+                        .deviceWriteFailed, .noLink].map(\.id), Array(0...8))
+    }
+}

@@ -1,0 +1,185 @@
+import Glibc
+import XCTest
+@testable import Framework
+
+final class UDPLinkTests: XCTestCase {
+    /// Receive into `batch` until `want` packets arrived or `timeout` passed.
+    private func receive(_ link: UDPLink, into batch: PacketBatch, want: Int, timeout: Double = 3) -> Int {
+        let deadline = monotonicSeconds() + timeout
+        while batch.count < want && monotonicSeconds() < deadline {
+            if link.receive(into: batch) == 0 { usleep(1000) }
+        }
+        return batch.count
+    }
+
+    func testLocalAddressHasTheKernelsPort() throws {
+        let link = try loopbackLink(name: "a", index: 0)
+        defer { link.close() }
+        XCTAssertEqual(link.localAddress.host, "127.0.0.1")
+        XCTAssertNotEqual(link.localAddress.port, 0)
+        XCTAssertGreaterThanOrEqual(link.fd, 0)
+        link.close()
+        XCTAssertEqual(link.fd, -1)
+        link.close()
+    }
+
+    /// A link that cannot bind throws a SystemError naming the address. Run in a child
+    /// process: on this path UDPLink frees its buffers twice (see the report), which
+    /// aborts the process.
+    func testBindFailureThrowsAndDoesNotCrash() {
+        let end = runInChild {
+            do {
+                // Not a local address: bind fails with EADDRNOTAVAIL (nothing is sent).
+                _ = try UDPLink(name: "b", index: 1, bind: SocketAddress.parse("192.0.2.1:0")!, remote: nil, device: nil,
+                                settings: Settings(), batchSize: 4)
+                _exit(2)
+            } catch {
+                _exit("\(error)" == "link b: cannot bind 192.0.2.1:0: Cannot assign requested address (no local interface has this address)" ? 0 : 3)
+            }
+        }
+        XCTAssertEqual(end, .exited(0), "UDPLink.init with a failing bind \(end)")
+    }
+
+    /// Ten equal packets and a shorter last one go out as one UDP GSO message and arrive
+    /// as eleven datagrams, in order, from the sender's address.
+    func testSendBatchWithGSOAndReceiveAll() throws {
+        let a = try loopbackLink(name: "a", index: 0)
+        let b = try loopbackLink(name: "b", index: 1)
+        defer { a.close(); b.close() }
+        a.remote = b.localAddress
+        let sizes = Array(repeating: 1200, count: 10) + [333]
+        let out = makeBatch(capacity: 16)
+        for (i, size) in sizes.enumerated() { out.appendPacket(pattern(size, seed: i), link: 0, sequence: UInt64(i)) }
+        XCTAssertEqual(a.send(out), 11)
+        XCTAssertTrue(a.gso, "the kernel took the GSO message")
+        XCTAssertEqual(a.counters.sentPackets, 11)
+        XCTAssertEqual(a.counters.sentBytes, UInt64(sizes.reduce(0, +)))
+        XCTAssertTrue((0..<out.count).allSatisfy { out[$0].dropReason == nil })
+        // The packets got their destination.
+        XCTAssertEqual(out[0].peer, b.localAddress)
+
+        let inbound = makeBatch(capacity: 16)
+        XCTAssertEqual(receive(b, into: inbound, want: 11), 11)
+        XCTAssertEqual((0..<inbound.count).map { inbound[$0].length }, sizes)
+        for i in 0..<inbound.count {
+            XCTAssertEqual(inbound.bytes(i), pattern(sizes[i], seed: i), "datagram \(i)")
+            XCTAssertEqual(inbound[i].peer, a.localAddress)
+            XCTAssertEqual(inbound[i].link, 1)
+            XCTAssertNil(inbound[i].dropReason)
+            XCTAssertEqual(inbound[i].offset, 64)
+        }
+        XCTAssertEqual(b.counters.receivedPackets, 11)
+        XCTAssertEqual(b.counters.receivedBytes, UInt64(sizes.reduce(0, +)))
+        // Nothing more to read.
+        XCTAssertEqual(b.receive(into: makeBatch(capacity: 4)), 0)
+    }
+
+    /// Packets of other links are skipped, dropped ones are not sent, and packets that
+    /// carry their own peer go there.
+    func testSendSelectsPacketsAndPeers() throws {
+        let a = try loopbackLink(name: "a", index: 0)
+        let b = try loopbackLink(name: "b", index: 1)
+        let c = try loopbackLink(name: "c", index: 2)
+        defer { a.close(); b.close(); c.close() }
+        a.remote = b.localAddress
+        let out = makeBatch(capacity: 8)
+        out.appendPacket(pattern(100, seed: 0), link: 0)
+        out.appendPacket(pattern(100, seed: 1), link: 1)  // another link's
+        out.appendPacket(pattern(100, seed: 2), link: 0)
+        out[2].peer = c.localAddress                       // its own peer
+        out.appendPacket(pattern(100, seed: 3), link: 0)
+        out.drop(3, .noRoom)                               // already dropped
+        out.appendPacket(pattern(100, seed: 4), link: 0)
+        XCTAssertEqual(a.send(out), 3)
+        XCTAssertEqual(a.counters.sentPackets, 3)
+
+        let atB = makeBatch(capacity: 8), atC = makeBatch(capacity: 8)
+        XCTAssertEqual(receive(b, into: atB, want: 2), 2)
+        XCTAssertEqual(receive(c, into: atC, want: 1), 1)
+        XCTAssertEqual([atB.bytes(0), atB.bytes(1)], [pattern(100, seed: 0), pattern(100, seed: 4)])
+        XCTAssertEqual(atC.bytes(0), pattern(100, seed: 2))
+    }
+
+    func testNoRemoteMeansNoLink() throws {
+        let a = try loopbackLink(name: "a", index: 0)
+        defer { a.close() }
+        let out = makeBatch(capacity: 2)
+        out.appendPacket([1, 2, 3])
+        XCTAssertEqual(a.send(out), 0)
+        XCTAssertEqual(out[0].dropReason, .noLink)
+        XCTAssertEqual(a.counters.sentPackets, 0)
+    }
+
+    func testOversizeDatagramIsMarked() throws {
+        let a = try loopbackLink(name: "a", index: 0)
+        let b = try loopbackLink(name: "b", index: 1)
+        defer { a.close(); b.close() }
+        let big = pattern(500, seed: 5), small = pattern(224, seed: 6)
+        XCTAssertTrue(big.withUnsafeBytes { a.sendControl($0, to: b.localAddress) })
+        XCTAssertTrue(small.withUnsafeBytes { a.sendControl($0, to: b.localAddress) })
+        XCTAssertEqual(a.counters.sentPackets, 2)
+        // 256-byte slots with 32 headroom: room for 224 bytes.
+        let inbound = makeBatch(capacity: 4, slotSize: 256, headroom: 32)
+        XCTAssertEqual(receive(b, into: inbound, want: 2), 2)
+        XCTAssertEqual(inbound[0].dropReason, .oversize)
+        XCTAssertEqual(inbound[0].length, 224)
+        XCTAssertEqual(inbound.bytes(0), Array(big[0..<224]))
+        XCTAssertNil(inbound[1].dropReason, "a datagram that exactly fills the room is fine")
+        XCTAssertEqual(inbound.bytes(1), small)
+        // Counted as dropped once the batch is cleaned.
+        let counters = TrafficCounters()
+        inbound.dropCounters = counters
+        inbound.removeDropped()
+        XCTAssertEqual(counters.drops(.oversize), 1)
+        XCTAssertEqual(inbound.count, 1)
+    }
+
+    /// Tailroom is kept free: a datagram that would reach into it is oversize.
+    func testReceiveLeavesTailroomFree() throws {
+        let a = try loopbackLink(name: "a", index: 0)
+        let b = try loopbackLink(name: "b", index: 1)
+        defer { a.close(); b.close() }
+        let data = pattern(200, seed: 1)
+        XCTAssertTrue(data.withUnsafeBytes { a.sendControl($0, to: b.localAddress) })
+        let inbound = makeBatch(capacity: 2, slotSize: 256, headroom: 32, tailroom: 32)  // room: 192
+        XCTAssertEqual(receive(b, into: inbound, want: 1), 1)
+        XCTAssertEqual(inbound[0].dropReason, .oversize)
+        XCTAssertEqual(inbound[0].length, 192)
+    }
+
+    /// Receive appends after packets already in the batch and stops when it is full.
+    func testReceiveFillsOnlyFreeRecords() throws {
+        let a = try loopbackLink(name: "a", index: 0)
+        let b = try loopbackLink(name: "b", index: 1, batchSize: 8)
+        defer { a.close(); b.close() }
+        for i in 0..<5 {
+            let data = [UInt8(i)]
+            XCTAssertTrue(data.withUnsafeBytes { a.sendControl($0, to: b.localAddress) })
+        }
+        let inbound = makeBatch(capacity: 3)
+        inbound.appendPacket([0xee], sequence: 99)
+        XCTAssertEqual(receive(b, into: inbound, want: 3), 3)
+        XCTAssertEqual((0..<3).map { inbound.bytes($0) }, [[0xee], [0], [1]])
+        XCTAssertEqual(b.receive(into: inbound), 0, "full batch: nothing read")
+        inbound.reset()
+        XCTAssertEqual(receive(b, into: inbound, want: 3), 3)
+        XCTAssertEqual((0..<3).map { inbound.bytes($0) }, [[2], [3], [4]])
+    }
+
+    /// IPv6 loopback, both ways.
+    func testIPv6Loopback() throws {
+        let bind = SocketAddress.parse("[::1]:0")!
+        let a = try UDPLink(name: "a", index: 0, bind: bind, remote: nil, device: nil, settings: Settings(), batchSize: 8)
+        let b = try UDPLink(name: "b", index: 0, bind: bind, remote: nil, device: nil, settings: Settings(), batchSize: 8)
+        defer { a.close(); b.close() }
+        a.remote = b.localAddress
+        let out = makeBatch(capacity: 4)
+        for i in 0..<3 { out.appendPacket(pattern(700, seed: i)) }
+        XCTAssertEqual(a.send(out), 3)
+        let inbound = makeBatch(capacity: 4)
+        XCTAssertEqual(receive(b, into: inbound, want: 3), 3)
+        XCTAssertEqual((0..<3).map { inbound.bytes($0) }, (0..<3).map { pattern(700, seed: $0) })
+        XCTAssertEqual(inbound[0].peer, a.localAddress)
+        XCTAssertEqual(inbound[0].peer.description, "[::1]:\(a.localAddress.port)")
+    }
+}

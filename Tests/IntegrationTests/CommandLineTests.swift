@@ -1,0 +1,83 @@
+import XCTest
+
+/// `tunneld validate` and `tunneld plugins`: exit codes and messages, no network.
+final class CommandLineTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        try Lab.requireBinary()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tunneld-cli-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = self.directory!
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+    }
+
+    func tunneld(_ arguments: String...) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Lab.binary)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let path = directory.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testValidateAcceptsAGoodFile() throws {
+        let path = try write("good.yaml", """
+            profile: plain
+            device: { name: tun0, mtu: 1400, address: 10.99.0.1/30 }
+            links:
+              - { name: wan1, bind: 10.201.1.1:5080, remote: 10.201.1.2:5080 }
+            """)
+        let result = try tunneld("validate", path, "--stock", Lab.stockProfiles)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("valid (profile 'plain', 1 link)"), result.stdout)
+    }
+
+    func testValidateNamesFileLineColumnOfAnError() throws {
+        let path = try write("typo.yaml", """
+            profile: plain
+            device: { name: tun0, mtu: 1400 }
+            pipeline:
+              encrypt: encrpyt
+            links:
+              - { name: wan1, bind: 10.201.1.1:5080 }
+            """)
+        let result = try tunneld("validate", path, "--stock", Lab.stockProfiles)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.stderr, "\(path):4:12: unknown stage 'encrpyt' in slot 'encrypt'; known: none\n")
+    }
+
+    func testValidateRejectsAFileThatIsNotYAML() throws {
+        let path = try write("broken.yaml", "profile: plain\ndevice: { name: tun0\n  links: [\n")
+        let result = try tunneld("validate", path, "--stock", Lab.stockProfiles)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.hasPrefix("\(path):"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("not valid YAML"), result.stderr)
+    }
+
+    func testValidateReportsAMissingFile() throws {
+        let result = try tunneld("validate", "/nonexistent/site.yaml", "--stock", Lab.stockProfiles)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.stderr, "cannot read site file '/nonexistent/site.yaml': no such file\n")
+    }
+
+    func testPluginsListsStagesSlotsAndSettings() throws {
+        let result = try tunneld("plugins")
+        XCTAssertEqual(result.status, 0)
+        XCTAssertTrue(result.stdout.contains("stage tun [ingress, egress]"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("stage udp [transport]"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("stage example.dscp-filter [custom (after:/before: a slot)]"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("drop: a list of an integer in 0...63 (required)"), result.stdout)
+    }
+}
