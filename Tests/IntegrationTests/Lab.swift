@@ -80,17 +80,23 @@ final class Lab {
         try runArray(arguments, allowFailure: allowFailure, timeout: timeout)
     }
 
-    @discardableResult
-    func runArray(_ arguments: [String], allowFailure: Bool = false, timeout: TimeInterval = 60) throws -> (status: Int32, output: String) {
+    /// Start `arguments` (looked up on PATH) with stdout and stderr going to `log`.
+    private func start(_ arguments: [String], log: URL) throws -> (Process, FileHandle) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
-        let outputFile = directory.appendingPathComponent("cmd-\(UUID().uuidString.prefix(8)).out")
-        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: outputFile)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
+        return (process, handle)
+    }
+
+    @discardableResult
+    func runArray(_ arguments: [String], allowFailure: Bool = false, timeout: TimeInterval = 60) throws -> (status: Int32, output: String) {
+        let outputFile = directory.appendingPathComponent("cmd-\(UUID().uuidString.prefix(8)).out")
+        let (process, handle) = try start(arguments, log: outputFile)
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(20_000) }
         if process.isRunning {
@@ -136,15 +142,8 @@ final class Lab {
     }
 
     func spawn(_ ns: String, _ arguments: [String], name: String) throws -> Daemon {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ip", "netns", "exec", ns] + arguments
         let log = directory.appendingPathComponent("\(name).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
+        let (process, _) = try start(["ip", "netns", "exec", ns] + arguments, log: log)
         processes.append(process)
         return Daemon(process: process, log: log)
     }

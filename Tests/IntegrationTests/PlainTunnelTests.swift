@@ -44,11 +44,13 @@ final class PlainTunnelTests: LabTestCase {
         }
     }
 
-    /// The underlay and the inner traffic are both IPv6.
+    /// The underlay and the inner traffic are both IPv6, and a link is bound to a device.
     func testIPv6OverIPv6Link() throws {
         let a = try lab.namespace("a"), b = try lab.namespace("b")
         try lab.link(a, "fd01::1/64", b, "fd01::2/64", name: "\(lab.tag)v")
-        let siteA = try lab.file("a.yaml", plainSite(address: "fd99::1/64", bind: "[fd01::1]:5080", remote: "[fd01::2]:5080"))
+        // Side a also binds its link to the veth (SO_BINDTODEVICE).
+        let siteA = try lab.file("a.yaml", plainSite(address: "fd99::1/64", bind: "[fd01::1]:5080", remote: "[fd01::2]:5080")
+            .replacingOccurrences(of: "remote: \"[fd01::2]:5080\" }", with: "remote: \"[fd01::2]:5080\", device: \(lab.tag)va }"))
         let siteB = try lab.file("b.yaml", plainSite(address: "fd99::2/64", bind: "[fd01::2]:5080", remote: "[fd01::1]:5080"))
         let da = try lab.tunneld(a, site: siteA, name: "tunneld-a")
         let db = try lab.tunneld(b, site: siteB, name: "tunneld-b")
