@@ -37,6 +37,9 @@ let package = Package(
             ],
             path: "Sources/Framework"
         ),
+        // Plugins: each depends on Framework only (plus the C library it wraps).
+        .target(name: "Crypto", dependencies: ["Framework", "CSodium"], path: "Sources/Plugins/Crypto"),
+
         // An example of a user's own stages, registered beside the stock plugins.
         .target(name: "ExampleStages", dependencies: ["Framework"], path: "Sources/Examples/ExampleStages"),
 
@@ -60,6 +63,8 @@ let package = Package(
 
         .testTarget(name: "FrameworkTests", dependencies: ["Framework", "ExampleStages"], path: "Tests/FrameworkTests"),
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto", "Framework"], path: "Tests/CryptoTests",
+                    exclude: ["generate_record_vectors.py"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CYAML", "CNetlink"], path: "Tests/SystemLibraryTests"),
     ]
 )
