@@ -16,7 +16,7 @@ final class Lab {
 
     init(_ name: String) throws {
         guard getuid() == 0 else {
-            throw LabError("integration tests need root (network namespaces, TUN devices); run them as root, e.g. sudo ./scripts/test")
+            throw LabError("integration tests need root (network namespaces, TUN devices); run them as root, e.g. ./scripts/test")
         }
         tag = "td\(getpid() % 100_000)\(name.prefix(3))"
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tunneld-\(tag)-\(UUID().uuidString.prefix(8))")
