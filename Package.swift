@@ -63,8 +63,8 @@ let package = Package(
 
         .testTarget(name: "FrameworkTests", dependencies: ["Framework", "ExampleStages"], path: "Tests/FrameworkTests"),
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
-        .testTarget(name: "CryptoTests", dependencies: ["Crypto", "Framework"], path: "Tests/CryptoTests",
-                    exclude: ["generate_record_vectors.py"]),
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto", "Framework", "CSodium"], path: "Tests/CryptoTests",
+                    exclude: ["generate_record_vectors.py", "generate_noise_vectors.py"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CYAML", "CNetlink"], path: "Tests/SystemLibraryTests"),
     ]
 )
