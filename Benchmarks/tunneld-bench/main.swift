@@ -69,14 +69,14 @@ do {
     let filter = DSCPFilterStage(drop: [46], direction: "both", reason: DropReason(id: 20))
     let second = DSCPFilterStage(drop: [8, 10], direction: "send", reason: DropReason(id: 21))
     let pipeline = Pipeline(stages: [IPCheckStage(), filter, second, HeaderStage(), sink],
-                            names: ["ipcheck", "dscp", "dscp2", "header", "sink"], egress: egress, counters: counters)
+                            egress: egress, counters: counters)
     let batch = PacketBatch(capacity: batchSize, slotSize: 2048, headroom: 128, tailroom: 64)
+    fillIPv4TCP(batch, count: batchSize, payload: true)
     results.append(measure("pipeline send (5 stages)", packetsPerRun: batchSize) {
         fillIPv4TCP(batch, count: batchSize)
         pipeline.send(batch)
     })
-    let receiving = Pipeline(stages: [IPCheckStage(), filter, HeaderStage()], names: ["ipcheck", "dscp", "header"],
-                             egress: egress, counters: counters)
+    let receiving = Pipeline(stages: [IPCheckStage(), filter, HeaderStage()], egress: egress, counters: counters)
     results.append(measure("pipeline receive (3 stages + egress)", packetsPerRun: batchSize) {
         fillIPv4TCP(batch, count: batchSize)
         // Packets arrive with an encapsulation header in front of the IP packet.
@@ -108,7 +108,7 @@ do {
     results.append(measure("TSO split 64 KB into 46 segments", packetsPerRun: 46, iterations: 5000) {
         batch.reset()
         if case .success(let n) = TCPSegmenter.split(superPacket, length: 40 + payload, header: header, into: batch, flush: { _ in }) {
-            segments = n
+            segments = n.packets
         }
     })
     var joined = 0
@@ -130,8 +130,14 @@ do {
     let destination = receiver.localAddress
     let out = PacketBatch(capacity: batchSize, slotSize: 2048, headroom: 128, tailroom: 64)
     let into = PacketBatch(capacity: batchSize, slotSize: 2048, headroom: 128, tailroom: 64)
+    // The receive side demultiplexes as a tunnel does: IP first bytes are data, 0x01 control.
+    let demux = Demux()
+    try demux.claimData([0x40...0x4F, 0x60...0x6F], by: "bench")
+    try demux.claimControl(0x01, by: "bench") { _, _ in }
+    fillIPv4TCP(out, count: 32, payload: true)
     var lost = 0
-    results.append(measure("UDP loopback sendmmsg+recvmmsg", packetsPerRun: 32, iterations: 5000) {
+    var delivered = 0
+    results.append(measure("UDP loopback send+receive+demux", packetsPerRun: 32, iterations: 5000) {
         fillIPv4TCP(out, count: 32)
         for index in 0..<out.count { out[index].peer = destination }
         sender.send(out)
@@ -140,11 +146,14 @@ do {
         while got < 32 && spins < 1000 {
             into.reset()
             got += receiver.receive(into: into)
+            demux.filter(into, link: receiver)
+            delivered += into.count
             spins += 1
         }
         lost += 32 - got
     })
     if lost > 0 { print("note: \(lost) loopback datagrams not received (socket buffer full)") }
+    if delivered == 0 { print("the demultiplexer kept no data datagram"); exit(1) }
 }
 
 print("tunneld-bench: batch \(batchSize), steady state after warm-up (release build expected)")

@@ -15,8 +15,7 @@ final class DSCPFilterTests: XCTestCase {
         XCTAssertEqual(stageSpec.descriptor.name, "example.dscp-filter")
         let stage = try stageSpec.descriptor.make(StageContext(tunnel: tunnel, session: session, settings: stageSpec.settings,
                                                                stageName: stageSpec.descriptor.name))
-        let pipeline = Pipeline(stages: [PassThrough(), stage, PassThrough()], names: ["ingress", "dscp", "transport"],
-                                egress: PassThrough(), counters: session.counters)
+        let pipeline = Pipeline(stages: [PassThrough(), stage, PassThrough()], egress: PassThrough(), counters: session.counters)
         return (pipeline, session.counters, tunnel.dropReason(named: "dscp_filtered"), tunnel)
     }
 

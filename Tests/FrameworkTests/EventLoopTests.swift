@@ -108,21 +108,6 @@ final class EventLoopTests: XCTestCase {
         XCTAssertEqual(box.values, ["watchdog"], "after unwatch only the watchdog ends the loop")
     }
 
-    func testDeferredWorkRunsAfterTheRound() throws {
-        let loop = try EventLoop()
-        let box = Box()
-        try watchdog(loop, box)
-        try loop.addTimer(milliseconds: 5, repeating: false) { [unowned loop] in
-            loop.defer_ {
-                box.values.append("deferred")
-                loop.stop()
-            }
-            box.values.append("timer")
-        }
-        loop.run()
-        XCTAssertEqual(box.values, ["timer", "deferred"])
-    }
-
     func testWatchingABadDescriptorThrows() throws {
         let loop = try EventLoop()
         XCTAssertThrowsError(try loop.watch(-1) {}) { error in

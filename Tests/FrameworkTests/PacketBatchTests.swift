@@ -93,7 +93,7 @@ final class PacketBatchTests: XCTestCase {
         batch.drop(2, .malformed)
         batch.drop(4, .truncated)
         batch.drop(7, .unclaimed)
-        batch.drop(5, BatchMarks.taken)  // removed, not counted
+        batch.discard(5)  // removed, not counted
         let slotsBefore = Set(batch.allSlots)
         batch.removeDropped()
         XCTAssertEqual(batch.sequences, [0, 3, 6])
@@ -102,7 +102,7 @@ final class PacketBatchTests: XCTestCase {
         XCTAssertEqual(counters.drops(.malformed), 1)
         XCTAssertEqual(counters.drops(.unclaimed), 1)
         XCTAssertEqual(counters.drops(.oversize), 0)
-        XCTAssertEqual(counters.drops(BatchMarks.taken), 0)
+        XCTAssertEqual(counters.drops(DropReason.discarded), 0)
         XCTAssertEqual(counters.dropSummary(names: DropReason.frameworkNames).map { "\($0.0)=\($0.1)" },
                        ["unclaimed=1", "truncated=2", "malformed=1"])
         // No slot lost or duplicated; the removed records are clean for reuse.
@@ -117,103 +117,42 @@ final class PacketBatchTests: XCTestCase {
         XCTAssertEqual(counters.drops(.oversize), 0)
     }
 
-    func testDropAllAndConsumeAll() {
+    func testConsumeAllCountsNothing() {
         let batch = makeBatch(capacity: 4)
-        for i in 0..<3 { batch.appendPacket([UInt8(i)]) }
         let counters = TrafficCounters()
         batch.dropCounters = counters
-        batch.dropAll(.noLink)
-        XCTAssertEqual(batch.count, 0)
-        XCTAssertEqual(counters.drops(.noLink), 3)
-        for i in 0..<2 { batch.appendPacket([UInt8(i)]) }
+        for i in 0..<3 { batch.appendPacket([UInt8(i)]) }
+        batch.drop(1, .noLink)
         batch.consumeAll()
         XCTAssertEqual(batch.count, 0)
-        XCTAssertEqual(counters.drops(.noLink), 3)
+        batch.removeDropped()  // the mark went with the consumed packets
+        XCTAssertEqual(counters.drops(.noLink), 0)
         XCTAssertEqual(counters.sentPackets, 0)
     }
 
-    func testMoveBetweenBatches() {
-        let a = makeBatch(capacity: 4)
-        let b = makeBatch(capacity: 2)
-        for i in 0..<4 { a.appendPacket([UInt8(i), 0xee], link: Int32(i), sequence: UInt64(i)) }
-        let slots = Set(a.allSlots + b.allSlots)
-        let movedSlot = a[1].base
-        XCTAssertTrue(a.move(1, to: b))
-        XCTAssertTrue(a.move(3, to: b))
-        XCTAssertFalse(a.move(0, to: b), "b is full")
-        XCTAssertEqual(b.count, 2)
-        XCTAssertEqual(b.sequences, [1, 3])
-        XCTAssertEqual([b.bytes(0), b.bytes(1)], [[1, 0xee], [3, 0xee]])
-        XCTAssertEqual(b[0].base, movedSlot, "moved without a copy")
-        XCTAssertEqual(b[1].link, 3)
-        // The moved-out records are removed from a without counting a drop.
+    func testMarkingTwiceCountsOnceAndResetClearsUsedRecords() {
+        let batch = makeBatch(capacity: 4)
         let counters = TrafficCounters()
-        a.dropCounters = counters
-        a.removeDropped()
-        XCTAssertEqual(a.sequences, [0, 2])
-        XCTAssertEqual((0..<DropReason.capacity).map { counters.drops(DropReason(id: $0)) }.reduce(0, +), 0)
-        // Both batches still own `capacity` distinct slots, together the same ones.
-        XCTAssertEqual(Set(a.allSlots).count, 4)
-        XCTAssertEqual(Set(b.allSlots).count, 2)
-        XCTAssertEqual(Set(a.allSlots + b.allSlots), slots)
-        // Batches of another slot size do not exchange slots.
-        let c = makeBatch(capacity: 2, slotSize: 1024)
-        XCTAssertFalse(a.move(0, to: c))
-        XCTAssertEqual(c.count, 0)
-    }
-
-    func testTakeAndInsertWithAPool() throws {
-        let pool = BufferPool(slots: 2, slotSize: 2048, headroom: 64)
-        let batch = makeBatch(capacity: 3)
-        for i in 0..<3 { batch.appendPacket([UInt8(i)], sequence: UInt64(i)) }
-        let slots = Set(batch.allSlots)
-
-        let spare = try XCTUnwrap(pool.take())
-        XCTAssertEqual(pool.available, 1)
-        let held = batch.take(1, leaving: spare)
-        XCTAssertEqual(packetBytes(held), [1])
-        XCTAssertEqual(held.sequence, 1)
-        XCTAssertEqual(batch[1].base, spare.base)
+        batch.dropCounters = counters
+        for i in 0..<3 { batch.appendPacket([UInt8(i)], link: 2, sequence: 9) }
+        batch.drop(0, .malformed)
+        batch.drop(0, .truncated)  // the last reason wins, one drop
         batch.removeDropped()
-        XCTAssertEqual(batch.sequences, [0, 2])
-        XCTAssertTrue(Set(batch.allSlots).contains(spare.base))
-        XCTAssertFalse(Set(batch.allSlots).contains(held.base))
-
-        // Later the held packet goes back in; the displaced slot returns to the pool.
-        batch.reset()
-        batch.appendPacket([7], sequence: 7)
-        let displaced = try XCTUnwrap(batch.insert(held))
-        pool.give(displaced)
-        XCTAssertEqual(pool.available, 2)
+        XCTAssertEqual(counters.drops(.truncated), 1)
+        XCTAssertEqual(counters.drops(.malformed), 0)
         XCTAssertEqual(batch.count, 2)
-        XCTAssertEqual(batch.sequences, [7, 1])
-        XCTAssertEqual(batch.bytes(1), [1])
-        XCTAssertEqual(Set(batch.allSlots).count, 3)
-        XCTAssertEqual(Set(batch.allSlots).union([displaced.base]), slots.union([spare.base]))
-        // A full batch refuses an insert.
-        batch.appendPacket([8])
-        let another = try XCTUnwrap(pool.take())
-        XCTAssertNil(batch.insert(another))
-    }
-
-    func testBufferPoolExhaustion() throws {
-        let pool = BufferPool(slots: 3, slotSize: 512, headroom: 48)
-        var taken: [Packet] = []
-        for _ in 0..<3 { taken.append(try XCTUnwrap(pool.take())) }
-        XCTAssertEqual(pool.available, 0)
-        XCTAssertNil(pool.take())
-        XCTAssertEqual(Set(taken.map(\.base)).count, 3)
-        for p in taken {
-            XCTAssertEqual(p.offset, 48)
-            XCTAssertEqual(p.length, 0)
-            XCTAssertEqual(p.capacity, 512)
+        batch.reset()
+        for i in 0..<3 {
+            XCTAssertEqual(batch.records[i].length, 0)
+            XCTAssertEqual(batch.records[i].link, 0)
+            XCTAssertEqual(batch.records[i].sequence, 0)
+            XCTAssertNil(batch.records[i].dropReason)
+            XCTAssertFalse(batch.records[i].peer.isSet)
         }
-        pool.give(taken[1])
-        XCTAssertEqual(pool.available, 1)
-        XCTAssertEqual(pool.take()?.base, taken[1].base)
-        XCTAssertNil(pool.take())
-        let empty = BufferPool(slots: 0, slotSize: 64, headroom: 0)
-        XCTAssertNil(empty.take())
+        XCTAssertEqual(batch.byteCount, 0)
+        batch.appendPacket([1, 2, 3])
+        batch.appendPacket([4])
+        XCTAssertEqual(batch.byteCount, 4)
     }
 
     // MARK: counters

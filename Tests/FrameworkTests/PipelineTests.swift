@@ -38,7 +38,7 @@ final class PipelineTests: XCTestCase {
         let stages = ["ingress", "custom", "transport"].map { Recorder($0, log) }
         let egress = Recorder("egress", log)
         let counters = TrafficCounters()
-        return (Pipeline(stages: stages, names: stages.map(\.name), egress: egress, counters: counters), stages, egress, counters, log)
+        return (Pipeline(stages: stages, egress: egress, counters: counters), stages, egress, counters, log)
     }
 
     private func batch(_ sizes: [Int]) -> PacketBatch {
@@ -136,7 +136,7 @@ final class PipelineTests: XCTestCase {
     func testSingleStagePipeline() {
         let log = Log()
         let only = Recorder("only", log), egress = Recorder("egress", log)
-        let pipeline = Pipeline(stages: [only], names: ["only"], egress: egress, counters: TrafficCounters())
+        let pipeline = Pipeline(stages: [only], egress: egress, counters: TrafficCounters())
         pipeline.send(batch([1]))
         pipeline.receive(batch([1]))
         XCTAssertEqual(log.lines, ["only.send [0]", "egress.receive [0]"])
@@ -146,6 +146,5 @@ final class PipelineTests: XCTestCase {
         let (pipeline, stages, egress, _, _) = fixture()
         pipeline.stop()
         XCTAssertEqual(stages.map(\.stopped) + [egress.stopped], [1, 1, 1, 1])
-        XCTAssertEqual(pipeline.names, ["ingress", "custom", "transport"])
     }
 }

@@ -11,7 +11,7 @@ final class TCPSegmenterTests: XCTestCase {
     /// how many times `flush` ran.
     private func split(_ packet: [UInt8], header: VirtioNetHeader, capacity: Int = 16, slotSize: Int = 2048,
                        headroom: Int = 64, tailroom: Int = 0)
-        -> (result: Result<Int, TCPSegmenter.Dropped>, packets: [[UInt8]], flushes: Int, left: Int) {
+        -> (result: Result<(packets: Int, bytes: Int), TCPSegmenter.Dropped>, packets: [[UInt8]], flushes: Int, left: Int) {
         let batch = makeBatch(capacity: capacity, slotSize: slotSize, headroom: headroom, tailroom: tailroom)
         var delivered: [[UInt8]] = []
         var flushes = 0
@@ -36,12 +36,17 @@ final class TCPSegmenterTests: XCTestCase {
                         checksumOffset: 16)
     }
 
-    private func produced(_ r: Result<Int, TCPSegmenter.Dropped>) -> Int? {
-        if case .success(let n) = r { return n }
+    private func produced(_ r: Result<(packets: Int, bytes: Int), TCPSegmenter.Dropped>) -> Int? {
+        if case .success(let n) = r { return n.packets }
         return nil
     }
 
-    private func dropped(_ r: Result<Int, TCPSegmenter.Dropped>) -> DropReason? {
+    private func producedBytes(_ r: Result<(packets: Int, bytes: Int), TCPSegmenter.Dropped>) -> Int? {
+        if case .success(let n) = r { return n.bytes }
+        return nil
+    }
+
+    private func dropped(_ r: Result<(packets: Int, bytes: Int), TCPSegmenter.Dropped>) -> DropReason? {
         if case .failure(let d) = r { return d.reason }
         return nil
     }
@@ -64,6 +69,7 @@ final class TCPSegmenterTests: XCTestCase {
         let original = superPacket(v6: v6, payload: payload)
         let out = split(original, header: tsoHeader(v6: v6, headerLength: headerLength, mss: 1000))
         XCTAssertEqual(produced(out.result), 4)
+        XCTAssertEqual(producedBytes(out.result), out.packets.map(\.count).reduce(0, +), "bytes of the segments, headers included")
         XCTAssertEqual(out.flushes, 0)
         XCTAssertEqual(out.packets.map(\.count), [headerLength + 1000, headerLength + 1000, headerLength + 1000, headerLength + 500])
         guard out.packets.count == 4 else { return }

@@ -19,7 +19,6 @@ public final class EventLoop {
     private var fds: [Int32] = []
     private var freeTokens: [Int] = []
     private var running = false
-    private var deferred: [Handler] = []
 
     public init() throws {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -144,19 +143,13 @@ public final class EventLoop {
 
     // MARK: running
 
-    /// Run `handler` on the loop after the current round of events (control plane only).
-    public func defer_(_ handler: @escaping Handler) {
-        deferred.append(handler)
-    }
-
     /// Serve events until `stop()`.
     public func run() {
         running = true
         let maxEvents = 64
         var events = [epoll_event](repeating: epoll_event(), count: maxEvents)
         while running {
-            let timeout: Int32 = deferred.isEmpty ? -1 : 0
-            let n = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32(maxEvents), timeout) }
+            let n = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32(maxEvents), -1) }
             if n < 0 {
                 if errno == EINTR { continue }
                 break
@@ -165,11 +158,6 @@ public final class EventLoop {
                 let token = Int(events[index].data.u64)
                 if token < handlers.count, let handler = handlers[token] { handler() }
                 if !running { break }
-            }
-            if !deferred.isEmpty {
-                let work = deferred
-                deferred.removeAll(keepingCapacity: true)
-                for item in work { item() }
             }
         }
     }

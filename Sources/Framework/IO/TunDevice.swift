@@ -16,7 +16,10 @@ public final class TunDevice {
     public let name: String
     public let mtu: Int
     public let addresses: [InterfaceAddress]
+    /// Virtio headers on every read and write (TUN with `offload`).
     public let offload: Bool
+    /// The kernel accepted TSO: reads may be TCP super-packets.
+    public let tso: Bool
     public private(set) var fd: Int32
     public let counters = TrafficCounters()
 
@@ -35,13 +38,10 @@ public final class TunDevice {
         self.name = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         readScratch = .allocate(byteCount: TunDevice.scratchSize, alignment: 64)
         writeScratch = .allocate(byteCount: TunDevice.scratchSize, alignment: 64)
-        var offloadOn = false
-        if useOffload {
-            // Without the offload flags we still get (empty) virtio headers, so keep them.
-            offloadOn = tl_tun_set_offload(fd, tl_TUN_F_CSUM | tl_TUN_F_TSO4 | tl_TUN_F_TSO6) == 0
-        }
+        // If the kernel refuses the offload flags we still get (empty) virtio headers,
+        // so the framing stays on; only the super-packets do not come.
+        tso = useOffload && tl_tun_set_offload(fd, tl_TUN_F_CSUM | tl_TUN_F_TSO4 | tl_TUN_F_TSO6) == 0
         self.offload = useOffload
-        _ = offloadOn
         do {
             try check(tl_if_set_mtu(self.name, Int32(mtu)), "cannot set MTU \(mtu) on \(self.name)")
             for address in addresses {
@@ -85,9 +85,9 @@ public final class TunDevice {
                 let header = VirtioNetHeader(from: readScratch)
                 switch TCPSegmenter.split(readScratch + VirtioNetHeader.size, length: n - VirtioNetHeader.size,
                                           header: header, into: batch, flush: flush) {
-                case .success(let segments):
-                    counters.block.add(TrafficCounters.txPackets, UInt64(segments))
-                    counters.block.add(TrafficCounters.txBytes, UInt64(n - VirtioNetHeader.size))
+                case .success(let produced):
+                    counters.block.add(TrafficCounters.txPackets, UInt64(produced.packets))
+                    counters.block.add(TrafficCounters.txBytes, UInt64(produced.bytes))
                 case .failure(let reason):
                     counters.countDrop(reason.reason)
                 }
@@ -109,17 +109,23 @@ public final class TunDevice {
     }
 
     /// Write every live packet of the batch to the device and consume the batch.
+    /// Packets a stage marked are removed (and counted) first; failed writes are
+    /// counted as `device_write_failed`.
     public func write(_ batch: PacketBatch) {
+        batch.removeDropped()
         if offload {
             writeCoalesced(batch)
         } else {
             for index in 0..<batch.count {
                 let packet = batch[index]
-                let n = Glibc.write(fd, packet.base + packet.offset, packet.length)
-                if n == packet.length { counters.countReceived(bytes: n) } else { batch.drop(index, .deviceWriteFailed) }
+                if Glibc.write(fd, packet.base + packet.offset, packet.length) != packet.length {
+                    batch.drop(index, .deviceWriteFailed)
+                }
             }
         }
         batch.removeDropped()
+        counters.block.add(TrafficCounters.rxPackets, UInt64(batch.count))
+        counters.block.add(TrafficCounters.rxBytes, UInt64(batch.byteCount))
         batch.consumeAll()
     }
 
@@ -129,14 +135,12 @@ public final class TunDevice {
             let (count, head) = TCPCoalescer.run(in: batch, from: index)
             if count > 1, let head {
                 let length = TCPCoalescer.build(batch, from: index, count: count, head: head, into: writeScratch)
-                if Glibc.write(fd, writeScratch, length) == length {
-                    counters.block.add(TrafficCounters.rxPackets, UInt64(count))
-                    counters.block.add(TrafficCounters.rxBytes, UInt64(length - VirtioNetHeader.size))
-                } else {
+                if Glibc.write(fd, writeScratch, length) != length {
                     for i in index..<(index + count) { batch.drop(i, .deviceWriteFailed) }
                 }
             } else {
                 // A lone packet: an all-zero virtio header in the headroom says "nothing to do".
+                // The header is taken off again so the packet's length stays the IP length.
                 guard let header = batch[index].prepend(VirtioNetHeader.size) else {
                     batch.drop(index, .noRoom)
                     index += 1
@@ -144,11 +148,10 @@ public final class TunDevice {
                 }
                 memset(header, 0, VirtioNetHeader.size)
                 let packet = batch[index]
-                if Glibc.write(fd, packet.base + packet.offset, packet.length) == packet.length {
-                    counters.countReceived(bytes: packet.length - VirtioNetHeader.size)
-                } else {
+                if Glibc.write(fd, packet.base + packet.offset, packet.length) != packet.length {
                     batch.drop(index, .deviceWriteFailed)
                 }
+                _ = batch[index].trimFront(VirtioNetHeader.size)
             }
             index += count
         }

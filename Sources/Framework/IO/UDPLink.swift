@@ -23,7 +23,6 @@ public final class UDPLink {
     private let runs: UnsafeMutablePointer<(first: Int, count: Int, bytes: Int)>
     /// UDP GSO in use; switched off for good if the kernel refuses it.
     public private(set) var gso = true
-    private var index_: Int { index }
     private static let peerOffset = MemoryLayout<Packet>.offset(of: \Packet.peer)!
 
     public init(name: String, index: Int, bind: SocketAddress, remote: SocketAddress?, device: String?,
@@ -122,15 +121,18 @@ public final class UDPLink {
         }
         let n = tl_recvmmsg(fd, headers, UInt32(want), Int32(MSG_DONTWAIT))
         guard n > 0 else { return 0 }
+        batch.setCount(first + Int(n))
+        var bytes = 0
         for i in 0..<Int(n) {
             let length = Int(headers[i].msg_len)
             records[i].offset = batch.headroom
             records[i].length = length
             records[i].link = Int32(index)
-            records[i].dropReason = (headers[i].msg_hdr.msg_flags & Int32(MSG_TRUNC)) != 0 ? .oversize : nil
-            counters.countReceived(bytes: length)
+            bytes += length
+            if headers[i].msg_hdr.msg_flags & Int32(MSG_TRUNC) != 0 { batch.drop(first + i, .oversize) }
         }
-        batch.setCount(first + Int(n))
+        counters.block.add(TrafficCounters.rxPackets, UInt64(n))
+        counters.block.add(TrafficCounters.rxBytes, UInt64(bytes))
         return Int(n)
     }
 
@@ -144,34 +146,35 @@ public final class UDPLink {
     public func send(_ batch: PacketBatch) -> Int {
         let records = batch.records
         let total = batch.count
+        let me = Int32(index)
         var sent = 0
-        var index = 0
-        while index < total {
+        var cursor = 0
+        while cursor < total {
             // Gather up to `capacity` messages (runs), using at most `capacity` iovecs.
             var messages = 0
             var iovecs = 0
-            while index < total && messages < capacity && iovecs < capacity {
-                guard records[index].link == Int32(index_) && records[index].dropReason == nil else {
-                    index += 1
+            while cursor < total && messages < capacity && iovecs < capacity {
+                guard records[cursor].link == me, records[cursor].dropReason == nil else {
+                    cursor += 1
                     continue
                 }
-                if !records[index].peer.isSet {
+                if !records[cursor].peer.isSet {
                     guard let remote else {
-                        records[index].dropReason = .noLink
-                        index += 1
+                        batch.drop(cursor, .noLink)
+                        cursor += 1
                         continue
                     }
-                    records[index].peer = remote
+                    records[cursor].peer = remote
                 }
-                let first = index
+                let first = cursor
                 let size = records[first].length
                 var runLength = 0
                 var runBytes = 0
                 // Extend the run: same link and peer, same size; a shorter packet ends it.
-                while index < total && iovecs + runLength < capacity && runLength < UDPLink.maxSegments {
-                    let record = records + index
+                while cursor < total && iovecs + runLength < capacity && runLength < UDPLink.maxSegments {
+                    let record = records + cursor
                     if runLength > 0 {
-                        guard gso, record.pointee.link == Int32(index_), record.pointee.dropReason == nil,
+                        guard gso, record.pointee.link == me, record.pointee.dropReason == nil, record.pointee.length > 0,
                               record.pointee.length <= size, runBytes + record.pointee.length <= UDPLink.maxGSOBytes else { break }
                         if !record.pointee.peer.isSet, let remote { record.pointee.peer = remote }
                         guard record.pointee.peer == records[first].peer else { break }
@@ -180,7 +183,7 @@ public final class UDPLink {
                                                         iov_len: record.pointee.length)
                     runBytes += record.pointee.length
                     runLength += 1
-                    index += 1
+                    cursor += 1
                     if record.pointee.length < size { break }
                 }
                 let header = headers + messages
@@ -203,47 +206,38 @@ public final class UDPLink {
             }
             guard messages > 0 else { continue }
             var done = 0
+            var refusedGSO = false
             while done < messages {
                 let n = tl_sendmmsg(fd, headers + done, UInt32(messages - done), Int32(MSG_DONTWAIT))
                 if n == -EINTR { continue }
                 if n <= 0 {
-                    if (n == -EIO || n == -EINVAL) && gso && runs[done].count > 1 {
-                        // This path cannot segment (no checksum offload on the route):
-                        // stop using GSO and resend these packets one datagram each.
-                        gso = false
-                        for run in 0..<done {
-                            counters.block.add(TrafficCounters.txPackets, UInt64(runs[run].count))
-                            counters.block.add(TrafficCounters.txBytes, UInt64(runs[run].bytes))
-                            sent += runs[run].count
-                        }
-                        for run in done..<messages {
-                            for r in runs[run].first..<(runs[run].first + runs[run].count) { records[r].dropReason = nil }
-                        }
-                        return sent + send(batch, from: runs[done].first)
-                    }
+                    // EIO/EINVAL on a GSO message: this route cannot segment (no checksum offload).
+                    refusedGSO = (n == -EIO || n == -EINVAL) && gso && runs[done].count > 1
                     break
                 }
                 done += Int(n)
             }
-            for run in 0..<messages {
-                if run < done {
-                    counters.block.add(TrafficCounters.txPackets, UInt64(runs[run].count))
-                    counters.block.add(TrafficCounters.txBytes, UInt64(runs[run].bytes))
-                    sent += runs[run].count
-                } else {
-                    for r in runs[run].first..<(runs[run].first + runs[run].count) {
-                        records[r].dropReason = DropReason.sendFailed
-                    }
-                }
+            for run in 0..<done {
+                counters.block.add(TrafficCounters.txPackets, UInt64(runs[run].count))
+                counters.block.add(TrafficCounters.txBytes, UInt64(runs[run].bytes))
+                sent += runs[run].count
+            }
+            if refusedGSO {
+                // Stop using GSO for good and send the rest one datagram each.
+                gso = false
+                return sent + sendSingly(batch, from: runs[done].first)
+            }
+            for run in done..<messages {
+                for r in runs[run].first..<(runs[run].first + runs[run].count) { batch.drop(r, .sendFailed) }
             }
         }
         return sent
     }
 
-    /// Resend from `start` without GSO (after the kernel refused a GSO message).
-    private func send(_ batch: PacketBatch, from start: Int) -> Int {
+    /// Send from `start` one datagram at a time (after the kernel refused a GSO message).
+    private func sendSingly(_ batch: PacketBatch, from start: Int) -> Int {
         var sent = 0
-        for index in start..<batch.count where batch[index].link == Int32(index_) && batch[index].dropReason == nil {
+        for index in start..<batch.count where batch[index].link == Int32(self.index) && batch[index].dropReason == nil {
             let packet = batch[index]
             if sendControl(UnsafeRawBufferPointer(start: packet.base + packet.offset, count: packet.length),
                            to: packet.peer.isSet ? packet.peer : (remote ?? packet.peer)) {

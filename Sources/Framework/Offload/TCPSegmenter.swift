@@ -11,34 +11,36 @@ public enum TCPSegmenter {
     public struct Dropped: Error { public let reason: DropReason }
 
     /// Split or finish the packet at `data` (after its virtio header) into `batch`.
-    /// Returns the number of packets produced, or why the packet was dropped.
+    /// Returns the packets and bytes produced, or why the packet was dropped.
     public static func split(_ data: UnsafeMutableRawPointer, length: Int, header: VirtioNetHeader,
-                             into batch: PacketBatch, flush: (PacketBatch) -> Void) -> Result<Int, Dropped> {
-        var produced = 0
-        if let reason = splitPacket(data, length: length, header: header, into: batch, produced: &produced, flush: flush) {
-            return .failure(Dropped(reason: reason))
+                             into batch: PacketBatch, flush: (PacketBatch) -> Void) -> Result<(packets: Int, bytes: Int), Dropped> {
+        var packets = 0, bytes = 0
+        let gso = header.gsoType & ~VirtioNetHeader.gsoECN
+        let failure: DropReason?
+        if gso == VirtioNetHeader.gsoNone {
+            failure = finishChecksum(data, length: length, header: header)
+                ?? copy(data, length: length, into: batch, flush: flush)
+            if failure == nil { (packets, bytes) = (1, length) }
+        } else if gso == VirtioNetHeader.gsoTCPv4 || gso == VirtioNetHeader.gsoTCPv6 {
+            failure = segmentTCP(data, length: length, mss: Int(header.gsoSize), isIPv6: gso == VirtioNetHeader.gsoTCPv6,
+                                 into: batch, packets: &packets, bytes: &bytes, flush: flush)
+        } else {
+            failure = .malformed
         }
-        return .success(produced)
+        if let failure { return .failure(Dropped(reason: failure)) }
+        return .success((packets, bytes))
     }
 
-    static func splitPacket(_ data: UnsafeMutableRawPointer, length: Int, header: VirtioNetHeader,
-                            into batch: PacketBatch, produced: inout Int, flush: (PacketBatch) -> Void) -> DropReason? {
-        let gso = header.gsoType & ~VirtioNetHeader.gsoECN
-        if gso == VirtioNetHeader.gsoNone {
-            if header.flags & VirtioNetHeader.needsChecksum != 0 {
-                let start = Int(header.checksumStart), field = start + Int(header.checksumOffset)
-                guard field + 2 <= length, start < length else { return .malformed }
-                // The field holds the pseudo-header sum; sum from csum_start to the end.
-                var value = Checksum.finish(Checksum.add(data + start, length - start, to: 0))
-                if value == 0 && field - start == 6 { value = 0xffff }  // UDP sends 0 as 0xffff
-                Checksum.store(value, at: data + field)
-            }
-            produced = 1
-            return copy(data, length: length, into: batch, flush: flush)
-        }
-        guard gso == VirtioNetHeader.gsoTCPv4 || gso == VirtioNetHeader.gsoTCPv6 else { return .malformed }
-        return segmentTCP(data, length: length, mss: Int(header.gsoSize), isIPv6: gso == VirtioNetHeader.gsoTCPv6,
-                          into: batch, produced: &produced, flush: flush)
+    /// Complete a partial checksum (NEEDS_CSUM): the field holds the pseudo-header
+    /// sum, so summing from csum_start to the end finishes it.
+    static func finishChecksum(_ data: UnsafeMutableRawPointer, length: Int, header: VirtioNetHeader) -> DropReason? {
+        guard header.flags & VirtioNetHeader.needsChecksum != 0 else { return nil }
+        let start = Int(header.checksumStart), field = start + Int(header.checksumOffset)
+        guard field + 2 <= length, start < length else { return .malformed }
+        var value = Checksum.finish(Checksum.add(data + start, length - start, to: 0))
+        if value == 0 && field - start == 6 { value = 0xffff }  // UDP sends 0 as 0xffff
+        Checksum.store(value, at: data + field)
+        return nil
     }
 
     @inline(__always)
@@ -57,8 +59,8 @@ public enum TCPSegmenter {
         return nil
     }
 
-    static func segmentTCP(_ data: UnsafeMutableRawPointer, length: Int, mss: Int, isIPv6: Bool,
-                           into batch: PacketBatch, produced: inout Int, flush: (PacketBatch) -> Void) -> DropReason? {
+    static func segmentTCP(_ data: UnsafeMutableRawPointer, length: Int, mss: Int, isIPv6: Bool, into batch: PacketBatch,
+                           packets: inout Int, bytes: inout Int, flush: (PacketBatch) -> Void) -> DropReason? {
         let ipLength: Int
         if isIPv6 {
             guard length >= 60 else { return .truncated }
@@ -70,51 +72,34 @@ public enum TCPSegmenter {
             guard ipLength >= 20, data.load(fromByteOffset: 9, as: UInt8.self) == 6 else { return .malformed }
         }
         guard length >= ipLength + 20 else { return .truncated }
-        let tcp = data + ipLength
-        let tcpLength = Int(tcp.load(fromByteOffset: 12, as: UInt8.self) >> 4) * 4
+        let tcpLength = Int(data.load(fromByteOffset: ipLength + 12, as: UInt8.self) >> 4) * 4
         let headerLength = ipLength + tcpLength
         guard tcpLength >= 20, headerLength <= length, mss > 0 else { return .malformed }
         let payload = length - headerLength
-        if payload <= mss {
-            // Nothing to split; still give it a full checksum.
-            let record = nextRecord(batch, flush: flush)
-            guard length <= record.pointee.capacity - record.pointee.offset - batch.tailroom else { return .oversize }
-            fill(record.pointee.base + record.pointee.offset, from: data, headerLength: headerLength, ipLength: ipLength,
-                 payload: data + headerLength, payloadLength: payload, index: 0, isLast: true, isIPv6: isIPv6)
-            batch.commit(length: length)
-            produced = 1
-            return nil
-        }
-        let firstSequence = UInt32(bigEndian: tcp.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
         var offset = 0
         var index = 0
-        while offset < payload {
+        repeat {  // at least once: a super-packet with nothing to split still gets its checksums
             let chunk = min(mss, payload - offset)
             let record = nextRecord(batch, flush: flush)
             guard headerLength + chunk <= record.pointee.capacity - record.pointee.offset - batch.tailroom else { return .oversize }
-            let out = record.pointee.base + record.pointee.offset
-            fill(out, from: data, headerLength: headerLength, ipLength: ipLength, payload: data + headerLength + offset,
-                 payloadLength: chunk, index: index, isLast: offset + chunk == payload, isIPv6: isIPv6)
-            (out + ipLength).storeBytes(of: (firstSequence &+ UInt32(truncatingIfNeeded: offset)).bigEndian,
-                                        toByteOffset: 4, as: UInt32.self)
-            if !isIPv6 { recomputeIPv4Checksum(out, ipLength: ipLength) }
-            finishTCPChecksum(out, ipLength: ipLength, segmentLength: headerLength + chunk, isIPv6: isIPv6)
+            fill(record.pointee.base + record.pointee.offset, from: data, headerLength: headerLength, ipLength: ipLength,
+                 offset: offset, payloadLength: chunk, index: index, isLast: offset + chunk == payload, isIPv6: isIPv6)
             batch.commit(length: headerLength + chunk)
-            produced += 1
+            packets += 1
+            bytes += headerLength + chunk
             offset += chunk
             index += 1
-        }
+        } while offset < payload
         return nil
     }
 
-    /// Write one segment: headers copied from the super-packet with lengths, ID and
-    /// flags adjusted, then the payload. Checksums are computed by the caller for
-    /// split segments (after the sequence number is set) and here for single ones.
+    /// Write segment `index`: the super-packet's headers with length, IPv4 ID, sequence
+    /// number and flags adjusted, the payload from `offset`, and both checksums.
     @inline(__always)
     static func fill(_ out: UnsafeMutableRawPointer, from data: UnsafeRawPointer, headerLength: Int, ipLength: Int,
-                     payload: UnsafeRawPointer, payloadLength: Int, index: Int, isLast: Bool, isIPv6: Bool) {
+                     offset: Int, payloadLength: Int, index: Int, isLast: Bool, isIPv6: Bool) {
         memcpy(out, data, headerLength)
-        memcpy(out + headerLength, payload, payloadLength)
+        memcpy(out + headerLength, data + headerLength + offset, payloadLength)
         let total = headerLength + payloadLength
         if isIPv6 {
             out.storeBytes(of: UInt16(total - 40).bigEndian, toByteOffset: 4, as: UInt16.self)
@@ -123,14 +108,14 @@ public enum TCPSegmenter {
             let id = UInt16(bigEndian: data.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
             out.storeBytes(of: (id &+ UInt16(truncatingIfNeeded: index)).bigEndian, toByteOffset: 4, as: UInt16.self)
         }
+        let sequence = UInt32(bigEndian: data.loadUnaligned(fromByteOffset: ipLength + 4, as: UInt32.self))
+        (out + ipLength).storeBytes(of: (sequence &+ UInt32(truncatingIfNeeded: offset)).bigEndian, toByteOffset: 4, as: UInt32.self)
         var flags = out.load(fromByteOffset: ipLength + 13, as: UInt8.self)
         if !isLast { flags &= ~(tcpFIN | tcpPSH) }
         if index > 0 { flags &= ~tcpCWR }
         out.storeBytes(of: flags, toByteOffset: ipLength + 13, as: UInt8.self)
-        if index == 0 && isLast {
-            if !isIPv6 { recomputeIPv4Checksum(out, ipLength: ipLength) }
-            finishTCPChecksum(out, ipLength: ipLength, segmentLength: total, isIPv6: isIPv6)
-        }
+        if !isIPv6 { recomputeIPv4Checksum(out, ipLength: ipLength) }
+        finishTCPChecksum(out, ipLength: ipLength, segmentLength: total, isIPv6: isIPv6)
     }
 
     @inline(__always)

@@ -27,6 +27,9 @@ public struct DropReason: Hashable, Sendable {
     /// No usable link to send on.
     public static let noLink = DropReason(id: 8)
 
+    /// Not a drop: a packet removed because it was consumed (never counted).
+    static let discarded = DropReason(id: capacity - 1)
+
     public static let frameworkNames = [
         "unclaimed", "truncated", "oversize", "malformed", "unknown_peer",
         "no_room", "send_failed", "device_write_failed", "no_link",

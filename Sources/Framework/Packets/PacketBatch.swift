@@ -4,10 +4,6 @@ import Glibc
 /// whole life. Sources fill a batch (one `recvmmsg`, or a TUN drain), the pipeline
 /// passes it through its stages, sinks empty it; then it is reset and refilled.
 /// Nothing here allocates after `init`.
-///
-/// A stage that must keep a packet beyond the call (a reorder buffer) exchanges the
-/// packet's slot for a spare one from a `BufferPool`, so slot ownership moves
-/// without a copy.
 public final class PacketBatch {
     public let capacity: Int
     public let slotSize: Int
@@ -18,8 +14,14 @@ public final class PacketBatch {
     public private(set) var count: Int = 0
     @usableFromInline let packets: UnsafeMutablePointer<Packet>
     private let memory: UnsafeMutableRawPointer
-    /// Where drops are counted while the batch travels one session's pipeline.
+    /// Where drops are counted: the session's counters inside a pipeline, the
+    /// tunnel's before a session is known.
     @usableFromInline var dropCounters: TrafficCounters?
+    /// Packets marked by `drop`/`discard` and not yet removed: lets `removeDropped`,
+    /// which runs after every stage, return at once when the stage dropped nothing.
+    @usableFromInline var marked = 0
+    /// Records used since the last reset (`reset` clears only these).
+    private var used = 0
 
     public init(capacity: Int, slotSize: Int, headroom: Int, tailroom: Int = 0) {
         precondition(capacity > 0 && headroom + tailroom < slotSize)
@@ -52,113 +54,83 @@ public final class PacketBatch {
 
     @inlinable public var isEmpty: Bool { count == 0 }
 
-    /// Forget all packets; every slot goes back to an empty packet at the headroom.
+    /// Bytes in the live packets (for per-batch counters).
+    public var byteCount: Int {
+        var total = 0
+        for index in 0..<count { total += packets[index].length }
+        return total
+    }
+
+    /// Forget all packets; every used slot goes back to an empty packet at the headroom.
     public func reset() {
-        for index in 0..<capacity { resetRecord(index) }
+        for index in 0..<used {
+            packets[index].offset = headroom
+            packets[index].length = 0
+            packets[index].link = 0
+            packets[index].sequence = 0
+            packets[index].dropReason = nil
+            packets[index].peer.storage.sin6_family = 0
+        }
         count = 0
+        used = 0
+        marked = 0
     }
 
-    func resetRecord(_ index: Int) {
-        packets[index].offset = headroom
-        packets[index].length = 0
-        packets[index].link = 0
-        packets[index].sequence = 0
-        packets[index].dropReason = nil
-        packets[index].peer.storage.sin6_family = 0
-    }
-
-    /// Make packet `count` live (already filled in place by a source) and return its index.
+    /// Make the record at `count` live, after a source filled it in place.
     public func commit(length: Int) {
         packets[count].length = length
         count += 1
+        used = max(used, count)
     }
 
     /// Set the number of live packets after a source filled records `0..<n` in place.
     public func setCount(_ n: Int) {
         precondition(n >= 0 && n <= capacity)
         count = n
+        used = max(used, count)
     }
 
     /// The next free record, for a source that fills one packet at a time.
     public var nextFree: UnsafeMutablePointer<Packet>? { count < capacity ? packets + count : nil }
 
-    /// Mark packet `index` dropped; it is removed by `removeDropped()`.
+    /// Mark packet `index` dropped for `reason`; `removeDropped()` removes and counts it.
     @inlinable
     public func drop(_ index: Int, _ reason: DropReason) {
+        if packets[index].dropReason == nil { marked += 1 }
         packets[index].dropReason = reason
     }
 
-    /// Remove dropped packets, counting each under its reason, keeping the order of
+    /// Mark packet `index` for removal without counting a drop (it was consumed, e.g.
+    /// a control message handed to its handler).
+    public func discard(_ index: Int) {
+        drop(index, DropReason.discarded)
+    }
+
+    /// Remove marked packets, counting each drop under its reason, keeping the order of
     /// the rest. Slots of removed packets stay with the batch (moved past `count`).
     public func removeDropped() {
+        guard marked > 0 else { return }
         var kept = 0
         for index in 0..<count {
             if let reason = packets[index].dropReason {
-                if reason != BatchMarks.taken { dropCounters?.countDrop(reason) }
+                if reason != DropReason.discarded { dropCounters?.countDrop(reason) }
                 packets[index].dropReason = nil
                 continue
             }
-            if kept != index { swapAt(kept, index) }
+            if kept != index {
+                let live = packets[index]
+                packets[index] = packets[kept]
+                packets[kept] = live
+            }
             kept += 1
         }
         count = kept
+        marked = 0
     }
 
-    /// Empty the batch, counting every live packet as dropped for `reason`.
-    public func dropAll(_ reason: DropReason) {
-        for _ in 0..<count { dropCounters?.countDrop(reason) }
+    /// Remove all live packets without counting (a sink wrote them out).
+    public func consumeAll() {
         count = 0
+        marked = 0
     }
-
-    /// Remove all live packets without counting (a sink consumed them).
-    public func consumeAll() { count = 0 }
-
-    func swapAt(_ a: Int, _ b: Int) {
-        let tmp = packets[a]
-        packets[a] = packets[b]
-        packets[b] = tmp
-    }
-
-    /// Move packet `index` of this batch to the end of `other`, taking one of
-    /// `other`'s free slots in exchange (so both batches keep `capacity` slots).
-    /// Used to split a received batch between sessions. False if `other` is full.
-    public func move(_ index: Int, to other: PacketBatch) -> Bool {
-        guard other.count < other.capacity, other.slotSize == slotSize else { return false }
-        let free = other.packets[other.count]
-        other.packets[other.count] = packets[index]
-        other.count += 1
-        packets[index] = free
-        packets[index].offset = headroom
-        packets[index].length = 0
-        packets[index].dropReason = BatchMarks.taken  // empty record: removed, not counted
-        return true
-    }
-
-    /// Exchange the slot of packet `index` with `spare` (an empty slot from a pool),
-    /// returning the packet so the caller can keep it. The batch's record becomes an
-    /// empty packet in `spare`, marked to be removed without counting a drop.
-    public func take(_ index: Int, leaving spare: Packet) -> Packet {
-        let taken = packets[index]
-        packets[index] = spare
-        packets[index].offset = headroom
-        packets[index].length = 0
-        packets[index].dropReason = BatchMarks.taken
-        return taken
-    }
-
-    /// Append `packet` (a slot from a pool) and return the slot it displaced, which
-    /// the caller returns to its pool. Nil if the batch is full.
-    public func insert(_ packet: Packet) -> Packet? {
-        guard count < capacity else { return nil }
-        let displaced = packets[count]
-        packets[count] = packet
-        packets[count].dropReason = nil
-        count += 1
-        return displaced
-    }
-}
-
-/// Internal marks that reuse the drop machinery without counting a drop.
-enum BatchMarks {
-    static let taken = DropReason(id: DropReason.capacity - 1)
 }

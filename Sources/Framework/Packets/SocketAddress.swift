@@ -30,6 +30,7 @@ public struct SocketAddress: Equatable, Hashable, CustomStringConvertible, Senda
 
     public var family: Int32 { Int32(storage.sin6_family) }
     public var isSet: Bool { family == AF_INET || family == AF_INET6 }
+    public var familyName: String { family == AF_INET ? "IPv4" : "IPv6" }
 
     /// The length the kernel expects for this family.
     public var length: socklen_t {

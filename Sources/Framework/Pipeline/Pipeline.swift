@@ -7,15 +7,13 @@
 /// every stage, so the next stage only sees live packets.
 public final class Pipeline {
     public let stages: [Stage]
-    public let names: [String]
     public let egress: Stage
     let counters: TrafficCounters
     private let count: Int
 
-    public init(stages: [Stage], names: [String], egress: Stage, counters: TrafficCounters) {
-        precondition(!stages.isEmpty && stages.count == names.count)
+    public init(stages: [Stage], egress: Stage, counters: TrafficCounters) {
+        precondition(!stages.isEmpty)
         self.stages = stages
-        self.names = names
         self.egress = egress
         self.counters = counters
         self.count = stages.count
@@ -30,10 +28,11 @@ public final class Pipeline {
             batch.removeDropped()
             if index == 0 {
                 // What the ingress accepted is what this session sends.
-                for i in 0..<batch.count { counters.countSent(bytes: batch[i].length) }
+                counters.block.add(TrafficCounters.txPackets, UInt64(batch.count))
+                counters.block.add(TrafficCounters.txBytes, UInt64(batch.byteCount))
             }
         }
-        batch.dropCounters = nil
+        batch.dropCounters = nil  // later drops are not this session's
     }
 
     /// Run a batch received from the network through every stage toward the local side.
@@ -47,7 +46,8 @@ public final class Pipeline {
             index -= 1
         }
         if !batch.isEmpty {
-            for i in 0..<batch.count { counters.countReceived(bytes: batch[i].length) }
+            counters.block.add(TrafficCounters.rxPackets, UInt64(batch.count))
+            counters.block.add(TrafficCounters.rxBytes, UInt64(batch.byteCount))
             egress.receive(batch)
             batch.removeDropped()
         }

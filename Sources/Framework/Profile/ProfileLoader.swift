@@ -135,14 +135,12 @@ public struct ProfileLoader: Sendable {
 
         var batch = 64
         if let node = site.value("batch") {
-            guard case .integer(let value) = try SettingsValidator.convert(node, to: .integer(1...1024), name: "'batch'") else { fatalError() }
-            batch = value
+            batch = try SettingsValidator.integer(node, 1...1024, name: "'batch'")
         }
         var logLevel = "info"
         if let node = site.value("log") {
             let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
-            guard case .string(let value) = try SettingsValidator.convert(node, to: .choice(levels), name: "'log'") else { fatalError() }
-            logLevel = value
+            logLevel = try SettingsValidator.string(node, name: "'log'", choices: levels)
         }
 
         return TunnelSpec(file: file, profile: profileName, summary: profile.summary, device: device, links: links,
@@ -162,7 +160,7 @@ public struct ProfileLoader: Sendable {
 
         var name = kind.rawValue + "%d"
         if let nameNode = pick("name") {
-            guard case .string(let value) = try SettingsValidator.convert(nameNode, to: .string, name: "'name' of 'device'") else { fatalError() }
+            let value = try SettingsValidator.string(nameNode, name: "'name' of 'device'")
             guard !value.isEmpty, value.utf8.count < 16, !value.contains("/"), !value.contains(" ") else {
                 throw ProfileError(nameNode.mark, "device name '\(value)' is not a valid interface name (1 to 15 characters, no '/' or spaces)")
             }
@@ -170,17 +168,16 @@ public struct ProfileLoader: Sendable {
         }
         var mtu = 1400
         if let mtuNode = pick("mtu") {
-            guard case .integer(let value) = try SettingsValidator.convert(mtuNode, to: .integer(576...9000), name: "'mtu' of 'device'") else { fatalError() }
-            mtu = value
+            mtu = try SettingsValidator.integer(mtuNode, 576...9000, name: "'mtu' of 'device'")
         }
         var addresses: [InterfaceAddress] = []
         if let addressNode = pick("address") {
-            guard case .list(let values) = try SettingsValidator.convert(addressNode, to: .list(.string), name: "'address' of 'device'") else { fatalError() }
             let nodes: [YAMLNode]
             if case .sequence(let items, _) = addressNode { nodes = items } else { nodes = [addressNode] }
-            for (value, itemNode) in zip(values, nodes) {
-                guard case .string(let text) = value, let address = InterfaceAddress.parse(text) else {
-                    throw ProfileError(itemNode.mark, "'\(value)' is not an address with prefix length, such as 10.99.0.1/30 or fd00::1/64")
+            for itemNode in nodes {
+                let text = try SettingsValidator.string(itemNode, name: "'address' of 'device'")
+                guard let address = InterfaceAddress.parse(text) else {
+                    throw ProfileError(itemNode.mark, "'\(text)' is not an address with prefix length, such as 10.99.0.1/30 or fd00::1/64")
                 }
                 addresses.append(address)
             }
@@ -190,7 +187,7 @@ public struct ProfileLoader: Sendable {
         }
         var offload = kind == .tun
         if let offloadNode = pick("offload") {
-            guard case .boolean(let value) = try SettingsValidator.convert(offloadNode, to: .boolean, name: "'offload' of 'device'") else { fatalError() }
+            let value = try SettingsValidator.boolean(offloadNode, name: "'offload' of 'device'")
             guard !value || kind == .tun else {
                 throw ProfileError(offloadNode.mark, "'offload' applies to TUN devices only; remove it for a TAP device")
             }
@@ -203,10 +200,9 @@ public struct ProfileLoader: Sendable {
         guard let node else {
             throw ProfileError(siteMark, "add 'links:', a list of links like '- { name: wan1, bind: 192.0.2.1:5080, remote: 198.51.100.1:5080 }'")
         }
-        guard case .sequence(let items, let listMark) = node, !items.isEmpty else {
+        guard case .sequence(let items, _) = node, !items.isEmpty else {
             throw ProfileError(node.mark, "'links' must be a non-empty list of links, each like '{ name: wan1, bind: 192.0.2.1:5080, remote: 198.51.100.1:5080 }'")
         }
-        _ = listMark
         var links: [TunnelSpec.LinkSpec] = []
         let allowed = Self.linkKeys + manager.linkSettings.map(\.name)
         for item in items {
@@ -219,12 +215,12 @@ public struct ProfileLoader: Sendable {
             guard let bindNode = reader.value("bind") else {
                 throw ProfileError(reader.mark, "link '\(name)' needs 'bind: ADDRESS:PORT' (0.0.0.0:5080 to listen on every address)")
             }
-            guard case .endpoint(let bind) = try SettingsValidator.convert(bindNode, to: .endpoint, name: "'bind' of link '\(name)'") else { fatalError() }
+            let bind = try SettingsValidator.endpoint(bindNode, name: "'bind' of link '\(name)'")
             var remote: SocketAddress?
             if let remoteNode = reader.value("remote") {
-                guard case .endpoint(let value) = try SettingsValidator.convert(remoteNode, to: .endpoint, name: "'remote' of link '\(name)'") else { fatalError() }
+                let value = try SettingsValidator.endpoint(remoteNode, name: "'remote' of link '\(name)'")
                 guard value.family == bind.family else {
-                    throw ProfileError(remoteNode.mark, "link '\(name)' binds an \(bind.family == 2 ? "IPv4" : "IPv6") address but its remote is \(value.family == 2 ? "IPv4" : "IPv6"); use one family per link")
+                    throw ProfileError(remoteNode.mark, "link '\(name)' binds an \(bind.familyName) address but its remote is \(value.familyName); use one family per link")
                 }
                 remote = value
             }

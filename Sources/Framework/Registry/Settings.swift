@@ -186,6 +186,28 @@ public enum SettingsValidator {
         }
     }
 
+    // Typed conversions for fixed keys of the profile format (not plugin settings).
+
+    static func integer(_ node: YAMLNode, _ range: ClosedRange<Int>, name: String) throws -> Int {
+        if case .integer(let value) = try convert(node, to: .integer(range), name: name) { return value }
+        preconditionFailure("convert(.integer) returns .integer")
+    }
+
+    static func string(_ node: YAMLNode, name: String, choices: [String]? = nil) throws -> String {
+        if case .string(let value) = try convert(node, to: choices.map { .choice($0) } ?? .string, name: name) { return value }
+        preconditionFailure("convert(.string/.choice) returns .string")
+    }
+
+    static func boolean(_ node: YAMLNode, name: String) throws -> Bool {
+        if case .boolean(let value) = try convert(node, to: .boolean, name: name) { return value }
+        preconditionFailure("convert(.boolean) returns .boolean")
+    }
+
+    static func endpoint(_ node: YAMLNode, name: String) throws -> SocketAddress {
+        if case .endpoint(let value) = try convert(node, to: .endpoint, name: name) { return value }
+        preconditionFailure("convert(.endpoint) returns .endpoint")
+    }
+
     static func parseMilliseconds(_ text: String) -> Int? {
         if text.hasSuffix("ms") { return Int(text.dropLast(2)) }
         if text.hasSuffix("s") {

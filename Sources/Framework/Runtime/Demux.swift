@@ -46,16 +46,13 @@ public final class Demux {
     }
 
     /// Leave only data datagrams in the batch; dispatch control ones; drop the rest.
-    /// Empty datagrams are `truncated`, unknown first bytes `unclaimed`.
-    @inline(__always)
+    /// Empty datagrams are `truncated`, unknown first bytes `unclaimed`. A control
+    /// packet is valid only during its handler's call.
     public func filter(_ batch: PacketBatch, link: UDPLink) {
-        var sawOther = false
-        for index in 0..<batch.count {
-            let packet = batch.records[index]
-            if packet.dropReason != nil { sawOther = true; continue }
+        for index in 0..<batch.count where batch[index].dropReason == nil {
+            let packet = batch[index]
             guard packet.length > 0 else {
                 batch.drop(index, .truncated)
-                sawOther = true
                 continue
             }
             switch table[Int(packet.byte(at: 0))] {
@@ -63,13 +60,11 @@ public final class Demux {
                 continue
             case .control(let handler):
                 handlers[handler](packet, link)
-                batch.drop(index, BatchMarks.taken)
-                sawOther = true
+                batch.discard(index)
             case .none:
                 batch.drop(index, .unclaimed)
-                sawOther = true
             }
         }
-        if sawOther { batch.removeDropped() }
+        batch.removeDropped()
     }
 }

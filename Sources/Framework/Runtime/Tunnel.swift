@@ -22,8 +22,8 @@ public final class Tunnel {
     public let tailroom = 64
     public let slotSize: Int
 
-    private var deviceBatch: PacketBatch
-    private var linkBatch: PacketBatch
+    private let deviceBatch: PacketBatch
+    private let linkBatch: PacketBatch
     private var nextSessionID: UInt32 = 1
     private var stopping = false
 
@@ -51,7 +51,8 @@ public final class Tunnel {
         if let deviceSpec = spec.device, let kind = spec.deviceKind {
             device = try TunDevice(kind: kind, name: deviceSpec.name, mtu: deviceSpec.mtu, addresses: deviceSpec.addresses,
                                    offload: deviceSpec.offload)
-            logger.info("device \(device!.name) up (\(kind.rawValue), mtu \(deviceSpec.mtu)\(deviceSpec.addresses.isEmpty ? "" : ", " + deviceSpec.addresses.map(\.text).joined(separator: " ")))")
+            let offloads = device!.tso ? ", TSO/GRO offloads" : device!.offload ? ", offloads refused by the kernel" : ""
+            logger.info("device \(device!.name) up (\(kind.rawValue), mtu \(deviceSpec.mtu)\(offloads)\(deviceSpec.addresses.isEmpty ? "" : ", " + deviceSpec.addresses.map(\.text).joined(separator: " ")))")
         }
         for (index, linkSpec) in spec.links.enumerated() {
             let link = try UDPLink(name: linkSpec.name, index: index, bind: linkSpec.bind, remote: linkSpec.remote,
@@ -89,8 +90,7 @@ public final class Tunnel {
         }
         let stages = try spec.stages.map(build)
         let egress = try build(spec.egress)
-        session.dataPlane = .userspace(Pipeline(stages: stages, names: spec.stages.map(\.descriptor.name),
-                                                egress: egress, counters: session.counters))
+        session.dataPlane = .userspace(Pipeline(stages: stages, egress: egress, counters: session.counters))
         return session
     }
 
@@ -129,7 +129,7 @@ public final class Tunnel {
         guard let device, let manager else { return }
         let batch = deviceBatch
         batch.reset()
-        // Bounded reads per wake-up so one busy source cannot starve the others.
+        // Bounded reads per wake-up, so one busy source cannot starve the others.
         _ = device.read(into: batch, maxReads: batch.capacity * 2) { full in manager.outbound(full) }
         if !batch.isEmpty { manager.outbound(batch) }
     }
@@ -141,9 +141,10 @@ public final class Tunnel {
             batch.reset()
             let n = link.receive(into: batch)
             if n == 0 { break }
+            // Drops before a session is known count for the tunnel; a pipeline
+            // switches the batch to its session's counters.
             batch.dropCounters = counters
             demux.filter(batch, link: link)
-            batch.dropCounters = nil
             if !batch.isEmpty { manager.inbound(batch, link: link) }
             if n < batch.capacity { break }
         }

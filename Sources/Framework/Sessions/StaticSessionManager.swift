@@ -10,6 +10,8 @@ final class StaticSessionManager: SessionManager {
     private(set) var sessions: [Session] = []
     private var session: Session!
     private var pipeline: Pipeline!
+    /// Per link: follow the latest sender instead of insisting on `remote`.
+    private var followsPeer: [Bool] = []
 
     init(tunnel: Tunnel) {
         self.tunnel = tunnel
@@ -19,6 +21,7 @@ final class StaticSessionManager: SessionManager {
         session = try tunnel.makeSession(name: "peer", peer: tunnel.links.first?.remote)
         pipeline = session.pipeline!
         sessions = [session]
+        followsPeer = tunnel.links.map { $0.remote == nil || $0.settings.boolean("follow-peer") == true }
     }
 
     func outbound(_ batch: PacketBatch) {
@@ -26,17 +29,11 @@ final class StaticSessionManager: SessionManager {
     }
 
     func inbound(_ batch: PacketBatch, link: UDPLink) {
-        if let remote = link.remote, link.settings.boolean("follow-peer") != true {
-            var foreign = false
+        if !followsPeer[link.index], let remote = link.remote {
             for index in 0..<batch.count where batch[index].peer != remote {
                 batch.drop(index, .unknownPeer)
-                foreign = true
             }
-            if foreign {
-                batch.dropCounters = tunnel.counters
-                batch.removeDropped()
-                batch.dropCounters = nil
-            }
+            batch.removeDropped()  // counted for the tunnel: no session owns them
         } else if batch.count > 0 {
             let latest = batch[batch.count - 1].peer
             if link.remote != latest {

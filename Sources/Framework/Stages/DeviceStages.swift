@@ -13,22 +13,8 @@ final class TunStage: Stage {
         self.mtu = device.mtu
     }
 
-    func send(_ batch: PacketBatch) {
-        for index in 0..<batch.count {
-            let packet = batch[index]
-            if packet.length > mtu {
-                batch.drop(index, .oversize)
-                continue
-            }
-            switch IPHeader.check(packet) {
-            case .ok: break
-            case .truncated: batch.drop(index, .truncated)
-            case .malformed: batch.drop(index, .malformed)
-            }
-        }
-    }
-
-    func receive(_ batch: PacketBatch) {
+    /// Drop what is not a whole IP packet within the MTU; trim link-layer padding.
+    private func check(_ batch: PacketBatch) {
         for index in 0..<batch.count {
             if batch[index].length > mtu {
                 batch.drop(index, .oversize)
@@ -40,8 +26,13 @@ final class TunStage: Stage {
             case .malformed: batch.drop(index, .malformed)
             }
         }
-        batch.removeDropped()
-        device.write(batch)
+    }
+
+    func send(_ batch: PacketBatch) { check(batch) }
+
+    func receive(_ batch: PacketBatch) {
+        check(batch)
+        device.write(batch)  // skips and counts the dropped ones
     }
 }
 
@@ -69,7 +60,6 @@ final class TapStage: Stage {
 
     func receive(_ batch: PacketBatch) {
         check(batch)
-        batch.removeDropped()
         device.write(batch)
     }
 }
