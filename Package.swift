@@ -46,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "tunneld",
             dependencies: [
-                "Framework", "ExampleStages",
+                "Framework", "Crypto", "ExampleStages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

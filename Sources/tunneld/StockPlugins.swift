@@ -1,3 +1,4 @@
+import Crypto
 import ExampleStages
 import Framework
 
@@ -7,6 +8,7 @@ enum StockPlugins {
     static var registry: PluginRegistry {
         var registry = PluginRegistry()
         registry.register(CorePlugin.plugin)
+        registry.register(CryptoPlugin.plugin)
         registry.register(ExamplePlugin.plugin)
         return registry
     }

@@ -64,6 +64,13 @@ public struct SocketAddress: Equatable, Hashable, CustomStringConvertible, Senda
         withUnsafeBytes(of: storage) { $0.load(fromByteOffset: 4, as: UInt32.self) }
     }
 
+    /// The address without the port: 4 bytes for IPv4, 16 for IPv6 (control plane:
+    /// rate limits and cookies key on it).
+    public var addressBytes: [UInt8] {
+        if family == AF_INET { return withUnsafeBytes(of: ipv4Bits) { Array($0) } }
+        return withUnsafeBytes(of: storage.sin6_addr) { Array($0) }
+    }
+
     /// The address without the port, as text.
     public var host: String {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)

@@ -57,6 +57,15 @@ public struct ProfileLoader: Sendable {
                                                           owner: owner, requireAll: false, at: mark)
             settings = try SettingsValidator.validate(extra ?? siteStageSettings[name], specs: descriptor.settings,
                                                       owner: owner, over: settings, at: mark)
+            if let check = descriptor.check {
+                do {
+                    try check(settings)
+                } catch let error as ProfileError {
+                    throw error
+                } catch {
+                    throw ProfileError(mark, "\(owner): \(error)")
+                }
+            }
             return TunnelSpec.StageSpec(descriptor: descriptor, settings: settings, placement: placement, mark: mark)
         }
 

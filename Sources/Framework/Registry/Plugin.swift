@@ -33,12 +33,24 @@ public struct StageDescriptor: Sendable {
     public let dataFirstBytes: [ClosedRange<UInt8>]?
     /// The local device this stage reads or writes, when it is an ingress/egress stage.
     public let deviceKind: TunDevice.Kind?
+    /// True when the stage proves where each received packet comes from (an AEAD with
+    /// a handshake). Session managers then follow a peer's new address only when the
+    /// stage reports an authenticated packet from it, never on a bare datagram.
+    public let authenticates: Bool
+    /// Checks that need more than types and ranges (files exist, keys parse, secret
+    /// files are private), run when the profile is loaded, so `tunneld validate`
+    /// catches them and `run` fails before touching the network. Throw a
+    /// `ProfileError` at the setting's mark (`settings.mark(name)`).
+    public let check: (@Sendable (Settings) throws -> Void)?
     public let make: @Sendable (StageContext) throws -> Stage
 
     public init(name: String, summary: String, slots: [Slot], insertable: Bool = false,
                 settings: [SettingSpec] = [], dropReasons: [String] = [],
                 dataFirstBytes: [ClosedRange<UInt8>]? = nil, deviceKind: TunDevice.Kind? = nil,
+                authenticates: Bool = false, check: (@Sendable (Settings) throws -> Void)? = nil,
                 make: @escaping @Sendable (StageContext) throws -> Stage) {
+        self.authenticates = authenticates
+        self.check = check
         self.name = name
         self.summary = summary
         self.slots = slots

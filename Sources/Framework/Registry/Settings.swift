@@ -103,6 +103,14 @@ public struct Settings: Sendable {
 
     public func mark(_ name: String) -> SourceMark? { marks[name] }
 
+    /// A string setting naming a file: relative paths are taken from the folder of
+    /// the file the setting was written in, so a site file can say `key: site.key`.
+    public func path(_ name: String) -> String? {
+        guard let value = string(name) else { return nil }
+        guard !value.hasPrefix("/"), let file = marks[name]?.file, let slash = file.lastIndex(of: "/") else { return value }
+        return String(file[...slash]) + value
+    }
+
     mutating func set(_ name: String, _ value: SettingValue, at mark: SourceMark?) {
         values[name] = value
         if let mark { marks[name] = mark }

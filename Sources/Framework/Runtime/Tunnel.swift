@@ -26,6 +26,7 @@ public final class Tunnel {
     private let linkBatch: PacketBatch
     private var nextSessionID: UInt32 = 1
     private var stopping = false
+    private var sharedState: [ObjectIdentifier: AnyObject] = [:]
 
     public init(spec: TunnelSpec, logger: Logger) throws {
         self.spec = spec
@@ -40,6 +41,18 @@ public final class Tunnel {
             for name in stage.descriptor.dropReasons { _ = dropReasons.reason(named: name) }
         }
     }
+
+    /// One object of `type` per tunnel, made on first use: where a plugin keeps what
+    /// its per-session stages share (the crypto handshake responder, index tables).
+    public func shared<T: AnyObject>(_ type: T.Type, make: () throws -> T) rethrows -> T {
+        if let existing = sharedState[ObjectIdentifier(type)] { return existing as! T }
+        let made = try make()
+        sharedState[ObjectIdentifier(type)] = made
+        return made
+    }
+
+    /// True when a stage of this tunnel's pipeline authenticates received packets.
+    public var authenticates: Bool { spec.stages.contains { $0.descriptor.authenticates } }
 
     /// The id of a plugin-declared drop reason.
     public func dropReason(named name: String) -> DropReason {

@@ -15,6 +15,19 @@ public protocol SessionManager: AnyObject {
     /// Tell peers goodbye and end every session.
     func stop()
     var sessions: [Session] { get }
+
+    // Called by authenticating stages (the crypto handshake), on the loop's thread.
+
+    /// A peer proved its identity `name` from `address` on `link`: its session,
+    /// created now if this manager serves many peers; nil to refuse the peer.
+    func session(forAuthenticatedPeer name: String, from address: SocketAddress, link: UDPLink) -> Session?
+    /// An authenticated datagram of `session` came from `address` on link `link`:
+    /// the peer may have moved (NAT rebinding, a new uplink address).
+    func authenticated(_ session: Session, from address: SocketAddress, link: Int)
+    /// Send one control datagram (handshake, keepalive) to the session's peer on the
+    /// link(s) the manager thinks best. False if there is nowhere to send it.
+    @discardableResult
+    func sendControl(_ bytes: UnsafeRawBufferPointer, to session: Session) -> Bool
 }
 
 /// What a session manager gets to work with.

@@ -43,8 +43,10 @@ public final class NoiseIKpsk2 {
         state.mixHash(responderStatic)  // pre-message: <- s
     }
 
-    /// The responder learns the initiator's static key from message 1.
-    public init(responder localStatic: X25519KeyPair, psk: [UInt8], prologue: [UInt8] = [],
+    /// The responder learns the initiator's static key from message 1. The pre-shared
+    /// key is first used in message 2 (psk2), so a responder that keeps one per peer
+    /// passes zeros here and the peer's key to `usePreSharedKey` after message 1.
+    public init(responder localStatic: X25519KeyPair, psk: [UInt8] = [UInt8](repeating: 0, count: 32), prologue: [UInt8] = [],
                 ephemeral: X25519KeyPair = X25519KeyPair()) {
         precondition(psk.count == 32, "the pre-shared key is 32 bytes")
         role = .responder
@@ -95,6 +97,14 @@ public final class NoiseIKpsk2 {
         let payload = try state.decryptAndHash(Array(message[80...]))
         step = 1
         return payload
+    }
+
+    /// Responder, between reading message 1 and writing message 2: the pre-shared key
+    /// of the peer message 1 identified.
+    public func usePreSharedKey(_ key: [UInt8]) {
+        precondition(role == .responder && step == 1 && key.count == 32)
+        sodium_memzero(&psk, psk.count)
+        psk = key
     }
 
     /// Responder: <- e, ee, se, psk, payload

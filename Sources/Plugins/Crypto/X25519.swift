@@ -8,11 +8,17 @@ public final class X25519KeyPair {
 
     /// A fresh random key pair.
     public convenience init() {
-        _ = sodium_init()
-        var secret = [UInt8](repeating: 0, count: X25519KeyPair.keyBytes)
-        randombytes_buf(&secret, secret.count)
+        var secret = X25519KeyPair.generatePrivateKey()
         self.init(privateKey: secret)
         sodium_memzero(&secret, secret.count)
+    }
+
+    /// 32 random bytes from libsodium's CSPRNG (X25519 clamps them when used).
+    public static func generatePrivateKey() -> [UInt8] {
+        _ = sodium_init()
+        var secret = [UInt8](repeating: 0, count: keyBytes)
+        randombytes_buf(&secret, secret.count)
+        return secret
     }
 
     /// The key pair of a given private key (from a key file, or fixed in a test).

@@ -1,0 +1,147 @@
+import Framework
+
+/// The settings of `crypto.aead`, and the checked configuration they describe.
+struct CryptoSettings {
+    static let specs: [SettingSpec] = [
+        SettingSpec("cipher", .choice(["auto"] + AEADCipher.allCases.map(\.rawValue)), default: .string("auto"),
+                    help: "record cipher; auto = AES-256-GCM where the CPU has AES-NI on both ends, else ChaCha20-Poly1305 (agreed in the handshake)"),
+        SettingSpec("private-key-file", .string,
+                    help: "this end's private key (from 'tunneld genkey'), mode 0600; relative to the site file"),
+        SettingSpec("peer-public-key", .string, help: "the peer's public key (from 'tunneld pubkey'), for a single peer"),
+        SettingSpec("peers", .list(.string),
+                    help: "peers a server accepts, each 'NAME=PUBLICKEY'; the name names the session"),
+        SettingSpec("preshared-key-file", .string,
+                    help: "optional extra shared secret (base64 of 32 bytes, 'tunneld genkey' makes one), mode 0600"),
+        SettingSpec("passphrase-file", .string,
+                    help: "instead of key pairs: a shared passphrase (at least 12 characters), mode 0600; stretched with Argon2id"),
+        SettingSpec("passphrase-context", .string, default: .string("tunneld"),
+                    help: "salt for the passphrase; give both ends the same site-unique value"),
+        SettingSpec("rekey-after", .milliseconds(1000...86_400_000), default: .integer(120_000),
+                    help: "new keys after this long (old keys overlap, nothing in flight is lost)"),
+        SettingSpec("rekey-after-messages", .integer(1000...(1 << 60)), default: .integer(1 << 32),
+                    help: "new keys after this many packets sent with one key"),
+        SettingSpec("keepalive", .milliseconds(1000...3_600_000), default: .integer(10_000),
+                    help: "send an empty record when data came in but nothing went out for this long"),
+        SettingSpec("handshake-retry", .milliseconds(100...60_000), default: .integer(1000),
+                    help: "resend an unanswered handshake after this long"),
+        SettingSpec("handshake-load", .integer(1...100_000), default: .integer(64),
+                    help: "handshake initiations per second above which a responder demands cookies (proof of address)"),
+        SettingSpec("handshakes-per-source", .integer(1...10_000), default: .integer(20),
+                    help: "initiations per second a responder takes from one IP address (burst 5)"),
+    ]
+
+    enum Mode {
+        case keyPair(privateKeyFile: String, peers: [(name: String, publicKey: [UInt8])], presharedKeyFile: String?)
+        case passphrase(file: String, context: String)
+    }
+
+    let mode: Mode
+    let cipher: String
+    let rekeyAfter: Double
+    let rekeyAfterMessages: UInt64
+    let keepalive: Double
+    let handshakeRetry: Double
+    let handshakeLoad: Int
+    let handshakesPerSource: Int
+
+    /// Checks everything that can be checked without the network, reading (and
+    /// permission-checking) the secret files; errors point at the setting.
+    init(_ settings: Settings) throws {
+        func fail(_ name: String, _ message: String) -> Error {
+            if let mark = settings.mark(name) { return ProfileError(mark, message) }
+            return ConfigurationError(message)
+        }
+        cipher = settings.string("cipher") ?? "auto"
+        rekeyAfter = Double(settings.integer("rekey-after") ?? 120_000) / 1000
+        rekeyAfterMessages = UInt64(settings.integer("rekey-after-messages") ?? (1 << 32))
+        keepalive = Double(settings.integer("keepalive") ?? 10_000) / 1000
+        handshakeRetry = Double(settings.integer("handshake-retry") ?? 1000) / 1000
+        handshakeLoad = settings.integer("handshake-load") ?? 64
+        handshakesPerSource = settings.integer("handshakes-per-source") ?? 20
+
+        let keyFile = settings.path("private-key-file")
+        let passphraseFile = settings.path("passphrase-file")
+        if cipher == AEADCipher.aes256gcm.rawValue && !AEADCipher.aesAvailable {
+            throw fail("cipher", "cipher aes256gcm needs AES-NI, which this CPU lacks; use 'auto' or 'chacha20poly1305'")
+        }
+        switch (keyFile, passphraseFile) {
+        case (nil, nil):
+            throw fail("cipher", "stage 'crypto.aead' needs 'private-key-file' (key pairs) or 'passphrase-file' (shared passphrase)")
+        case (.some, .some):
+            throw fail("passphrase-file", "give either 'private-key-file' or 'passphrase-file', not both")
+        case (nil, let file?):
+            for name in ["peer-public-key", "peers", "preshared-key-file"] where settings.mark(name) != nil {
+                throw fail(name, "'\(name)' belongs to the key-pair mode; with 'passphrase-file' both ends derive their keys from the passphrase")
+            }
+            let passphrase: String
+            do { passphrase = try SecretFile.read(file) } catch { throw fail("passphrase-file", "\(error)") }
+            guard passphrase.count >= CryptoIdentity.minimumPassphraseLength else {
+                throw fail("passphrase-file", "the passphrase in '\(file)' has \(passphrase.count) characters; use at least \(CryptoIdentity.minimumPassphraseLength) (or key pairs: 'tunneld genkey')")
+            }
+            mode = .passphrase(file: file, context: settings.string("passphrase-context") ?? "tunneld")
+        case (let file?, nil):
+            do {
+                guard KeyText.decode(try SecretFile.read(file)) != nil else {
+                    throw ConfigurationError("'\(file)' does not hold a private key (44 characters of base64, as 'tunneld genkey' prints)")
+                }
+            } catch { throw fail("private-key-file", "\(error)") }
+            var peers: [(String, [UInt8])] = []
+            if let text = settings.string("peer-public-key") {
+                guard let key = KeyText.decode(text) else {
+                    throw fail("peer-public-key", "'\(text)' is not a public key (44 characters of base64, as 'tunneld pubkey' prints)")
+                }
+                peers.append(("peer", key))
+            }
+            for item in settings.list("peers") {
+                let text = item.description
+                guard let equals = text.firstIndex(of: "="), equals != text.startIndex,
+                      let key = KeyText.decode(String(text[text.index(after: equals)...])) else {
+                    throw fail("peers", "peer '\(text)' must be 'NAME=PUBLICKEY' with a 44-character base64 public key")
+                }
+                let name = String(text[..<equals])
+                guard !peers.contains(where: { $0.0 == name }) else { throw fail("peers", "peer name '\(name)' appears twice") }
+                peers.append((name, key))
+            }
+            guard !peers.isEmpty else {
+                throw fail("private-key-file", "with 'private-key-file', name the peer: 'peer-public-key: KEY' or 'peers: [NAME=KEY, …]'")
+            }
+            let psk = settings.path("preshared-key-file")
+            if let psk {
+                do {
+                    guard KeyText.decode(try SecretFile.read(psk)) != nil else {
+                        throw ConfigurationError("'\(psk)' does not hold a pre-shared key (44 characters of base64)")
+                    }
+                } catch { throw fail("preshared-key-file", "\(error)") }
+            }
+            mode = .keyPair(privateKeyFile: file, peers: peers, presharedKeyFile: psk)
+        }
+    }
+
+    /// Read the keys (and stretch the passphrase): at start-up, once per tunnel.
+    func loadIdentity() throws -> CryptoIdentity {
+        switch mode {
+        case .passphrase(let file, let context):
+            let (keyPair, psk) = try CryptoIdentity.fromPassphrase(try SecretFile.read(file), context: context)
+            return CryptoIdentity(local: keyPair, peers: [.init(name: "peer", publicKey: keyPair.publicKey, psk: psk)])
+        case .keyPair(let keyFile, let peers, let pskFile):
+            guard let privateKey = KeyText.decode(try SecretFile.read(keyFile)) else {
+                throw ConfigurationError("'\(keyFile)' does not hold a private key")
+            }
+            let psk = try pskFile.map { file -> [UInt8] in
+                guard let key = KeyText.decode(try SecretFile.read(file)) else { throw ConfigurationError("'\(file)' does not hold a pre-shared key") }
+                return key
+            } ?? [UInt8](repeating: 0, count: 32)
+            return CryptoIdentity(local: X25519KeyPair(privateKey: privateKey),
+                                  peers: peers.map { .init(name: $0.name, publicKey: $0.publicKey, psk: psk) })
+        }
+    }
+
+    /// The ciphers this end accepts, as the handshake's bit set.
+    var acceptedCiphers: UInt8 {
+        switch cipher {
+        case AEADCipher.chacha20poly1305.rawValue: return HandshakeLayout.chachaBit
+        case AEADCipher.aes256gcm.rawValue: return HandshakeLayout.aesBit
+        default: return HandshakeLayout.chachaBit | (AEADCipher.aesAvailable ? HandshakeLayout.aesBit : 0)
+        }
+    }
+}
