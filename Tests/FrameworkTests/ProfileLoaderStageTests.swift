@@ -22,7 +22,7 @@ final class ProfileLoaderStageTests: XCTestCase {
         assertProfileError("site.yaml:6:12: unknown stage 'tum' in slot 'ingress' (did you mean 'tun'?); known: tun, tap") {
             try loadSite(siteText(extra: "pipeline:\n  ingress: tum\n"))
         }
-        assertProfileError("site.yaml:5:22: unknown stage 'aes' in slot 'encrypt'; known: none") {
+        assertProfileError("site.yaml:5:22: unknown stage 'aes' in slot 'encrypt'; known: crypto.aead, none") {
             try loadSite(siteText(extra: "pipeline: { encrypt: aes }\n"))
         }
         assertProfileError("site.yaml:5:22: unknown stage 'none' in slot 'ingress'; known: tun, tap") {
@@ -37,7 +37,7 @@ final class ProfileLoaderStageTests: XCTestCase {
         assertProfileError("site.yaml:5:24: stage 'tun' cannot fill slot 'transport'; stages for this slot: udp") {
             try loadSite(siteText(extra: "pipeline: { transport: tun }\n"))
         }
-        assertProfileError("site.yaml:5:22: stage 'example.dscp-filter' cannot fill slot 'encrypt'; stages for this slot: none") {
+        assertProfileError("site.yaml:5:22: stage 'example.dscp-filter' cannot fill slot 'encrypt'; stages for this slot: crypto.aead, none") {
             try loadSite(siteText(extra: "pipeline: { encrypt: example.dscp-filter }\n"))
         }
         assertProfileError("site.yaml:5:22: stage 'udp' cannot fill slot 'ingress'; stages for this slot: tun, tap") {
@@ -66,7 +66,7 @@ final class ProfileLoaderStageTests: XCTestCase {
     // MARK: settings of slot stages
 
     func testSettingsSection() {
-        assertProfileError("site.yaml:5:13: settings for unknown stage 'tunn' (did you mean 'tun'?); known: tun, tap, udp, example.dscp-filter") {
+        assertProfileError("site.yaml:5:13: settings for unknown stage 'tunn' (did you mean 'tun'?); known: tun, tap, udp, crypto.aead, example.dscp-filter") {
             try loadSite(siteText(extra: "settings: { tunn: {} }\n"))
         }
         assertProfileError("site.yaml:5:13: settings for stage 'example.dscp-filter', which fills no slot of profile 'plain'; settings of custom stages go under 'stages:'") {

@@ -15,9 +15,11 @@ func siteText(profile: String = "plain", device: String = "device: { name: tun7,
 
 final class ProfileLoaderTests: XCTestCase {
     /// Line (1-based) of the first line of plugins.yaml containing `text`.
+    /// The line of `text` within the stock `plain` profile.
     private func stockLine(_ text: String) -> Int {
         let lines = stockProfilesText().split(separator: "\n", omittingEmptySubsequences: false)
-        return (lines.firstIndex { $0.contains(text) } ?? -1) + 1
+        let start = lines.firstIndex { $0 == "  plain:" } ?? 0
+        return (lines[start...].firstIndex { $0.contains(text) } ?? -1) + 1
     }
 
     func testValidPlainSite() throws {
@@ -150,13 +152,13 @@ final class ProfileLoaderTests: XCTestCase {
     }
 
     func testProfileMissingOrUnknown() {
-        assertProfileError("site.yaml:1:1: the site file needs 'profile': the stock profile to use; one of plain, plain-tap") {
+        assertProfileError("site.yaml:1:1: the site file needs 'profile': the stock profile to use; one of p2p, p2p-tap, plain, plain-tap") {
             try loadSite("links: []\n")
         }
-        assertProfileError("site.yaml:1:10: unknown profile 'plian' (did you mean 'plain'?); stock profiles in plugins.yaml: plain, plain-tap") {
+        assertProfileError("site.yaml:1:10: unknown profile 'plian' (did you mean 'plain'?); stock profiles in plugins.yaml: p2p, p2p-tap, plain, plain-tap") {
             try loadSite(siteText(profile: "plian"))
         }
-        assertProfileError("site.yaml:1:10: unknown profile 'bonding'; stock profiles in plugins.yaml: plain, plain-tap") {
+        assertProfileError("site.yaml:1:10: unknown profile 'bonding'; stock profiles in plugins.yaml: p2p, p2p-tap, plain, plain-tap") {
             try loadSite(siteText(profile: "bonding"))
         }
         assertProfileError("site.yaml:1:10: 'profile' in the site file must be a single value, found a list") {

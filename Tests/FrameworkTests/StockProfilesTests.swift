@@ -15,7 +15,8 @@ final class StockProfilesTests: XCTestCase {
     func testRepositoryPluginsFile() throws {
         let stock = try StockProfiles.parse(stockProfilesText(), file: "plugins.yaml", registry: testRegistry())
         XCTAssertEqual(stock.file, "plugins.yaml")
-        XCTAssertEqual(stock.profiles.map(\.name), ["plain", "plain-tap"])
+        XCTAssertEqual(stock.profiles.map(\.name), ["p2p", "p2p-tap", "plain", "plain-tap"])
+        XCTAssertEqual(stock.profile(named: "p2p")?.slots[.encrypt]?.name, "crypto.aead")
         let plain = try XCTUnwrap(stock.profile(named: "plain"))
         XCTAssertEqual(plain.sessions.name, "static")
         XCTAssertEqual(plain.summary, "one UDP link, no encryption, no reordering: for measurements and trusted networks only")

@@ -1,4 +1,5 @@
 import Glibc
+import Crypto
 import XCTest
 @testable import Framework
 import ExampleStages
@@ -262,6 +263,7 @@ func stockProfilesText() -> String {
 func testRegistry() -> PluginRegistry {
     var registry = PluginRegistry()
     registry.register(CorePlugin.plugin)
+    registry.register(CryptoPlugin.plugin)
     registry.register(ExamplePlugin.plugin)
     return registry
 }

@@ -51,10 +51,10 @@ final class TunnelTests: XCTestCase {
 
     func testRegistryLookups() {
         let registry = testRegistry()
-        XCTAssertEqual(registry.plugins.map(\.name), ["core", "example"])
+        XCTAssertEqual(registry.plugins.map(\.name), ["core", "crypto", "example"])
         XCTAssertEqual(registry.stages(for: .ingress).map(\.name), ["tun", "tap"])
         XCTAssertEqual(registry.stages(for: .transport).map(\.name), ["udp"])
-        XCTAssertEqual(registry.stages(for: .encrypt).map(\.name), [])
+        XCTAssertEqual(registry.stages(for: .encrypt).map(\.name), ["crypto.aead"])
         XCTAssertEqual(registry.insertableStages.map(\.name), ["example.dscp-filter"])
         XCTAssertEqual(registry.allSessionManagers.map(\.name), ["static"])
         XCTAssertNil(registry.stage(named: "none"))

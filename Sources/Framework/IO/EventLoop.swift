@@ -68,6 +68,7 @@ public final class EventLoop {
     // MARK: timers
 
     private var timerFDs: Set<Int32> = []
+    private var readyEvents = [epoll_event](repeating: epoll_event(), count: 64)
 
     /// A timer backed by a timerfd. Fires `handler` after `milliseconds`, and then every
     /// `milliseconds` if `repeating`.
@@ -146,20 +147,25 @@ public final class EventLoop {
     /// Serve events until `stop()`.
     public func run() {
         running = true
-        let maxEvents = 64
-        var events = [epoll_event](repeating: epoll_event(), count: maxEvents)
         while running {
-            let n = events.withUnsafeMutableBufferPointer { epoll_wait(epoll, $0.baseAddress, Int32(maxEvents), -1) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            for index in 0..<Int(n) {
-                let token = Int(events[index].data.u64)
-                if token < handlers.count, let handler = handlers[token] { handler() }
-                if !running { break }
-            }
+            if poll(timeoutMilliseconds: -1) < 0 { break }
         }
+    }
+
+    /// Wait up to `timeoutMilliseconds` (-1: forever) for events and handle those
+    /// that are ready; the number handled, or -1 if waiting failed. `run()` is this in
+    /// a loop; tests call it directly to drive several loops from one thread.
+    @discardableResult
+    public func poll(timeoutMilliseconds: Int32) -> Int {
+        let n = readyEvents.withUnsafeMutableBufferPointer {
+            epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeoutMilliseconds)
+        }
+        if n < 0 { return errno == EINTR ? 0 : -1 }
+        for index in 0..<Int(n) {
+            let token = Int(readyEvents[index].data.u64)
+            if token < handlers.count, let handler = handlers[token] { handler() }
+        }
+        return Int(n)
     }
 
     /// Make `run()` return after the current event.

@@ -63,7 +63,8 @@ public struct ProfileLoader: Sendable {
                 } catch let error as ProfileError {
                     throw error
                 } catch {
-                    throw ProfileError(mark, "\(owner): \(error)")
+                    // Point at the site's settings for the stage, else at its choice of profile.
+                    throw ProfileError((extra ?? siteStageSettings[name])?.mark ?? profileMark, "\(owner): \(error)")
                 }
             }
             return TunnelSpec.StageSpec(descriptor: descriptor, settings: settings, placement: placement, mark: mark)

@@ -100,6 +100,8 @@ final class CryptoEndpoint {
 
     func release(_ index: UInt32) { indices[index] = nil }
 
+    func peer(of session: Session) -> CryptoPeer? { peersBySession[session.id] }
+
     /// The session whose key pair or handshake owns `index` (for managers that route
     /// records of many sessions arriving on one socket).
     func session(forIndex index: UInt32) -> Session? { indices[index]?.session }

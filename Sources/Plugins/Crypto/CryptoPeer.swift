@@ -18,7 +18,6 @@ final class CryptoPeer {
     let session: Session
     let identity: CryptoIdentity.Peer
     private let settings: CryptoSettings
-    private let mac1Key: [UInt8]
 
     var current: Keypair?
     var previous: Keypair?
@@ -55,7 +54,6 @@ final class CryptoPeer {
         self.session = session
         self.identity = identity
         self.settings = settings
-        mac1Key = HandshakeLayout.mac1Key(identity.publicKey)
         lastSources = [SocketAddress](repeating: SocketAddress(), count: links)
         session.state = "handshaking"
     }
@@ -93,14 +91,9 @@ final class CryptoPeer {
             endpoint.release(index)
             return
         }
-        var message = HandshakeLayout.header(type: HandshakeLayout.initiationType, index: index) + noiseMessage
-        let mac1 = HandshakeLayout.mac(message, upTo: message.count, key: mac1Key)
-        message += mac1
-        if let cookie, now - cookie.received < CookieJar.secretLifetime - 10 {
-            message += HandshakeLayout.mac(message, upTo: message.count, key: cookie.bytes)
-        } else {
-            message += [UInt8](repeating: 0, count: HandshakeLayout.macBytes)
-        }
+        let validCookie = cookie.flatMap { now - $0.received < CookieJar.secretLifetime - 10 ? $0.bytes : nil }
+        let (message, mac1) = HandshakeLayout.initiation(senderIndex: index, noiseMessage: noiseMessage,
+                                                         responderPublicKey: identity.publicKey, cookie: validCookie)
         pending = Pending(noise: noise, index: index, sentAt: now, mac1: mac1)
         wantsHandshake = false
         let sent = message.withUnsafeBytes { endpoint.tunnel.manager?.sendControl($0, to: session) ?? false }
@@ -158,10 +151,8 @@ final class CryptoPeer {
             endpoint.release(index)
             return nil
         }
-        var message = HandshakeLayout.header(type: HandshakeLayout.responseType, index: index)
-            + withUnsafeBytes(of: initiatorIndex.littleEndian) { Array($0) } + noiseMessage
-        message += HandshakeLayout.mac(message, upTo: message.count, key: mac1Key)
-        message += [UInt8](repeating: 0, count: HandshakeLayout.macBytes)
+        let message = HandshakeLayout.response(senderIndex: index, receiverIndex: initiatorIndex, noiseMessage: noiseMessage,
+                                               initiatorPublicKey: identity.publicKey)
         retire(next)
         next = keypair
         return message

@@ -66,7 +66,7 @@ struct CryptoSettings {
         }
         switch (keyFile, passphraseFile) {
         case (nil, nil):
-            throw fail("cipher", "stage 'crypto.aead' needs 'private-key-file' (key pairs) or 'passphrase-file' (shared passphrase)")
+            throw ConfigurationError("needs 'private-key-file' (key pairs) or 'passphrase-file' (shared passphrase)")
         case (.some, .some):
             throw fail("passphrase-file", "give either 'private-key-file' or 'passphrase-file', not both")
         case (nil, let file?):

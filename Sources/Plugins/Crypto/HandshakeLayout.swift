@@ -49,6 +49,27 @@ enum HandshakeLayout {
         [type, 0, 0, 0] + withUnsafeBytes(of: index.littleEndian) { Array($0) }
     }
 
+    /// A complete initiation around Noise message 1; also returns its mac1 (a cookie
+    /// reply is bound to it). Without a cookie mac2 is zero.
+    static func initiation(senderIndex: UInt32, noiseMessage: [UInt8], responderPublicKey: [UInt8],
+                           cookie: [UInt8]?) -> (message: [UInt8], mac1: [UInt8]) {
+        var message = header(type: initiationType, index: senderIndex) + noiseMessage
+        let mac1 = mac(message, upTo: message.count, key: mac1Key(responderPublicKey))
+        message += mac1
+        message += cookie.map { mac(message, upTo: message.count, key: $0) } ?? [UInt8](repeating: 0, count: macBytes)
+        return (message, mac1)
+    }
+
+    /// A complete response around Noise message 2 (mac2 is always zero: initiators
+    /// do not hand out cookies).
+    static func response(senderIndex: UInt32, receiverIndex: UInt32, noiseMessage: [UInt8],
+                         initiatorPublicKey: [UInt8]) -> [UInt8] {
+        var message = header(type: responseType, index: senderIndex)
+            + withUnsafeBytes(of: receiverIndex.littleEndian) { Array($0) } + noiseMessage
+        message += mac(message, upTo: message.count, key: mac1Key(initiatorPublicKey))
+        return message + [UInt8](repeating: 0, count: macBytes)
+    }
+
     static func index(_ message: [UInt8], at offset: Int) -> UInt32 {
         UInt32(message[offset]) | UInt32(message[offset + 1]) << 8 | UInt32(message[offset + 2]) << 16 | UInt32(message[offset + 3]) << 24
     }

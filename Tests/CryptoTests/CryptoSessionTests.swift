@@ -1,0 +1,242 @@
+import XCTest
+@testable import Crypto
+@testable import Framework
+
+/// Whole crypto sessions in one process: two tunnels over 127.0.0.1 with real UDP
+/// sockets, the real handshake, records and timers, driven by `CryptoHarness.pump`.
+final class CryptoSessionTests: XCTestCase {
+    var harness: CryptoHarness!
+    var hubPublic = "", clientPublic = ""
+
+    override func setUp() {
+        harness = CryptoHarness()
+        hubPublic = harness.keyPair("hub.key")
+        clientPublic = harness.keyPair("client.key")
+    }
+
+    override func tearDown() {
+        harness.cleanUp()
+    }
+
+    func hubSettings(_ extra: String = "") -> String {
+        "private-key-file: hub.key, peer-public-key: \"\(clientPublic)\"" + extra
+    }
+
+    func clientSettings(_ extra: String = "") -> String {
+        "private-key-file: client.key, peer-public-key: \"\(hubPublic)\"" + extra
+    }
+
+    /// A hub (no remote) and a client that dials it, both up.
+    func connectedPair(hub hubExtra: String = "", client clientExtra: String = "", via relay: Relay? = nil) throws -> (Tunnel, Tunnel) {
+        let hub = try harness.tunnel(crypto: hubSettings(hubExtra))
+        relay?.hub = hub.links[0].localAddress
+        let client = try harness.tunnel(crypto: clientSettings(clientExtra), remote: relay?.socket.address ?? hub.links[0].localAddress)
+        XCTAssertTrue(harness.pump(also: { relay?.step() }, until: { hub.isUp && client.isUp }), "keys within 5 s")
+        return (hub, client)
+    }
+
+    static func payloads(_ count: Int, from start: Int = 0, size: Int = 100) -> [[UInt8]] {
+        (start..<(start + count)).map { n in [0x45] + withUnsafeBytes(of: UInt32(n).bigEndian) { Array($0) } + [UInt8](repeating: UInt8(n & 0xff), count: size - 5) }
+    }
+
+    func testHandshakeThenRecordsBothWays() throws {
+        let (hub, client) = try connectedPair()
+        harness.send(client, Self.payloads(20))
+        harness.send(hub, Self.payloads(7, from: 100))
+        harness.pump(until: { hub.sink.packets.count == 20 && client.sink.packets.count == 7 })
+        XCTAssertEqual(hub.sink.packets, Self.payloads(20))
+        XCTAssertEqual(client.sink.packets, Self.payloads(7, from: 100))
+        XCTAssertEqual(hub.allDrops, [:])
+        XCTAssertEqual(client.allDrops, [:])
+        XCTAssertEqual(client.cryptoPeer.current?.sendKey.cipher, AEADCipher.preferred)
+        // The hub learnt where the client is only from the authenticated handshake.
+        XCTAssertEqual(hub.links[0].remote, client.links[0].localAddress)
+    }
+
+    func testRekeyByMessageCountLosesNothing() throws {
+        let (hub, client) = try connectedPair(client: ", rekey-after-messages: 1000")
+        var sent = 0
+        for round in 0..<60 {
+            harness.send(client, Self.payloads(100, from: round * 100))
+            harness.send(hub, Self.payloads(10, from: round * 10))
+            sent += 100
+            harness.pump(seconds: 0.02)
+        }
+        harness.pump(until: { hub.sink.packets.count == sent && client.sink.packets.count == 600 })
+        XCTAssertEqual(hub.sink.packets.count, sent, "every packet arrives across the rekeys")
+        XCTAssertEqual(client.sink.packets.count, 600)
+        XCTAssertEqual(hub.allDrops, [:])
+        XCTAssertEqual(client.allDrops, [:])
+        XCTAssertGreaterThanOrEqual(client.cryptoPeer.handshakesCompleted, 5, "one rekey per 1000 packets")
+    }
+
+    func testRekeyByTimeOverlapsKeys() throws {
+        let (hub, client) = try connectedPair(client: ", rekey-after: 1s")
+        let first = client.cryptoPeer.current!
+        var round = 0
+        harness.pump(seconds: 2.6, also: {
+            self.harness.send(client, Self.payloads(5, from: round * 5))
+            round += 1
+        })
+        harness.pump(seconds: 1, until: { hub.sink.packets.count == round * 5 })
+        XCTAssertEqual(hub.sink.packets.count, round * 5)
+        XCTAssertGreaterThanOrEqual(client.cryptoPeer.handshakesCompleted, 3)
+        XCTAssertFalse(client.cryptoPeer.current === first)
+        XCTAssertNotNil(hub.cryptoPeer.previous, "the old keys stay to open packets in flight")
+        XCTAssertEqual(hub.allDrops, [:])
+    }
+
+    func testUnknownInitiatorIsCountedAndGetsNoKeys() throws {
+        let stranger = harness.keyPair("stranger.key")
+        _ = stranger
+        let hub = try harness.tunnel(crypto: hubSettings())
+        let client = try harness.tunnel(crypto: "private-key-file: stranger.key, peer-public-key: \"\(hubPublic)\", handshake-retry: 200ms",
+                                        remote: hub.links[0].localAddress)
+        harness.pump(seconds: 1)
+        XCTAssertGreaterThanOrEqual(hub.drops("handshake_unknown_peer"), 3)
+        XCTAssertEqual(hub.session.state, "handshaking")
+        XCTAssertEqual(client.session.state, "handshaking")
+        XCTAssertNil(hub.links[0].remote, "an unauthenticated peer moves nothing")
+        harness.send(client, Self.payloads(3))
+        XCTAssertEqual(client.drops("no_key"), 3)
+    }
+
+    func testWrongResponderKeyFailsTheCheapMacCheck() throws {
+        let hub = try harness.tunnel(crypto: hubSettings())
+        let wrongHub = KeyText.encode(X25519KeyPair().publicKey)
+        _ = try harness.tunnel(crypto: "private-key-file: client.key, peer-public-key: \"\(wrongHub)\", handshake-retry: 200ms",
+                               remote: hub.links[0].localAddress)
+        harness.pump(seconds: 1)
+        XCTAssertGreaterThanOrEqual(hub.drops("handshake_bad_mac"), 3)
+        XCTAssertEqual(hub.allDrops.keys.sorted(), ["handshake_bad_mac"])
+        XCTAssertEqual(hub.session.state, "handshaking")
+    }
+
+    func testForgedReplayedTruncatedAndMisaddressedRecordsAreCounted() throws {
+        let relay = Relay()
+        let (hub, client) = try connectedPair(via: relay)
+        // Tamper with the next data records toward the hub: one each way of going wrong.
+        var plan = ["replay", "bitflip", "truncate", "index", "pass"]
+        relay.tamper = { datagram, toHub in
+            guard toHub, datagram[0] == DataRecord.type, datagram.count > 40, !plan.isEmpty else { return [datagram] }
+            var copy = datagram
+            switch plan.removeFirst() {
+            case "replay": return [datagram, datagram, datagram]
+            case "bitflip": copy[copy.count - 20] ^= 0x01; return [copy, datagram]
+            case "truncate": return [Array(datagram[0..<24]), datagram]
+            case "index": copy[5] ^= 0x80; return [copy, datagram]
+            default: return [datagram]
+            }
+        }
+        harness.send(client, Self.payloads(5))
+        harness.pump(also: { relay.step() }, until: { hub.sink.packets.count == 5 })
+        harness.pump(seconds: 0.2, also: { relay.step() })
+        XCTAssertEqual(hub.sink.packets, Self.payloads(5), "the genuine packets all arrive, once each")
+        XCTAssertEqual(hub.allDrops, ["replayed": 2, "forged": 1, "truncated": 1, "unknown_key": 1])
+        XCTAssertEqual(client.allDrops, [:])
+    }
+
+    func testReplayedInitiationIsRefused() throws {
+        let relay = Relay()
+        var initiation: [UInt8]?
+        relay.tamper = { datagram, toHub in
+            if toHub && datagram[0] == HandshakeLayout.initiationType && initiation == nil { initiation = datagram }
+            return [datagram]
+        }
+        let (hub, _) = try connectedPair(via: relay)
+        let attacker = TestSocket()
+        attacker.send(try XCTUnwrap(initiation), to: relay.hub!)
+        harness.pump(seconds: 0.3)
+        XCTAssertEqual(hub.drops("handshake_replayed"), 1)
+        XCTAssertNil(hub.cryptoPeer.next, "no state for a replay")
+    }
+
+    /// Initiations with a valid mac1 from a key nobody knows, as a flood would send.
+    func strangerInitiation(to hubPublicKey: [UInt8]) throws -> [UInt8] {
+        let noise = NoiseIKpsk2(initiator: X25519KeyPair(), responderStatic: hubPublicKey, psk: [UInt8](repeating: 0, count: 32),
+                                prologue: HandshakeLayout.prologue)
+        let message = try noise.writeInitiation(payload: HandshakeLayout.timestamp() + [3])
+        return HandshakeLayout.initiation(senderIndex: 7, noiseMessage: message, responderPublicKey: hubPublicKey, cookie: nil).message
+    }
+
+    func testInitiationsArePerSourceRateLimited() throws {
+        let hub = try harness.tunnel(crypto: hubSettings(", handshake-load: 1000"))
+        let hubKey = try XCTUnwrap(KeyText.decode(hubPublic))
+        let flood = TestSocket()
+        for _ in 0..<10 { flood.send(try strangerInitiation(to: hubKey), to: hub.links[0].localAddress) }
+        harness.pump(seconds: 0.3)
+        XCTAssertEqual(hub.drops("handshake_unknown_peer"), 5, "a burst of 5 gets the expensive treatment")
+        XCTAssertEqual(hub.drops("handshake_rate_limited"), 5)
+    }
+
+    func testUnderLoadTheResponderDemandsCookiesAndRealClientsGetThrough() throws {
+        let hub = try harness.tunnel(crypto: hubSettings(", handshake-load: 2"))
+        let hubKey = try XCTUnwrap(KeyText.decode(hubPublic))
+        let flood = TestSocket()
+        for _ in 0..<4 { flood.send(try strangerInitiation(to: hubKey), to: hub.links[0].localAddress) }
+        harness.pump(seconds: 0.1)
+        XCTAssertEqual(hub.drops("handshake_unknown_peer"), 2)
+        XCTAssertEqual(hub.drops("handshake_cookie_required"), 2)
+        var replies = 0
+        while let (reply, _) = flood.receive() {
+            XCTAssertEqual(reply.count, HandshakeLayout.cookieBytes)
+            replies += 1
+        }
+        XCTAssertEqual(replies, 2, "a cookie reply per initiation turned away")
+        // Still under load: a real client must first fetch a cookie, then it gets in.
+        let client = try harness.tunnel(crypto: clientSettings(", handshake-retry: 100ms"), remote: hub.links[0].localAddress)
+        XCTAssertTrue(harness.pump(until: { hub.isUp && client.isUp }))
+        XCTAssertGreaterThanOrEqual(hub.drops("handshake_cookie_required"), 3)
+    }
+
+    func testPassphraseMode() throws {
+        harness.write("pass", "correct horse battery staple\n")
+        let hub = try harness.tunnel(crypto: "passphrase-file: pass, passphrase-context: test-site")
+        let client = try harness.tunnel(crypto: "passphrase-file: pass, passphrase-context: test-site", remote: hub.links[0].localAddress)
+        XCTAssertTrue(harness.pump(until: { hub.isUp && client.isUp }))
+        harness.send(client, Self.payloads(3))
+        XCTAssertTrue(harness.pump(until: { hub.sink.packets.count == 3 }))
+    }
+
+    func testDifferentPassphraseContextsDoNotConnect() throws {
+        harness.write("pass", "correct horse battery staple")
+        let hub = try harness.tunnel(crypto: "passphrase-file: pass, passphrase-context: site-a")
+        _ = try harness.tunnel(crypto: "passphrase-file: pass, passphrase-context: site-b, handshake-retry: 200ms",
+                               remote: hub.links[0].localAddress)
+        harness.pump(seconds: 0.8)
+        XCTAssertGreaterThanOrEqual(hub.drops("handshake_bad_mac"), 2)
+        XCTAssertEqual(hub.session.state, "handshaking")
+    }
+
+    func testCipherIsAgreedInTheHandshake() throws {
+        let (_, client) = try connectedPair(client: ", cipher: chacha20poly1305")
+        XCTAssertEqual(client.cryptoPeer.current?.sendKey.cipher, .chacha20poly1305)
+        guard AEADCipher.aesAvailable else { return }
+        harness.cleanUp()
+        harness = CryptoHarness()
+        hubPublic = harness.keyPair("hub.key")
+        clientPublic = harness.keyPair("client.key")
+        let hub = try harness.tunnel(crypto: hubSettings(", cipher: aes256gcm"))
+        _ = try harness.tunnel(crypto: clientSettings(", cipher: chacha20poly1305, handshake-retry: 200ms"), remote: hub.links[0].localAddress)
+        harness.pump(seconds: 0.5)
+        XCTAssertGreaterThanOrEqual(hub.drops("handshake_cipher_mismatch"), 2)
+    }
+}
+
+/// A UDP relay the test drives: the client dials the relay, the relay forwards to the
+/// hub and back, and `tamper` may rewrite, duplicate or drop each datagram.
+final class Relay {
+    let socket = TestSocket()
+    var hub: SocketAddress?
+    private var client: SocketAddress?
+    var tamper: ([UInt8], Bool) -> [[UInt8]] = { datagram, _ in [datagram] }
+
+    func step() {
+        while let (datagram, source) = socket.receive() {
+            let toHub = source != hub
+            if toHub { client = source }
+            guard let destination = toHub ? hub : client else { continue }
+            for out in tamper(datagram, toHub) { socket.send(out, to: destination) }
+        }
+    }
+}
