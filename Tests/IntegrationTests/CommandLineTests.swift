@@ -55,7 +55,7 @@ final class CommandLineTests: XCTestCase {
             """)
         let result = try tunneld("validate", path, "--stock", Lab.stockProfiles)
         XCTAssertEqual(result.status, 1)
-        XCTAssertEqual(result.stderr, "\(path):4:12: unknown stage 'encrpyt' in slot 'encrypt'; known: none\n")
+        XCTAssertEqual(result.stderr, "\(path):4:12: unknown stage 'encrpyt' in slot 'encrypt'; known: crypto.aead, none\n")
     }
 
     func testValidateRejectsAFileThatIsNotYAML() throws {
@@ -79,5 +79,39 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("stage udp [transport]"), result.stdout)
         XCTAssertTrue(result.stdout.contains("stage example.dscp-filter [custom (after:/before: a slot)]"), result.stdout)
         XCTAssertTrue(result.stdout.contains("drop: a list of an integer in 0...63 (required)"), result.stdout)
+    }
+
+    func testGenkeyPubkeyAndTheSecretFileCheck() throws {
+        let keyPath = directory.appendingPathComponent("site.key").path
+        XCTAssertEqual(try tunneld("genkey", "--out", keyPath).status, 0)
+        let mode = try FileManager.default.attributesOfItem(atPath: keyPath)[.posixPermissions] as? Int
+        XCTAssertEqual(mode, 0o600)
+        let again = try tunneld("genkey", "--out", keyPath)
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.stderr.contains("an existing key is never overwritten"), again.stderr)
+        let publicKey = try tunneld("pubkey", keyPath)
+        XCTAssertEqual(publicKey.status, 0)
+        XCTAssertEqual(publicKey.stdout.count, 45, "44 characters of base64 and a newline")
+        let printed = try tunneld("genkey")
+        XCTAssertEqual(printed.stdout.count, 45)
+        XCTAssertNotEqual(printed.stdout, try tunneld("genkey").stdout)
+
+        let site = try write("site.yaml", """
+            profile: p2p
+            device: { name: tun0, address: 10.99.0.1/30 }
+            links:
+              - { name: wan1, bind: 10.201.1.1:5080, remote: 10.201.1.2:5080 }
+            settings:
+              crypto.aead: { private-key-file: site.key, peer-public-key: "\(publicKey.stdout.trimmingCharacters(in: .whitespacesAndNewlines))" }
+            """)
+        XCTAssertEqual(try tunneld("validate", site, "--stock", Lab.stockProfiles).status, 0)
+        chmod(keyPath, 0o640)
+        let refused = try tunneld("validate", site, "--stock", Lab.stockProfiles)
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertEqual(refused.stderr, "\(site):6:36: secret file '\(keyPath)' is readable by group or others (mode 640); make it private with 'chmod 600 \(keyPath)'\n")
+        let run = try tunneld("run", site, "--stock", Lab.stockProfiles)
+        XCTAssertEqual(run.status, 1, "run refuses before touching the network")
+        XCTAssertTrue(run.stderr.contains("make it private with 'chmod 600"), run.stderr)
+        XCTAssertFalse(run.stderr.contains(try String(contentsOfFile: keyPath, encoding: .utf8).prefix(20)), "the key itself is never printed")
     }
 }
