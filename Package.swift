@@ -55,7 +55,8 @@ let package = Package(
         .executableTarget(
             name: "tunneld-bench",
             dependencies: [
-                "Framework", "ExampleStages",
+                "Framework", "Crypto", "CSodium", "ExampleStages",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             path: "Benchmarks/tunneld-bench"

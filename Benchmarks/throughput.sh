@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Single-stream TCP through a plain tunnel against raw veth between the same two
-# namespaces, measured in the same run; prints both and their ratio.
+# Single-stream TCP between the same two namespaces, measured in the same run: raw
+# veth, the plain tunnel, and the encrypted p2p tunnel; prints all three and the
+# ratios plain/raw and encrypted/plain.
 #   sudo Benchmarks/throughput.sh [seconds]   (default 10; cubic and bbr both measured)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +23,18 @@ ip -n $A addr add 10.201.1.1/24 dev tbench0; ip -n $A link set tbench0 up; ip -n
 ip -n $B addr add 10.201.1.2/24 dev tbench1; ip -n $B link set tbench1 up; ip -n $B link set lo up
 printf 'profile: plain\ndevice: { name: tun0, mtu: 1400, address: 10.99.0.1/30 }\nlinks:\n  - { name: wan1, bind: 10.201.1.1:5080, remote: 10.201.1.2:5080 }\n' > "$WORK/a.yaml"
 printf 'profile: plain\ndevice: { name: tun0, mtu: 1400, address: 10.99.0.2/30 }\nlinks:\n  - { name: wan1, bind: 10.201.1.2:5080, remote: 10.201.1.1:5080 }\n' > "$WORK/b.yaml"
-ip netns exec $A "$BIN" run "$WORK/a.yaml" 2>"$WORK/a.log" &
-ip netns exec $B "$BIN" run "$WORK/b.yaml" 2>"$WORK/b.log" &
+# The encrypted tunnel on its own port and device, keys made for the run.
+"$BIN" genkey --out "$WORK/a.key"; "$BIN" genkey --out "$WORK/b.key"
+PA=$("$BIN" pubkey "$WORK/a.key"); PB=$("$BIN" pubkey "$WORK/b.key")
+printf 'profile: p2p\ndevice: { name: tun1, mtu: 1400, address: 10.98.0.1/30 }\nlinks:\n  - { name: wan1, bind: 10.201.1.1:5081, remote: 10.201.1.2:5081 }\nsettings: { crypto.aead: { private-key-file: a.key, peer-public-key: "%s" } }\n' "$PB" > "$WORK/pa.yaml"
+printf 'profile: p2p\ndevice: { name: tun1, mtu: 1400, address: 10.98.0.2/30 }\nlinks:\n  - { name: wan1, bind: 10.201.1.2:5081 }\nsettings: { crypto.aead: { private-key-file: b.key, peer-public-key: "%s" } }\n' "$PA" > "$WORK/pb.yaml"
+for side in a b; do
+    ns=$A; [ $side = b ] && ns=$B
+    ip netns exec $ns "$BIN" run "$WORK/$side.yaml" 2>"$WORK/$side.log" &
+    ip netns exec $ns "$BIN" run "$WORK/p$side.yaml" 2>"$WORK/p$side.log" &
+done
 sleep 1
+ip netns exec $A ping -c 1 -W 2 10.98.0.2 >/dev/null || { echo "encrypted tunnel did not come up" >&2; cat "$WORK"/p*.log >&2; exit 1; }
 
 run() {  # run ADDRESS CONGESTION -> bits per second (receiver side)
     ip netns exec $B iperf3 -s -1 -D -p 5201; sleep 0.3
@@ -35,5 +45,7 @@ echo "single-stream TCP, $SECONDS_PER_RUN s per run, tunnel MTU 1400, $(nproc) c
 for cc in cubic bbr; do
     raw=$(run 10.201.1.2 $cc)
     tunnel=$(run 10.99.0.2 $cc)
-    python3 -c "r=$raw; t=$tunnel; print(f'{\"$cc\":6} raw veth {r/1e9:6.2f} Gbit/s   plain tunnel {t/1e9:6.2f} Gbit/s   ratio {t/r:.3f}')"
+    encrypted=$(run 10.98.0.2 $cc)
+    python3 -c "r=$raw; t=$tunnel; e=$encrypted; print(f'{\"$cc\":6} raw veth {r/1e9:6.2f}   plain {t/1e9:5.2f} (x{t/r:.3f} of raw)   encrypted {e/1e9:5.2f} Gbit/s (x{e/t:.3f} of plain)')"
 done
+grep -h "keys established" "$WORK"/pa.log | sed 's/.*session/encrypted tunnel: session/'

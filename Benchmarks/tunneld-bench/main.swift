@@ -1,3 +1,4 @@
+import Crypto
 import ExampleStages
 import Foundation
 import Framework
@@ -156,8 +157,18 @@ do {
     if delivered == 0 { print("the demultiplexer kept no data datagram"); exit(1) }
 }
 
+// 4. The crypto stage against bare libsodium on the same batches (1400-byte packets).
+var cryptoRatios: [String] = []
+for cipher in AEADCipher.aesAvailable ? [AEADCipher.aes256gcm, .chacha20poly1305] : [.chacha20poly1305] {
+    let (stage, bare) = try CryptoBench.measureCipher(cipher)
+    results += [stage, bare]
+    cryptoRatios.append(String(format: "crypto.aead %@: %.3f of bare libsodium speed", cipher.rawValue,
+                               Double(bare.nanoseconds) / Double(stage.nanoseconds)))
+}
+
 print("tunneld-bench: batch \(batchSize), steady state after warm-up (release build expected)")
 for result in results { print(result.line) }
+for line in cryptoRatios { print(line) }
 let allocating = results.filter { $0.mallocs > 0 }
 if allocating.isEmpty {
     print("OK: zero heap allocations per packet on every measured path")
