@@ -15,11 +15,10 @@ public enum SecretFile {
 
     /// The file's text with surrounding whitespace removed.
     public static func read(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
-            let why = code == ENOENT ? "no such file" : code == ELOOP ? "is a symbolic link; name the file itself"
-                : String(cString: strerror(code))
+            let why = code == ENOENT ? "no such file" : String(cString: strerror(code))
             throw Refusal(description: "cannot read secret file '\(path)': \(why)")
         }
         defer { close(fd) }

@@ -46,6 +46,11 @@ final class CryptoPeer {
     /// to the session manager (the peer moved).
     var lastSources: [SocketAddress]
 
+    /// Whether this end knows where the peer is from its configuration (a client):
+    /// then it keeps dialling while it has no keys. An end that only learnt the peer's
+    /// address initiates only when it has packets to send.
+    private let dialsOut: Bool
+
     /// After this long a key pair is refused both ways, rekey or not.
     var rejectAfter: Double { settings.rekeyAfter + 60 }
 
@@ -55,6 +60,7 @@ final class CryptoPeer {
         self.identity = identity
         self.settings = settings
         lastSources = [SocketAddress](repeating: SocketAddress(), count: links)
+        dialsOut = session.peer != nil
         session.state = "handshaking"
     }
 
@@ -182,7 +188,7 @@ final class CryptoPeer {
         }
         if let pending, now - pending.sentAt < settings.handshakeRetry { return }  // wait for the answer
         guard let keypair = current else {
-            if session.peer != nil || pending != nil { initiate(now: now) }
+            if dialsOut || (wantsHandshake && session.peer != nil) { initiate(now: now) }
             return
         }
         let age = now - keypair.created
