@@ -39,6 +39,7 @@ let package = Package(
         ),
         // Plugins: each depends on Framework only (plus the C library it wraps).
         .target(name: "Crypto", dependencies: ["Framework", "CSodium"], path: "Sources/Plugins/Crypto"),
+        .target(name: "Monitoring", dependencies: ["Framework"], path: "Sources/Plugins/Monitoring"),
 
         // An example of a user's own stages, registered beside the stock plugins.
         .target(name: "ExampleStages", dependencies: ["Framework"], path: "Sources/Examples/ExampleStages"),
@@ -46,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "tunneld",
             dependencies: [
-                "Framework", "Crypto", "ExampleStages",
+                "Framework", "Crypto", "Monitoring", "ExampleStages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -66,6 +67,7 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "Framework", "CSodium", .product(name: "Logging", package: "swift-log")], path: "Tests/CryptoTests",
                     exclude: ["generate_record_vectors.py", "generate_noise_vectors.py", "generate_handshake_vectors.py"]),
+        .testTarget(name: "MonitoringTests", dependencies: ["Monitoring", "Framework"], path: "Tests/MonitoringTests"),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CYAML", "CNetlink"], path: "Tests/SystemLibraryTests"),
     ]
 )

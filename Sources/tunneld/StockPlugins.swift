@@ -1,6 +1,7 @@
 import Crypto
 import ExampleStages
 import Framework
+import Monitoring
 
 /// The one place that lists the plugins compiled into `tunneld`. To add your own
 /// stages, add your target to Package.swift and register its plugin here.
@@ -9,6 +10,7 @@ enum StockPlugins {
         var registry = PluginRegistry()
         registry.register(CorePlugin.plugin)
         registry.register(CryptoPlugin.plugin)
+        registry.register(MonitoringPlugin.plugin)
         registry.register(ExamplePlugin.plugin)
         return registry
     }

@@ -7,7 +7,7 @@ struct TunneldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tunneld",
         abstract: "A plugin-driven tunnel: a pipeline of packet stages chosen by a YAML profile.",
-        subcommands: [Run.self, Validate.self, Plugins.self, GenKey.self, PubKey.self])
+        subcommands: [Run.self, Status.self, Validate.self, Plugins.self, GenKey.self, PubKey.self])
 }
 
 struct StockOption: ParsableArguments {
@@ -98,6 +98,11 @@ struct Plugins: ParsableCommand {
                     print("    per-link settings:")
                     printSettings(manager.linkSettings, indent: "      ")
                 }
+            }
+            for service in plugin.services {
+                print("  service \(service.name) (site key '\(service.name):'\(service.enabledByDefault ? ", on by default" : ""))")
+                print("    \(service.summary)")
+                printSettings(service.settings)
             }
         }
     }

@@ -17,7 +17,7 @@ public struct ProfileLoader: Sendable {
 
     public func load(siteText text: String, file: String) throws -> TunnelSpec {
         let site = try MappingReader(try YAMLParser.parse(text, file: file), owner: "the site file")
-        try site.requireKnownKeys(Self.siteKeys)
+        try site.requireKnownKeys(Self.siteKeys + registry.allServices.map(\.name))
 
         let (profileName, profileMark) = try site.requiredScalar("profile", expected: "the stock profile to use; one of \(stock.profiles.map(\.name).joined(separator: ", "))")
         guard let profile = stock.profile(named: profileName) else {
@@ -153,9 +153,19 @@ public struct ProfileLoader: Sendable {
             logLevel = try SettingsValidator.string(node, name: "'log'", choices: levels)
         }
 
+        // Services: those the site configures, and those on by default.
+        var services: [TunnelSpec.ServiceSpec] = []
+        for descriptor in registry.allServices {
+            let node = site.value(descriptor.name)
+            guard node != nil || descriptor.enabledByDefault else { continue }
+            let settings = try SettingsValidator.validate(node, specs: descriptor.settings, owner: "'\(descriptor.name)'",
+                                                          at: node?.mark ?? profileMark)
+            services.append(TunnelSpec.ServiceSpec(descriptor: descriptor, settings: settings))
+        }
+
         return TunnelSpec(file: file, profile: profileName, summary: profile.summary, device: device, links: links,
                           sessionManager: manager, sessionSettings: sessionSettings, stages: stages, egress: egress,
-                          batchSize: batch, logLevel: logLevel)
+                          services: services, batchSize: batch, logLevel: logLevel)
     }
 
     func parseDevice(_ node: YAMLNode?, defaults: YAMLNode?, kind: TunDevice.Kind, siteMark: SourceMark) throws -> TunnelSpec.DeviceSpec {

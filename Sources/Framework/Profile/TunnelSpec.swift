@@ -28,6 +28,11 @@ public struct TunnelSpec: Sendable {
         public var mark: SourceMark
     }
 
+    public struct ServiceSpec: Sendable {
+        public var descriptor: ServiceDescriptor
+        public var settings: Settings
+    }
+
     public var file: String
     public var profile: String
     public var summary: String
@@ -38,6 +43,8 @@ public struct TunnelSpec: Sendable {
     /// Stages in send order: ingress first, transport last, custom stages in between.
     public var stages: [StageSpec]
     public var egress: StageSpec
+    /// Services to start with the tunnel (status API, metrics).
+    public var services: [ServiceSpec]
     public var batchSize: Int
     public var logLevel: String
 

@@ -1,18 +1,20 @@
 /// What a plugin offers: stages (each for some slots, or insertable anywhere as a
-/// custom stage) and session managers. Plugins are values registered at start-up by
+/// custom stage), session managers and services (status API, metrics). Plugins are values registered at start-up by
 /// the executable; nothing is loaded at run time.
 public struct Plugin: Sendable {
     public let name: String
     public let summary: String
     public let stages: [StageDescriptor]
     public let sessionManagers: [SessionManagerDescriptor]
+    public let services: [ServiceDescriptor]
 
     public init(name: String, summary: String, stages: [StageDescriptor] = [],
-                sessionManagers: [SessionManagerDescriptor] = []) {
+                sessionManagers: [SessionManagerDescriptor] = [], services: [ServiceDescriptor] = []) {
         self.name = name
         self.summary = summary
         self.stages = stages
         self.sessionManagers = sessionManagers
+        self.services = services
     }
 }
 

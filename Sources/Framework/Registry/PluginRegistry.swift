@@ -15,7 +15,22 @@ public struct PluginRegistry: Sendable {
         for manager in plugin.sessionManagers {
             precondition(sessionManager(named: manager.name) == nil, "session manager '\(manager.name)' registered twice")
         }
+        for service in plugin.services {
+            precondition(self.service(named: service.name) == nil, "service '\(service.name)' registered twice")
+            precondition(!ProfileLoader.siteKeys.contains(service.name), "service '\(service.name)' would shadow a site key")
+        }
         plugins.append(plugin)
+    }
+
+    public func service(named name: String) -> ServiceDescriptor? {
+        for plugin in plugins {
+            if let service = plugin.services.first(where: { $0.name == name }) { return service }
+        }
+        return nil
+    }
+
+    public var allServices: [ServiceDescriptor] {
+        plugins.flatMap(\.services)
     }
 
     public func stage(named name: String) -> StageDescriptor? {

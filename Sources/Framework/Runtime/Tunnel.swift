@@ -15,6 +15,10 @@ public final class Tunnel {
     public let counters = TrafficCounters()
     public private(set) var dropReasons = DropReasonTable()
     public private(set) var manager: SessionManager?
+    public private(set) var services: [Service] = []
+    /// Unix time of the start, and of the last successful reload (none yet).
+    public let startedAt = TunnelStatus.wallClock()
+    public internal(set) var lastReload: Double?
 
     /// Bytes in front of every packet for headers stages prepend.
     public let headroom = 128
@@ -87,6 +91,9 @@ public final class Tunnel {
         for link in links {
             try loop.watch(link.fd) { [unowned self, unowned link] in self.linkReadable(link) }
         }
+        for service in spec.services {
+            services.append(try service.descriptor.make(ServiceContext(tunnel: self, settings: service.settings)))
+        }
         try loop.onSignal(SIGTERM) { [unowned self] in self.requestStop("SIGTERM") }
         try loop.onSignal(SIGINT) { [unowned self] in self.requestStop("SIGINT") }
         try loop.onSignal(SIGUSR1) { [unowned self] in
@@ -122,6 +129,8 @@ public final class Tunnel {
 
     /// Stop the sessions, close links, remove the device, report counters.
     public func shutdown() {
+        for service in services { service.stop() }
+        services = []
         manager?.stop()
         for session in manager?.sessions ?? [] { session.pipeline?.stop() }
         for line in counterReport() { logger.notice("\(line)") }

@@ -1,0 +1,101 @@
+import Glibc
+
+/// A snapshot of a running tunnel for status output: the daemon, the device, each
+/// session and link with their counters and drops by reason. Built on the loop's
+/// thread from counters the data path writes without locks; encoders (JSON, the
+/// `tunneld status` table, metrics) live in the monitoring plugin. Never holds secrets.
+public struct TunnelStatus: Codable, Sendable, Equatable {
+    public static let version = "0.3.0"
+
+    public struct Daemon: Codable, Sendable, Equatable {
+        public var version: String
+        public var pid: Int32
+        public var profile: String
+        public var site: String
+        /// Unix time (seconds) of the start and of the last successful reload.
+        public var started: Double
+        public var uptimeSeconds: Double
+        public var lastReload: Double?
+    }
+
+    public struct Counters: Codable, Sendable, Equatable {
+        public var txPackets: UInt64
+        public var txBytes: UInt64
+        public var rxPackets: UInt64
+        public var rxBytes: UInt64
+        public var drops: [String: UInt64]
+    }
+
+    public struct Device: Codable, Sendable, Equatable {
+        public var name: String
+        public var kind: String
+        public var mtu: Int
+        public var counters: Counters
+    }
+
+    public struct SessionEntry: Codable, Sendable, Equatable {
+        public var id: UInt32
+        public var name: String
+        public var peer: String?
+        public var state: String
+        /// Unix time (seconds) the session started.
+        public var since: Double
+        public var dataPlane: String
+        public var counters: Counters
+    }
+
+    public struct LinkEntry: Codable, Sendable, Equatable {
+        public var name: String
+        public var local: String
+        public var remote: String?
+        public var counters: Counters
+    }
+
+    public var daemon: Daemon
+    public var device: Device?
+    /// Drops before a session was known (unclaimed datagrams, handshakes refused, …).
+    public var tunnel: Counters
+    public var sessions: [SessionEntry]
+    public var links: [LinkEntry]
+}
+
+extension Tunnel {
+    /// The status now. Cheap: a few relaxed loads per counter, no lock.
+    public func status() -> TunnelStatus {
+        func counters(_ c: TrafficCounters) -> TunnelStatus.Counters {
+            var drops: [String: UInt64] = [:]
+            for (name, value) in c.dropSummary(names: dropReasons.names) { drops[name] = value }
+            return .init(txPackets: c.sentPackets, txBytes: c.sentBytes, rxPackets: c.receivedPackets, rxBytes: c.receivedBytes, drops: drops)
+        }
+        let now = TunnelStatus.wallClock()
+        let daemon = TunnelStatus.Daemon(version: TunnelStatus.version, pid: getpid(), profile: spec.profile, site: spec.file,
+                                         started: startedAt, uptimeSeconds: max(0, now - startedAt), lastReload: lastReload)
+        let deviceEntry = device.map {
+            TunnelStatus.Device(name: $0.name, kind: $0.kind.rawValue, mtu: spec.device?.mtu ?? 0, counters: counters($0.counters))
+        }
+        let sessions = (manager?.sessions ?? []).map { session -> TunnelStatus.SessionEntry in
+            let plane: String
+            switch session.dataPlane {
+            case .userspace: plane = "userspace"
+            case .kernel(let what): plane = "kernel: \(what)"
+            }
+            return .init(id: session.id, name: session.name, peer: session.peer?.description, state: session.state,
+                         since: Double(session.started.tv_sec) + Double(session.started.tv_nsec) / 1e9,
+                         dataPlane: plane, counters: counters(session.counters))
+        }
+        let links = links.map {
+            TunnelStatus.LinkEntry(name: $0.name, local: $0.localAddress.description, remote: $0.remote?.description,
+                                   counters: counters($0.counters))
+        }
+        return TunnelStatus(daemon: daemon, device: deviceEntry, tunnel: counters(self.counters), sessions: sessions, links: links)
+    }
+}
+
+extension TunnelStatus {
+    /// Seconds since 1970, as status output reports times.
+    public static func wallClock() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}

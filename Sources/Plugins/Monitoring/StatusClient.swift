@@ -1,0 +1,73 @@
+import Foundation
+import Framework
+import Glibc
+
+/// The client side of the status socket, for `tunneld status`.
+public enum StatusClient {
+    /// Status sockets in the default folder, sorted.
+    public static func defaultSockets() -> [String] {
+        let folder = "/run/tunneld"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return names.filter { $0.hasSuffix(".sock") }.sorted().map { "\(folder)/\($0)" }
+    }
+
+    /// The raw JSON document a daemon sends.
+    public static func fetch(_ path: String) throws -> Data {
+        let fd = try UnixSocket.connect(path)
+        defer { close(fd) }
+        return Data(UnixSocket.readAll(fd))
+    }
+}
+
+/// The human table of `tunneld status`: one block per tunnel, then its sessions and
+/// links, in the spirit of `wg show`.
+public enum StatusTable {
+    public static func render(_ status: TunnelStatus, socket: String) -> String {
+        var lines: [String] = []
+        let d = status.daemon
+        lines.append("tunnel \(d.site)  (profile \(d.profile), pid \(d.pid), up \(duration(d.uptimeSeconds)), tunneld \(d.version), \(socket))")
+        if let device = status.device {
+            lines.append("  device \(device.name) (\(device.kind), mtu \(device.mtu))  \(traffic(device.counters))")
+        }
+        for session in status.sessions {
+            let since = duration(max(0, TunnelStatus.wallClock() - session.since))
+            lines.append("  session \(session.name): \(session.state) for \(since), peer \(session.peer ?? "(not yet known)"), \(session.dataPlane)")
+            lines.append("    \(traffic(session.counters))")
+        }
+        for link in status.links {
+            lines.append("  link \(link.name): \(link.local) → \(link.remote ?? "(learnt from the peer)")")
+            lines.append("    \(traffic(link.counters))")
+        }
+        if !status.tunnel.drops.isEmpty { lines.append("  before any session: \(drops(status.tunnel.drops))") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func traffic(_ c: TunnelStatus.Counters) -> String {
+        var text = "tx \(bytes(c.txBytes)) in \(c.txPackets) packets, rx \(bytes(c.rxBytes)) in \(c.rxPackets) packets"
+        if !c.drops.isEmpty { text += "; dropped \(drops(c.drops))" }
+        return text
+    }
+
+    static func drops(_ drops: [String: UInt64]) -> String {
+        drops.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    }
+
+    static func bytes(_ count: UInt64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(count)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(count) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let total = Int(seconds)
+        let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60)
+        if h > 0 { return "\(h)h \(m)m \(s)s" }
+        if m > 0 { return "\(m)m \(s)s" }
+        return "\(s)s"
+    }
+}

@@ -1,0 +1,19 @@
+import Foundation
+import Framework
+
+/// The status as JSON: snake_case keys, sorted, one document per request. The field
+/// names are documented in the README (Monitoring) with their mlvpn equivalents.
+public enum StatusJSON {
+    public static func encode(_ status: TunnelStatus) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return try encoder.encode(status)
+    }
+
+    public static func decode(_ data: Data) throws -> TunnelStatus {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(TunnelStatus.self, from: data)
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Framework
+import Glibc
+
+/// The `status` service: a UNIX socket (mode 0600) that answers every connection
+/// with the tunnel's status as one JSON document and closes it. It reads nothing
+/// from the client, so a client that connects and stalls costs one accept and one
+/// write into the socket buffer, never a wait on the loop.
+final class StatusSocketService: Service {
+    let path: String
+    private let fd: Int32
+    private let tunnel: Tunnel
+    private var token: EventLoop.Token?
+
+    /// `/run/tunneld/<site file name without .yaml>.sock` unless `socket` says otherwise.
+    static func defaultPath(site: String) -> String {
+        var name = String(site.split(separator: "/").last ?? "tunneld")
+        for suffix in [".yaml", ".yml"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
+        return "/run/tunneld/\(name).sock"
+    }
+
+    init(context: ServiceContext) throws {
+        tunnel = context.tunnel
+        let setting = context.settings.string("socket") ?? ""
+        path = setting.isEmpty ? StatusSocketService.defaultPath(site: tunnel.spec.file) : (context.settings.path("socket") ?? setting)
+        var address = try UnixSocket.address(path)
+        let folder = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        if !folder.isEmpty { mkdir(folder, 0o755) }
+        // A socket file left by a crashed daemon is removed; a live one is not stolen.
+        if let probe = try? UnixSocket.connect(path) {
+            close(probe)
+            throw ConfigurationError("status socket '\(path)' is in use by another running tunneld; give this site its own 'status: { socket: … }'")
+        }
+        unlink(path)
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("status socket") }
+        // Created private: no moment where another user could connect.
+        let oldMask = umask(0o177)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(oldMask)
+        guard bound == 0, chmod(path, 0o600) == 0, listen(fd, 64) == 0 else {
+            let error = SystemError("status socket '\(path)'")
+            close(fd)
+            throw error
+        }
+        token = try tunnel.loop.watch(fd) { [unowned self] in self.acceptAll() }
+        tunnel.logger.info("status on \(path) (tunneld status \(path))")
+    }
+
+    private func acceptAll() {
+        while true {
+            // Closed before anything could be spawned, and written with MSG_DONTWAIT:
+            // neither non-blocking mode nor close-on-exec matters for it.
+            let client = accept(fd, nil, nil)
+            if client < 0 { return }
+            answer(client)
+            close(client)
+        }
+    }
+
+    private func answer(_ client: Int32) {
+        guard var document = try? StatusJSON.encode(tunnel.status()) else { return }
+        document.append(0x0a)
+        // Room for the whole document, so the write below never has to wait.
+        var size = Int32(min(document.count + 4096, 16 << 20))
+        setsockopt(client, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        let sent = document.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+        if sent >= 0 && sent < document.count {
+            tunnel.logger.warning("status: \(document.count)-byte document cut at \(sent) bytes (client too slow)")
+        }
+    }
+
+    func stop() {
+        if let token { tunnel.loop.unwatch(token) }
+        token = nil
+        close(fd)
+        unlink(path)
+    }
+}
