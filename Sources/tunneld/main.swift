@@ -110,7 +110,7 @@ struct Plugins: ParsableCommand {
     func printSettings(_ specs: [SettingSpec], indent: String = "    ") {
         for spec in specs {
             var line = "\(indent)\(spec.name): \(spec.type)"
-            if let value = spec.defaultValue { line += " (default \(value))" }
+            if let value = spec.defaultValue, value != .string("") { line += " (default \(value))" }
             if spec.required { line += " (required)" }
             print(line)
             print("\(indent)  \(spec.help)")
