@@ -30,7 +30,7 @@ final class DataRecordTests: XCTestCase {
             let cipher = AEADCipher(rawValue: name)!
             if cipher == .aes256gcm && !AEADCipher.aesAvailable { continue }
             let b = batch(holding: hexBytes(record))
-            XCTAssertNil(DataRecord.open(&b[0], key: try makeKey(cipher), window: ReplayWindow()), "\(name) \(counter)")
+            XCTAssertNil(openRecord(&b[0], key: try makeKey(cipher), window: ReplayWindow()), "\(name) \(counter)")
             XCTAssertEqual(bytes(of: b[0]), Self.plaintext)
         }
     }
@@ -43,7 +43,7 @@ final class DataRecordTests: XCTestCase {
             var tampered = record
             tampered[bit / 8] ^= 1 << (bit % 8)
             let b = batch(holding: tampered)
-            let error = DataRecord.open(&b[0], key: key, window: ReplayWindow())
+            let error = openRecord(&b[0], key: key, window: ReplayWindow())
             XCTAssertNotNil(error, "bit \(bit) flipped and still accepted")
             if error == .authentication || error == .malformed { rejected += 1 }
         }
@@ -55,17 +55,17 @@ final class DataRecordTests: XCTestCase {
         let window = ReplayWindow()
         let record = hexBytes(Self.vectors[1].3)
         var b = batch(holding: record)
-        XCTAssertNil(DataRecord.open(&b[0], key: key, window: window))
+        XCTAssertNil(openRecord(&b[0], key: key, window: window))
         b = batch(holding: record)
-        XCTAssertEqual(DataRecord.open(&b[0], key: key, window: window), .replayed)
+        XCTAssertEqual(openRecord(&b[0], key: key, window: window), .replayed)
         b = batch(holding: Array(record.prefix(DataRecord.overhead - 1)))
-        XCTAssertEqual(DataRecord.open(&b[0], key: key, window: window), .truncated)
+        XCTAssertEqual(openRecord(&b[0], key: key, window: window), .truncated)
         var wrongType = record
         wrongType[0] = 1
         b = batch(holding: wrongType)
-        XCTAssertEqual(DataRecord.open(&b[0], key: key, window: window), .malformed)
+        XCTAssertEqual(openRecord(&b[0], key: key, window: window), .malformed)
         b = batch(holding: hexBytes(Self.vectors[0].3))
-        XCTAssertEqual(DataRecord.open(&b[0], key: try makeKey(.chacha20poly1305, Array(repeating: 9, count: 32)), window: ReplayWindow()),
+        XCTAssertEqual(openRecord(&b[0], key: try makeKey(.chacha20poly1305, Array(repeating: 9, count: 32)), window: ReplayWindow()),
                        .authentication)
     }
 
@@ -75,7 +75,7 @@ final class DataRecordTests: XCTestCase {
         var forged = hexBytes(Self.vectors[2].3)  // counter 2^32 + 5
         forged[forged.count - 1] ^= 0xff
         let b = batch(holding: forged)
-        XCTAssertEqual(DataRecord.open(&b[0], key: key, window: window), .authentication)
+        XCTAssertEqual(openRecord(&b[0], key: key, window: window), .authentication)
         XCTAssertEqual(window.check(0), .fresh, "a forged high counter must not push old counters out")
     }
 

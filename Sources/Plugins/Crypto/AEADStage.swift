@@ -50,19 +50,19 @@ final class AEADStage: Stage {
         let records = batch.records
         var opened = false
         for index in 0..<batch.count where records[index].dropReason == nil {
-            let keypair: Keypair
+            let fields: (index: UInt32, counter: UInt64)
             switch DataRecord.peek(records[index]) {
             case .failure(let error):
-                batch.drop(index, error == .truncated ? .truncated : .malformed)
+                batch.drop(index, reason(for: error))
                 continue
-            case .success(let fields):
-                guard let found = peer.keypair(forIndex: fields.index) else {
-                    batch.drop(index, reasons.unknownKey)
-                    continue
-                }
-                keypair = found
+            case .success(let peeked):
+                fields = peeked
             }
-            if let error = DataRecord.open(&records[index], key: keypair.receiveKey, window: keypair.window) {
+            guard let keypair = peer.keypair(forIndex: fields.index) else {
+                batch.drop(index, reasons.unknownKey)
+                continue
+            }
+            if let error = DataRecord.open(&records[index], counter: fields.counter, key: keypair.receiveKey, window: keypair.window) {
                 batch.drop(index, reason(for: error))
                 continue
             }

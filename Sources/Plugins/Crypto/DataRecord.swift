@@ -44,16 +44,13 @@ public enum DataRecord {
                          UInt64(littleEndian: header.loadUnaligned(fromByteOffset: 8, as: UInt64.self))))
     }
 
-    /// Authenticate and decrypt in place, then record the counter in `window`; on
-    /// success the packet is the inner packet. Replays are refused before the costly
-    /// decryption and again after it (two copies of one packet in one batch).
+    /// Authenticate and decrypt in place a record `peek` accepted (its counter is
+    /// passed back, so the header is parsed once), then record the counter in
+    /// `window`; on success the packet is the inner packet. Replays are refused
+    /// before the costly decryption and again after it (two copies of one packet in
+    /// one batch).
     @inline(__always)
-    public static func open(_ packet: inout Packet, key: AEADKey, window: ReplayWindow) -> OpenError? {
-        let counter: UInt64
-        switch peek(packet) {
-        case .failure(let error): return error
-        case .success(let fields): counter = fields.counter
-        }
+    public static func open(_ packet: inout Packet, counter: UInt64, key: AEADKey, window: ReplayWindow) -> OpenError? {
         switch window.check(counter) {
         case .replayed: return .replayed
         case .tooOld: return .tooOld
