@@ -30,9 +30,10 @@ struct CryptoSettings {
                     help: "initiations per second a responder takes from one IP address (burst 5)"),
     ]
 
+    /// Where the identity comes from, with the secrets already read (once, here).
     enum Mode {
-        case keyPair(privateKeyFile: String, peers: [(name: String, publicKey: [UInt8])], presharedKeyFile: String?)
-        case passphrase(file: String, context: String)
+        case keyPair(privateKey: [UInt8], peers: [(name: String, publicKey: [UInt8])], psk: [UInt8])
+        case passphrase(String, context: String)
     }
 
     let mode: Mode
@@ -78,13 +79,18 @@ struct CryptoSettings {
             guard passphrase.count >= CryptoIdentity.minimumPassphraseLength else {
                 throw fail("passphrase-file", "the passphrase in '\(file)' has \(passphrase.count) characters; use at least \(CryptoIdentity.minimumPassphraseLength) (or key pairs: 'tunneld genkey')")
             }
-            mode = .passphrase(file: file, context: settings.string("passphrase-context") ?? "tunneld")
+            mode = .passphrase(passphrase, context: settings.string("passphrase-context") ?? "tunneld")
         case (let file?, nil):
-            do {
-                guard KeyText.decode(try SecretFile.read(file)) != nil else {
-                    throw ConfigurationError("'\(file)' does not hold a private key (44 characters of base64, as 'tunneld genkey' prints)")
-                }
-            } catch { throw fail("private-key-file", "\(error)") }
+            /// A base64 key from a secret file, errors pointing at the setting.
+            func readKey(_ name: String, _ path: String, what: String) throws -> [UInt8] {
+                do {
+                    guard let key = KeyText.decode(try SecretFile.read(path)) else {
+                        throw ConfigurationError("'\(path)' does not hold \(what) (44 characters of base64, as 'tunneld genkey' prints)")
+                    }
+                    return key
+                } catch { throw fail(name, "\(error)") }
+            }
+            let privateKey = try readKey("private-key-file", file, what: "a private key")
             var peers: [(String, [UInt8])] = []
             if let text = settings.string("peer-public-key") {
                 guard let key = KeyText.decode(text) else {
@@ -105,32 +111,18 @@ struct CryptoSettings {
             guard !peers.isEmpty else {
                 throw fail("private-key-file", "with 'private-key-file', name the peer: 'peer-public-key: KEY' or 'peers: [NAME=KEY, …]'")
             }
-            let psk = settings.path("preshared-key-file")
-            if let psk {
-                do {
-                    guard KeyText.decode(try SecretFile.read(psk)) != nil else {
-                        throw ConfigurationError("'\(psk)' does not hold a pre-shared key (44 characters of base64)")
-                    }
-                } catch { throw fail("preshared-key-file", "\(error)") }
-            }
-            mode = .keyPair(privateKeyFile: file, peers: peers, presharedKeyFile: psk)
+            let psk = try settings.path("preshared-key-file").map { try readKey("preshared-key-file", $0, what: "a pre-shared key") }
+            mode = .keyPair(privateKey: privateKey, peers: peers, psk: psk ?? [UInt8](repeating: 0, count: 32))
         }
     }
 
-    /// Read the keys (and stretch the passphrase): at start-up, once per tunnel.
+    /// The identity (stretching the passphrase: about a tenth of a second, once per tunnel).
     func loadIdentity() throws -> CryptoIdentity {
         switch mode {
-        case .passphrase(let file, let context):
-            let (keyPair, psk) = try CryptoIdentity.fromPassphrase(try SecretFile.read(file), context: context)
+        case .passphrase(let passphrase, let context):
+            let (keyPair, psk) = try CryptoIdentity.fromPassphrase(passphrase, context: context)
             return CryptoIdentity(local: keyPair, peers: [.init(name: "peer", publicKey: keyPair.publicKey, psk: psk)])
-        case .keyPair(let keyFile, let peers, let pskFile):
-            guard let privateKey = KeyText.decode(try SecretFile.read(keyFile)) else {
-                throw ConfigurationError("'\(keyFile)' does not hold a private key")
-            }
-            let psk = try pskFile.map { file -> [UInt8] in
-                guard let key = KeyText.decode(try SecretFile.read(file)) else { throw ConfigurationError("'\(file)' does not hold a pre-shared key") }
-                return key
-            } ?? [UInt8](repeating: 0, count: 32)
+        case .keyPair(let privateKey, let peers, let psk):
             return CryptoIdentity(local: X25519KeyPair(privateKey: privateKey),
                                   peers: peers.map { .init(name: $0.name, publicKey: $0.publicKey, psk: psk) })
         }
