@@ -62,11 +62,11 @@ enum CryptoBench {
         let hub = try tunnel("hub.key", clientPublic, remote: nil)
         let client = try tunnel("client.key", hubPublic, remote: hub.links[0].localAddress)
         let deadline = MonotonicClock.now() + 5
-        while MonotonicClock.now() < deadline && !(hub.manager!.sessions[0].state == "up" && client.manager!.sessions[0].state == "up") {
+        while MonotonicClock.now() < deadline && !(hub.manager!.sessions[0].state == .up && client.manager!.sessions[0].state == .up) {
             hub.loop.poll(timeoutMilliseconds: 1)
             client.loop.poll(timeoutMilliseconds: 1)
         }
-        guard hub.manager!.sessions[0].state == "up" else { throw ConfigurationError("bench tunnels did not complete the handshake") }
+        guard hub.manager!.sessions[0].state == .up else { throw ConfigurationError("bench tunnels did not complete the handshake") }
         return (client.manager!.sessions[0].pipeline!.stages[1], hub.manager!.sessions[0].pipeline!.stages[1], [hub, client])
     }
 

@@ -63,6 +63,7 @@ final class CryptoHarness {
     }
 
     /// A fresh key pair: the private key written to `name`, the public key returned.
+    @discardableResult
     func keyPair(_ name: String) -> String {
         let privateKey = X25519KeyPair.generatePrivateKey()
         write(name, KeyText.encode(privateKey))
@@ -124,7 +125,7 @@ extension Tunnel {
     var sink: MemorySink { shared(MemorySink.self) { MemorySink() } }
     var session: Session { manager!.sessions[0] }
     var cryptoPeer: CryptoPeer { shared(CryptoEndpoint.self) { fatalError("no crypto endpoint") }.peer(of: session)! }
-    var isUp: Bool { session.state == "up" }
+    var isUp: Bool { session.state == .up }
     /// A drop counter by name: the tunnel's (handshakes) plus the session's (records).
     func drops(_ name: String) -> UInt64 {
         let reason = dropReason(named: name)

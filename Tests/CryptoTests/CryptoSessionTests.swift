@@ -87,15 +87,14 @@ final class CryptoSessionTests: XCTestCase {
     }
 
     func testUnknownInitiatorIsCountedAndGetsNoKeys() throws {
-        let stranger = harness.keyPair("stranger.key")
-        _ = stranger
+        harness.keyPair("stranger.key")
         let hub = try harness.tunnel(crypto: hubSettings())
         let client = try harness.tunnel(crypto: "private-key-file: stranger.key, peer-public-key: \"\(hubPublic)\", handshake-retry: 200ms",
                                         remote: hub.links[0].localAddress)
         harness.pump(seconds: 1)
         XCTAssertGreaterThanOrEqual(hub.drops("handshake_unknown_peer"), 3)
-        XCTAssertEqual(hub.session.state, "handshaking")
-        XCTAssertEqual(client.session.state, "handshaking")
+        XCTAssertEqual(hub.session.state, .handshaking)
+        XCTAssertEqual(client.session.state, .handshaking)
         XCTAssertNil(hub.links[0].remote, "an unauthenticated peer moves nothing")
         harness.send(client, Self.payloads(3))
         XCTAssertEqual(client.drops("no_key"), 3)
@@ -109,7 +108,7 @@ final class CryptoSessionTests: XCTestCase {
         harness.pump(seconds: 1)
         XCTAssertGreaterThanOrEqual(hub.drops("handshake_bad_mac"), 3)
         XCTAssertEqual(hub.allDrops.keys.sorted(), ["handshake_bad_mac"])
-        XCTAssertEqual(hub.session.state, "handshaking")
+        XCTAssertEqual(hub.session.state, .handshaking)
     }
 
     func testForgedReplayedTruncatedAndMisaddressedRecordsAreCounted() throws {
@@ -205,7 +204,7 @@ final class CryptoSessionTests: XCTestCase {
                                remote: hub.links[0].localAddress)
         harness.pump(seconds: 0.8)
         XCTAssertGreaterThanOrEqual(hub.drops("handshake_bad_mac"), 2)
-        XCTAssertEqual(hub.session.state, "handshaking")
+        XCTAssertEqual(hub.session.state, .handshaking)
     }
 
     func testCipherIsAgreedInTheHandshake() throws {

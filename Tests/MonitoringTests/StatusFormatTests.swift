@@ -4,8 +4,7 @@ import XCTest
 
 final class StatusFormatTests: XCTestCase {
     let sample = TunnelStatus(
-        daemon: .init(version: "0.3.0", pid: 42, profile: "p2p", site: "/etc/tunneld/site.yaml", started: 1000, uptimeSeconds: 3725,
-                      lastReload: nil),
+        daemon: .init(version: "0.3.0", pid: 42, profile: "p2p", site: "/etc/tunneld/site.yaml", started: 1000, uptimeSeconds: 3725),
         device: .init(name: "tun0", kind: "tun", mtu: 1400,
                       counters: .init(txPackets: 3, txBytes: 2048, rxPackets: 2, rxBytes: 100, drops: [:])),
         tunnel: .init(txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, drops: ["handshake_bad_mac": 2]),
@@ -20,7 +19,6 @@ final class StatusFormatTests: XCTestCase {
         XCTAssertEqual(Set(object.keys), ["daemon", "device", "tunnel", "sessions", "links"])
         let daemon = try XCTUnwrap(object["daemon"] as? [String: Any])
         XCTAssertEqual(daemon["uptime_seconds"] as? Double, 3725)
-        XCTAssertNil(daemon["last_reload"], "absent until the first reload")
         let session = try XCTUnwrap((object["sessions"] as? [[String: Any]])?.first)
         XCTAssertEqual(session["data_plane"] as? String, "userspace")
         XCTAssertEqual((session["counters"] as? [String: Any])?["tx_bytes"] as? Int, 3 * 1024 * 1024)

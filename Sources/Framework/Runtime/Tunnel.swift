@@ -16,9 +16,8 @@ public final class Tunnel {
     public private(set) var dropReasons = DropReasonTable()
     public private(set) var manager: SessionManager?
     public private(set) var services: [Service] = []
-    /// Unix time of the start, and of the last successful reload (none yet).
+    /// Unix time of the start.
     public let startedAt = TunnelStatus.wallClock()
-    public internal(set) var lastReload: Double?
 
     /// Bytes in front of every packet for headers stages prepend.
     public let headroom = 128

@@ -12,10 +12,9 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
         public var pid: Int32
         public var profile: String
         public var site: String
-        /// Unix time (seconds) of the start and of the last successful reload.
+        /// Unix time (seconds) of the start.
         public var started: Double
         public var uptimeSeconds: Double
-        public var lastReload: Double?
     }
 
     public struct Counters: Codable, Sendable, Equatable {
@@ -69,7 +68,7 @@ extension Tunnel {
         }
         let now = TunnelStatus.wallClock()
         let daemon = TunnelStatus.Daemon(version: TunnelStatus.version, pid: getpid(), profile: spec.profile, site: spec.file,
-                                         started: startedAt, uptimeSeconds: max(0, now - startedAt), lastReload: lastReload)
+                                         started: startedAt, uptimeSeconds: max(0, now - startedAt))
         let deviceEntry = device.map {
             TunnelStatus.Device(name: $0.name, kind: $0.kind.rawValue, mtu: spec.device?.mtu ?? 0, counters: counters($0.counters))
         }
@@ -79,7 +78,7 @@ extension Tunnel {
             case .userspace: plane = "userspace"
             case .kernel(let what): plane = "kernel: \(what)"
             }
-            return .init(id: session.id, name: session.name, peer: session.peer?.description, state: session.state,
+            return .init(id: session.id, name: session.name, peer: session.peer?.description, state: session.state.rawValue,
                          since: Double(session.started.tv_sec) + Double(session.started.tv_nsec) / 1e9,
                          dataPlane: plane, counters: counters(session.counters))
         }

@@ -16,7 +16,13 @@ public final class Session {
     public let counters = TrafficCounters()
     public let started: timespec
     public var peer: SocketAddress?
-    public var state: String = "up"
+    /// Whether the session can carry packets: a session whose stages first need a
+    /// handshake starts `handshaking`; one without such a stage is `up` at once.
+    public enum State: String, Sendable {
+        case handshaking, up
+    }
+
+    public var state: State = .up
     public internal(set) var dataPlane: DataPlane = .kernel("not assembled")
 
     init(id: UInt32, name: String, peer: SocketAddress?) {

@@ -102,10 +102,6 @@ final class CryptoEndpoint {
 
     func peer(of session: Session) -> CryptoPeer? { peersBySession[session.id] }
 
-    /// The session whose key pair or handshake owns `index` (for managers that route
-    /// records of many sessions arriving on one socket).
-    func session(forIndex index: UInt32) -> Session? { indices[index]?.session }
-
     func withScratchPacket(_ body: (inout Packet) -> Void) {
         var packet = Packet(base: scratch, capacity: CryptoEndpoint.scratchBytes, offset: 64)
         body(&packet)

@@ -61,7 +61,7 @@ final class CryptoPeer {
         self.settings = settings
         lastSources = [SocketAddress](repeating: SocketAddress(), count: links)
         dialsOut = session.peer != nil
-        session.state = "handshaking"
+        session.state = .handshaking
     }
 
     /// The key pair a received record names, if we have it.
@@ -176,15 +176,11 @@ final class CryptoPeer {
         if receivedSinceTick { lastReceived = now }
         sentSinceTick = false
         receivedSinceTick = false
-        for keypair in [previous, next].compactMap({ $0 }) where now - keypair.created > rejectAfter {
-            if keypair === previous { previous = nil } else { next = nil }
-            retire(keypair)
-        }
-        if let keypair = current, now - keypair.created > rejectAfter {
+        _ = expire(&previous, now: now)
+        _ = expire(&next, now: now)
+        if expire(&current, now: now) {
             endpoint.tunnel.logger.info("session \(session.name): keys expired (no rekey for \(Int(rejectAfter)) s)")
-            current = nil
-            retire(keypair)
-            session.state = "handshaking"
+            session.state = .handshaking
         }
         if let pending, now - pending.sentAt < settings.handshakeRetry { return }  // wait for the answer
         guard let keypair = current else {
@@ -227,6 +223,14 @@ final class CryptoPeer {
         current = nil; previous = nil; next = nil
     }
 
+    /// Empty `slot` if its key pair is past `rejectAfter`; true if it did.
+    private func expire(_ slot: inout Keypair?, now: Double) -> Bool {
+        guard let keypair = slot, now - keypair.created > rejectAfter else { return false }
+        retire(keypair)
+        slot = nil
+        return true
+    }
+
     private func retire(_ keypair: Keypair?) {
         if let keypair { endpoint.release(keypair.localIndex) }
     }
@@ -235,8 +239,8 @@ final class CryptoPeer {
         handshakesCompleted += 1
         lastHandshakeCompleted = keypair.created
         wantsHandshake = false
-        let first = session.state != "up"
-        session.state = "up"
+        let first = session.state != .up
+        session.state = .up
         let line = "session \(session.name): keys \(first ? "established" : "renewed") as \(role), \(keypair.sendKey.cipher.rawValue), handshake \(handshakesCompleted)"
         if first { endpoint.tunnel.logger.info("\(line)") } else { endpoint.tunnel.logger.debug("\(line)") }
     }

@@ -21,8 +21,8 @@ final class StatusSocketService: Service {
 
     init(context: ServiceContext) throws {
         tunnel = context.tunnel
-        let setting = context.settings.string("socket") ?? ""
-        path = setting.isEmpty ? StatusSocketService.defaultPath(site: tunnel.spec.file) : (context.settings.path("socket") ?? setting)
+        let configured = context.settings.string("socket") ?? ""
+        path = configured.isEmpty ? StatusSocketService.defaultPath(site: tunnel.spec.file) : context.settings.path("socket")!
         var address = try UnixSocket.address(path)
         let folder = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
         if !folder.isEmpty { mkdir(folder, 0o755) }
