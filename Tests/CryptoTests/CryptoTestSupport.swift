@@ -28,3 +28,21 @@ func batch(holding bytes: [UInt8]) -> PacketBatch {
 func bytes(of packet: Packet) -> [UInt8] {
     Array(UnsafeRawBufferPointer(start: packet.base + packet.offset, count: packet.length))
 }
+
+/// Peek, then open: what the stage does with every received record.
+func openRecord(_ packet: inout Packet, key: AEADKey, window: ReplayWindow) -> DataRecord.OpenError? {
+    switch DataRecord.peek(packet) {
+    case .failure(let error): return error
+    case .success(let fields): return DataRecord.open(&packet, counter: fields.counter, key: key, window: window)
+    }
+}
+
+/// The fixed keys both vector generators (generate_noise_vectors.py,
+/// generate_handshake_vectors.py) use.
+enum NoiseFixture {
+    static var initiatorStatic: X25519KeyPair { X25519KeyPair(privateKey: Array(1...32)) }
+    static var initiatorEphemeral: X25519KeyPair { X25519KeyPair(privateKey: Array(33...64)) }
+    static var responderStatic: X25519KeyPair { X25519KeyPair(privateKey: Array(65...96)) }
+    static var responderEphemeral: X25519KeyPair { X25519KeyPair(privateKey: Array(97...128)) }
+    static let psk = [UInt8](repeating: 0xA5, count: 32)
+}

@@ -6,11 +6,9 @@ import XCTest
 /// (noiseprotocol + hashlib BLAKE2b), and the pieces around it: cookies, the rate
 /// limiter, timestamps, key text, settings checks.
 final class HandshakeMessageTests: XCTestCase {
-    let initiatorStatic = X25519KeyPair(privateKey: Array(1...32))
-    let initiatorEphemeral = X25519KeyPair(privateKey: Array(33...64))
-    let responderStatic = X25519KeyPair(privateKey: Array(65...96))
-    let responderEphemeral = X25519KeyPair(privateKey: Array(97...128))
-    let psk = [UInt8](repeating: 0xA5, count: 32)
+    let (initiatorStatic, initiatorEphemeral) = (NoiseFixture.initiatorStatic, NoiseFixture.initiatorEphemeral)
+    let (responderStatic, responderEphemeral) = (NoiseFixture.responderStatic, NoiseFixture.responderEphemeral)
+    let psk = NoiseFixture.psk
     let timestamp = hexBytes("400000006553f100075bcd15")
     let cookie = Array(200...215) as [UInt8]
     let initiation = hexBytes("01000000443322115869aff450549732cbaaed5e5df9b30a6da31cb0e5742bad5ad4a1a768f1a67b76ff1a4fb8a9712a5810f9d9de4fa6b8a7d48c58fa2d7237c107033e5b91a042466e61f48551fb8c45a11a10d05459ddfe8c5425c894cc13d24881726ec7cedbfa132bde0534bcff58ad243dcff484865643743a391ceb89307303da3525292e0b1f6e255cdf9c8ae306e6befb")

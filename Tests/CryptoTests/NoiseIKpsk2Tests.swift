@@ -4,11 +4,9 @@ import XCTest
 
 final class NoiseIKpsk2Tests: XCTestCase {
     // Fixed keys and the expected bytes from generate_noise_vectors.py (noiseprotocol).
-    let initiatorStatic = X25519KeyPair(privateKey: Array(1...32))
-    let initiatorEphemeral = X25519KeyPair(privateKey: Array(33...64))
-    let responderStatic = X25519KeyPair(privateKey: Array(65...96))
-    let responderEphemeral = X25519KeyPair(privateKey: Array(97...128))
-    let psk = [UInt8](repeating: 0xA5, count: 32)
+    let (initiatorStatic, initiatorEphemeral) = (NoiseFixture.initiatorStatic, NoiseFixture.initiatorEphemeral)
+    let (responderStatic, responderEphemeral) = (NoiseFixture.responderStatic, NoiseFixture.responderEphemeral)
+    let psk = NoiseFixture.psk
     let prologue = Array("tunneld test".utf8)
     let message1 = hexBytes("5869aff450549732cbaaed5e5df9b30a6da31cb0e5742bad5ad4a1a768f1a67b76ff1a4fb8a9712a5810f9d9de4fa6b8a7d48c58fa2d7237c107033e5b91a04268043ab0a8f4fdf1925b0d5c592fb0f2d6e93849c2e74f76a663230909322e9681b6d138e1dcd7f8e731ff0098d963")
     let message2 = hexBytes("244fe3b963e899dd295baffce248d3530f3a9a7479ba063002680ebfe7adad498899502d24ede9b1169dc51ec2b25f2811f8a940f945a05991a98bbccee27a")

@@ -103,8 +103,9 @@ final class EncryptedTunnelTests: LabTestCase {
         XCTAssertTrue(pinger.output.contains("400 packets transmitted, 400 received"), pinger.output)
         XCTAssertEqual(a.stop(), 0)
         XCTAssertEqual(b.stop(), 0)
-        let renewed = [a.output, b.output].map { $0.components(separatedBy: "keys renewed").count - 1 }
-        XCTAssertGreaterThanOrEqual(renewed[0] + renewed[1], 3, "rekeys during the traffic: \(renewed)")
+        // a initiated the first keys, so a renews them every second; b only answers.
+        let renewed = a.output.components(separatedBy: "keys renewed as initiator").count - 1
+        XCTAssertGreaterThanOrEqual(renewed, 3, "rekeys during about 5 s of traffic: \(a.output)")
         for (index, log) in [a.output, b.output].enumerated() {
             let after = counters(in: log, for: "session=peer")
             let drops = after.filter { $0.key.hasPrefix("drop.") && $0.value != before[index][$0.key] }
@@ -115,10 +116,10 @@ final class EncryptedTunnelTests: LabTestCase {
     /// b does not know a's key: a's initiations are counted, no keys form, no traffic passes.
     func testUnknownKeyGetsNoSession() throws {
         let hosts = try twoHosts()
-        let keyA = try makeKey("a.key"), keyB = try makeKey("b.key"), other = try makeKey("other.key")
+        _ = try makeKey("a.key")
+        let keyB = try makeKey("b.key"), other = try makeKey("other.key")
         let (a, b) = try encryptedTunnel(hosts, cryptoA: "private-key-file: a.key, peer-public-key: \"\(keyB.publicKey)\", handshake-retry: 200ms",
                                          cryptoB: "private-key-file: b.key, peer-public-key: \"\(other.publicKey)\"")
-        _ = keyA
         let ping = try lab.exec(hosts.a, "ping", "-c", "3", "-i", "0.3", "-W", "1", "10.99.0.2", allowFailure: true)
         XCTAssertTrue(ping.output.contains("0 received"), ping.output)
         XCTAssertEqual(a.stop(), 0)
