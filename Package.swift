@@ -40,6 +40,7 @@ let package = Package(
         // Plugins: each depends on Framework only (plus the C library it wraps).
         .target(name: "Crypto", dependencies: ["Framework", "CSodium"], path: "Sources/Plugins/Crypto"),
         .target(name: "Monitoring", dependencies: ["Framework"], path: "Sources/Plugins/Monitoring"),
+        .target(name: "Bonding", dependencies: ["Framework"], path: "Sources/Plugins/Bonding"),
 
         // An example of a user's own stages, registered beside the stock plugins.
         .target(name: "ExampleStages", dependencies: ["Framework"], path: "Sources/Examples/ExampleStages"),
@@ -47,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "tunneld",
             dependencies: [
-                "Framework", "Crypto", "Monitoring", "ExampleStages",
+                "Framework", "Crypto", "Monitoring", "Bonding", "ExampleStages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -56,17 +57,21 @@ let package = Package(
         .executableTarget(
             name: "tunneld-bench",
             dependencies: [
-                "Framework", "Crypto", "CSodium", "ExampleStages",
+                "Framework", "Crypto", "Bonding", "CSodium", "ExampleStages",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             path: "Benchmarks/tunneld-bench"
         ),
 
+        // Test tools run by the integration tests.
+        .executableTarget(name: "udp-delay-relay", path: "Tests/Tools/udp-delay-relay"),
+
         .testTarget(name: "FrameworkTests", dependencies: ["Framework", "Crypto", "ExampleStages"], path: "Tests/FrameworkTests"),
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "Framework", "CSodium", .product(name: "Logging", package: "swift-log")], path: "Tests/CryptoTests",
                     exclude: ["generate_record_vectors.py", "generate_noise_vectors.py", "generate_handshake_vectors.py"]),
+        .testTarget(name: "BondingTests", dependencies: ["Bonding", "Framework"], path: "Tests/BondingTests"),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring", "Framework"], path: "Tests/MonitoringTests"),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CYAML", "CNetlink"], path: "Tests/SystemLibraryTests"),
     ]

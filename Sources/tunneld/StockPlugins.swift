@@ -1,3 +1,4 @@
+import Bonding
 import Crypto
 import ExampleStages
 import Framework
@@ -11,6 +12,7 @@ enum StockPlugins {
         registry.register(CorePlugin.plugin)
         registry.register(CryptoPlugin.plugin)
         registry.register(MonitoringPlugin.plugin)
+        registry.register(BondingPlugin.plugin)
         registry.register(ExamplePlugin.plugin)
         return registry
     }

@@ -45,6 +45,8 @@ struct Run: ParsableCommand {
         let logger = Logger(label: "tunneld")
         do {
             let tunnel = try Tunnel(spec: spec, logger: logger)
+            let (site, stock) = (file, stockOption.stock)
+            tunnel.reloader = { try ProfileFiles.loadSpec(site: site, stock: stock) }
             try tunnel.start()
             logger.info("running profile '\(spec.profile)' from \(spec.file): \(spec.stages.map(\.descriptor.name).joined(separator: " → ")) / egress \(spec.egress.descriptor.name)")
             tunnel.run()

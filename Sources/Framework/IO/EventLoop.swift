@@ -79,8 +79,10 @@ public final class EventLoop {
 
         init(fd: Int32) { self.fd = fd }
 
-        /// Re-arm (or arm) the timer; 0 disarms it.
+        /// Re-arm (or arm) the timer; 0 disarms it. Does nothing once cancelled (the
+        /// descriptor is closed and its number may belong to someone else by now).
         public func arm(milliseconds: Int, repeating: Bool) {
+            guard token != nil else { return }
             var spec = itimerspec()
             spec.it_value = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
             if repeating { spec.it_interval = spec.it_value }
@@ -97,6 +99,7 @@ public final class EventLoop {
         }
     }
 
+    /// A timer that fires `milliseconds` after each `arm` (0 here: created disarmed).
     @discardableResult
     public func addTimer(milliseconds: Int, repeating: Bool, _ handler: @escaping Handler) throws -> Timer {
         let fd = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK | TFD_CLOEXEC))

@@ -6,13 +6,14 @@ import Glibc
 /// `recvmmsg`/`sendmmsg`; the message headers are allocated once, here.
 public final class UDPLink {
     public let name: String
-    public let index: Int
+    /// Position in the tunnel's link list (what `Packet.link` holds); a reload may renumber.
+    public internal(set) var index: Int
     public let bind: SocketAddress
     public let device: String?
     /// Where datagrams go by default. Session managers may update it (a peer that moved).
     public var remote: SocketAddress?
     /// Settings a session manager declared for links (e.g. fallback_only), validated.
-    public let settings: Settings
+    public internal(set) var settings: Settings
     public let counters = TrafficCounters()
     public private(set) var fd: Int32 = -1
 

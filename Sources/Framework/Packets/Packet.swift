@@ -17,8 +17,11 @@ public struct Packet {
     public var length: Int
     /// Index of the link the packet arrived on or must leave by (set by transport/schedule).
     public var link: Int32
-    /// Free for stages: a sequence number, a flow hash, a mark.
+    /// Free for stages: a sequence number, a flow hash.
     public var sequence: UInt64
+    /// Free for stages to pass a decision down the send path (a classifier's pinned
+    /// link, a forced path for a probe); 0 means none. Survives encryption.
+    public var mark: UInt32
     /// Set by a stage to drop the packet; the pipeline removes it after the stage returns.
     public var dropReason: DropReason?
     /// The peer this datagram came from or goes to (IPv4 or IPv6).
@@ -32,6 +35,7 @@ public struct Packet {
         self.length = 0
         self.link = 0
         self.sequence = 0
+        self.mark = 0
         self.dropReason = nil
         self.peer = SocketAddress()
     }

@@ -13,7 +13,8 @@ public final class PacketBatch {
     /// Packets `0..<count` are live.
     public private(set) var count: Int = 0
     @usableFromInline let packets: UnsafeMutablePointer<Packet>
-    private let memory: UnsafeMutableRawPointer
+    /// The slots; nil for a view, whose records point into other batches' slots.
+    private let memory: UnsafeMutableRawPointer?
     /// Where drops are counted: the session's counters inside a pipeline, the
     /// tunnel's before a session is known.
     @usableFromInline var dropCounters: TrafficCounters?
@@ -29,17 +30,45 @@ public final class PacketBatch {
         self.slotSize = slotSize
         self.headroom = headroom
         self.tailroom = tailroom
-        memory = .allocate(byteCount: capacity * slotSize, alignment: 64)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: capacity * slotSize, alignment: 64)
+        self.memory = memory
         packets = .allocate(capacity: capacity)
         for index in 0..<capacity {
             (packets + index).initialize(to: Packet(base: memory + index * slotSize, capacity: slotSize, offset: headroom))
         }
     }
 
+    /// A view: `capacity` empty records and no slots of its own. `append` fills it with
+    /// packets that live in other batches' slots (a reorder buffer releasing held
+    /// packets together with just-arrived ones), so they go to a sink in one call
+    /// without copying a byte. The view is valid while those slots are untouched.
+    public init(viewCapacity capacity: Int, headroom: Int, tailroom: Int) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        slotSize = 0
+        self.headroom = headroom
+        self.tailroom = tailroom
+        memory = nil
+        packets = .allocate(capacity: capacity)
+        let empty = UnsafeMutableRawPointer(packets)  // never dereferenced: length 0
+        packets.initialize(repeating: Packet(base: empty, capacity: 0, offset: 0), count: capacity)
+    }
+
     deinit {
         packets.deinitialize(count: capacity)
         packets.deallocate()
-        memory.deallocate()
+        memory?.deallocate()
+    }
+
+    /// Add a packet record (its bytes stay where they are). False when full.
+    @discardableResult
+    public func append(_ packet: Packet) -> Bool {
+        guard count < capacity else { return false }
+        packets[count] = packet
+        packets[count].dropReason = nil
+        count += 1
+        used = max(used, count)
+        return true
     }
 
     /// Access packet `index` in place.
@@ -63,11 +92,18 @@ public final class PacketBatch {
 
     /// Forget all packets; every used slot goes back to an empty packet at the headroom.
     public func reset() {
+        guard memory != nil else {
+            count = 0
+            used = 0
+            marked = 0
+            return
+        }
         for index in 0..<used {
             packets[index].offset = headroom
             packets[index].length = 0
             packets[index].link = 0
             packets[index].sequence = 0
+            packets[index].mark = 0
             packets[index].dropReason = nil
             packets[index].peer.storage.sin6_family = 0
         }

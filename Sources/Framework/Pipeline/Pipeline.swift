@@ -35,6 +35,37 @@ public final class Pipeline {
         batch.dropCounters = nil  // later drops are not this session's
     }
 
+    /// Run a batch the session made itself (a probe, an echo) through the stages from
+    /// `first` on, toward the network. Not counted as the session's traffic: it did
+    /// not come from the device.
+    public func send(_ batch: PacketBatch, from first: Int) {
+        batch.dropCounters = counters
+        for index in first..<count {
+            if batch.isEmpty { break }
+            stages[index].send(batch)
+            batch.removeDropped()
+        }
+        batch.dropCounters = nil
+    }
+
+    /// Hand packets straight to the egress, counted as received: for a stage that
+    /// releases packets it held (a reorder buffer) outside the walk of `receive`.
+    public func deliver(_ batch: PacketBatch) {
+        guard !batch.isEmpty else { return }
+        let saved = batch.dropCounters
+        batch.dropCounters = counters
+        counters.block.add(TrafficCounters.rxPackets, UInt64(batch.count))
+        counters.block.add(TrafficCounters.rxBytes, UInt64(batch.byteCount))
+        egress.receive(batch)
+        batch.removeDropped()
+        batch.dropCounters = saved
+    }
+
+    /// Where `stage` sits in send order, if it is one of this pipeline's.
+    public func index(of stage: Stage) -> Int? {
+        stages.firstIndex { $0 === stage }
+    }
+
     /// Run a batch received from the network through every stage toward the local side.
     public func receive(_ batch: PacketBatch) {
         batch.dropCounters = counters

@@ -44,13 +44,18 @@ public struct StageDescriptor: Sendable {
     /// catches them and `run` fails before touching the network. Throw a
     /// `ProfileError` at the setting's mark (`settings.mark(name)`).
     public let check: (@Sendable (Settings) throws -> Void)?
+    /// Tunnel-wide set-up, once at start before any session exists: what must listen
+    /// even while no session is up (a handshake responder on a hub).
+    public let prepare: (@Sendable (Tunnel, Settings) throws -> Void)?
     public let make: @Sendable (StageContext) throws -> Stage
 
     public init(name: String, summary: String, slots: [Slot], insertable: Bool = false,
                 settings: [SettingSpec] = [], dropReasons: [String] = [],
                 dataFirstBytes: [ClosedRange<UInt8>]? = nil, deviceKind: TunDevice.Kind? = nil,
                 authenticates: Bool = false, check: (@Sendable (Settings) throws -> Void)? = nil,
+                prepare: (@Sendable (Tunnel, Settings) throws -> Void)? = nil,
                 make: @escaping @Sendable (StageContext) throws -> Stage) {
+        self.prepare = prepare
         self.authenticates = authenticates
         self.check = check
         self.name = name

@@ -5,7 +5,8 @@ import Logging
 /// demultiplexer and the session manager with its sessions, all built from a
 /// `TunnelSpec`. Everything here runs on the loop's thread.
 public final class Tunnel {
-    public let spec: TunnelSpec
+    /// The running configuration; a reload replaces its links and session settings.
+    public private(set) var spec: TunnelSpec
     public let logger: Logger
     public let loop: EventLoop
     public private(set) var device: TunDevice?
@@ -16,6 +17,14 @@ public final class Tunnel {
     public private(set) var dropReasons = DropReasonTable()
     public private(set) var manager: SessionManager?
     public private(set) var services: [Service] = []
+    /// Finds the session a data datagram belongs to from its own bytes, before any
+    /// stage runs (the crypto stage's receiver index). Set by the stage that defines
+    /// the wire format; session managers that serve many peers ask it first.
+    public var dataRouter: ((Packet) -> Session?)?
+    /// Re-reads the site file for SIGHUP; nil when the tunnel was not made from a file.
+    public var reloader: (() throws -> TunnelSpec)?
+    /// Runs status scripts off the data path.
+    public private(set) lazy var hooks = HookRunner(loop: loop, logger: logger)
     /// Unix time of the start.
     public let startedAt = TunnelStatus.wallClock()
 
@@ -30,6 +39,7 @@ public final class Tunnel {
     private var nextSessionID: UInt32 = 1
     private var stopping = false
     private var sharedState: [ObjectIdentifier: AnyObject] = [:]
+    private var linkWatches: [ObjectIdentifier: EventLoop.Token] = [:]
 
     public init(spec: TunnelSpec, logger: Logger) throws {
         self.spec = spec
@@ -71,15 +81,13 @@ public final class Tunnel {
             logger.info("device \(device!.name) up (\(kind.rawValue), mtu \(deviceSpec.mtu)\(offloads)\(deviceSpec.addresses.isEmpty ? "" : ", " + deviceSpec.addresses.map(\.text).joined(separator: " ")))")
         }
         for (index, linkSpec) in spec.links.enumerated() {
-            let link = try UDPLink(name: linkSpec.name, index: index, bind: linkSpec.bind, remote: linkSpec.remote,
-                                   device: linkSpec.device, settings: linkSpec.settings, batchSize: spec.batchSize)
-            links.append(link)
-            logger.info("link \(link.name) bound to \(link.localAddress)\(link.remote.map { " → \($0)" } ?? " (remote learnt from the first datagram)")")
+            links.append(try openLink(linkSpec, index: index))
         }
         // The deepest stage that defines a wire format decides what data datagrams look like.
         if let wire = spec.stages.last(where: { $0.descriptor.dataFirstBytes != nil }) {
             try demux.claimData(wire.descriptor.dataFirstBytes!, by: "stage '\(wire.descriptor.name)'")
         }
+        for stage in spec.stages + [spec.egress] { try stage.descriptor.prepare?(self, stage.settings) }
         let manager = try spec.sessionManager.make(SessionManagerContext(tunnel: self, settings: spec.sessionSettings))
         self.manager = manager
         try manager.start()
@@ -87,17 +95,96 @@ public final class Tunnel {
         if let device {
             try loop.watch(device.fd) { [unowned self] in self.deviceReadable() }
         }
-        for link in links {
-            try loop.watch(link.fd) { [unowned self, unowned link] in self.linkReadable(link) }
-        }
+        for link in links { try watch(link) }
         for service in spec.services {
             services.append(try service.descriptor.make(ServiceContext(tunnel: self, settings: service.settings)))
         }
         try loop.onSignal(SIGTERM) { [unowned self] in self.requestStop("SIGTERM") }
         try loop.onSignal(SIGINT) { [unowned self] in self.requestStop("SIGINT") }
+        try loop.onSignal(SIGHUP) { [unowned self] in self.reload() }
         try loop.onSignal(SIGUSR1) { [unowned self] in
             for line in self.counterReport() { self.logger.notice("\(line)") }
         }
+    }
+
+    private func openLink(_ linkSpec: TunnelSpec.LinkSpec, index: Int) throws -> UDPLink {
+        let link = try UDPLink(name: linkSpec.name, index: index, bind: linkSpec.bind, remote: linkSpec.remote,
+                               device: linkSpec.device, settings: linkSpec.settings, batchSize: spec.batchSize)
+        logger.info("link \(link.name) bound to \(link.localAddress)\(link.remote.map { " → \($0)" } ?? " (remote learnt from the first datagram)")")
+        return link
+    }
+
+    private func watch(_ link: UDPLink) throws {
+        linkWatches[ObjectIdentifier(link)] = try loop.watch(link.fd) { [unowned self, unowned link] in self.linkReadable(link) }
+    }
+
+    // MARK: reload
+
+    /// SIGHUP: re-read the site file and apply what can change without a restart —
+    /// links added, removed or retuned, and the session manager's settings. A file
+    /// that does not load changes nothing; the error names file:line:column.
+    public func reload() {
+        guard let reloader else {
+            logger.warning("SIGHUP: this tunnel was not started from a file; nothing to reload")
+            return
+        }
+        let fresh: TunnelSpec
+        do {
+            fresh = try reloader()
+        } catch {
+            logger.error("reload refused, keeping the running configuration: \(error)")
+            return
+        }
+        for change in ReloadPlan.restartOnlyChanges(from: spec, to: fresh) {
+            logger.warning("reload: \(change) changed; that takes a restart, the running value is kept")
+        }
+        do {
+            try applyLinks(fresh.links)
+        } catch {
+            logger.error("reload refused, keeping the running links: \(error)")
+            return
+        }
+        spec.links = fresh.links
+        spec.sessionSettings = fresh.sessionSettings
+        manager?.reloaded()
+        logger.notice("reloaded \(fresh.file): \(links.count) link\(links.count == 1 ? "" : "s") (\(links.map(\.name).joined(separator: ", ")))")
+    }
+
+    /// Make the open links match `wanted` (by name, in its order): open new ones,
+    /// close removed ones, reopen those whose socket must change, retune the rest.
+    /// New sockets are opened first, so a bind that fails changes nothing.
+    private func applyLinks(_ wanted: [TunnelSpec.LinkSpec]) throws {
+        func reusable(_ want: TunnelSpec.LinkSpec) -> UDPLink? {
+            links.first { $0.name == want.name && $0.bind == want.bind && $0.device == want.device }
+        }
+        var opened: [String: UDPLink] = [:]
+        do {
+            for (index, want) in wanted.enumerated() where reusable(want) == nil {
+                opened[want.name] = try openLink(want, index: index)
+            }
+        } catch {
+            for link in opened.values { link.close() }
+            throw error
+        }
+        var result: [UDPLink] = []
+        for (index, want) in wanted.enumerated() {
+            if let link = reusable(want) {
+                if want.remote != nil, want.remote != link.remote { link.remote = want.remote }
+                link.settings = want.settings
+                link.index = index
+                result.append(link)
+            } else {
+                let link = opened[want.name]!
+                try watch(link)
+                result.append(link)
+            }
+        }
+        for link in links where !result.contains(where: { $0 === link }) {
+            if let token = linkWatches.removeValue(forKey: ObjectIdentifier(link)) { loop.unwatch(token) }
+            link.close()
+            logger.info("link \(link.name) closed")
+        }
+        links = result
     }
 
     /// Build a session with its own instance of every stage of the profile.
@@ -132,6 +219,7 @@ public final class Tunnel {
         services = []
         manager?.stop()
         for session in manager?.sessions ?? [] { session.pipeline?.stop() }
+        hooks.drain()  // the down hooks the manager queued, before the device goes
         for line in counterReport() { logger.notice("\(line)") }
         for link in links { link.close() }
         if let device {

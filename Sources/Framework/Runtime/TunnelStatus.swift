@@ -41,6 +41,51 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
         public var since: Double
         public var dataPlane: String
         public var counters: Counters
+        /// The session's paths, when its manager bonds several links.
+        public var paths: [PathEntry]?
+    }
+
+    /// One path of a bonded session: a local link and the peer's address on it, its
+    /// measured health and what it carried (mlvpn's per-tunnel status fields).
+    public struct PathEntry: Codable, Sendable, Equatable {
+        public var name: String
+        public var link: String
+        public var remote: String
+        /// up, lossy, slow or down.
+        public var state: String
+        public var fallbackOnly: Bool
+        public var srttMs: Double?
+        public var rttvarMs: Double?
+        public var lossPercent: Double
+        /// What the path delivers now by the scheduler's measurement, Mbit/s.
+        public var rateMbps: Double
+        public var txPackets: UInt64
+        public var txBytes: UInt64
+        public var rxPackets: UInt64
+        public var rxBytes: UInt64
+        public var downTransitions: Int
+        /// Seconds since a packet last came by this path.
+        public var lastPacketSeconds: Double
+
+        public init(name: String, link: String, remote: String, state: String, fallbackOnly: Bool, srttMs: Double?,
+                    rttvarMs: Double?, lossPercent: Double, rateMbps: Double, txPackets: UInt64, txBytes: UInt64,
+                    rxPackets: UInt64, rxBytes: UInt64, downTransitions: Int, lastPacketSeconds: Double) {
+            self.name = name
+            self.link = link
+            self.remote = remote
+            self.state = state
+            self.fallbackOnly = fallbackOnly
+            self.srttMs = srttMs
+            self.rttvarMs = rttvarMs
+            self.lossPercent = lossPercent
+            self.rateMbps = rateMbps
+            self.txPackets = txPackets
+            self.txBytes = txBytes
+            self.rxPackets = rxPackets
+            self.rxBytes = rxBytes
+            self.downTransitions = downTransitions
+            self.lastPacketSeconds = lastPacketSeconds
+        }
     }
 
     public struct LinkEntry: Codable, Sendable, Equatable {
@@ -80,7 +125,7 @@ extension Tunnel {
             }
             return .init(id: session.id, name: session.name, peer: session.peer?.description, state: session.state.rawValue,
                          since: Double(session.started.tv_sec) + Double(session.started.tv_nsec) / 1e9,
-                         dataPlane: plane, counters: counters(session.counters))
+                         dataPlane: plane, counters: counters(session.counters), paths: session.pathStatus?())
         }
         let links = links.map {
             TunnelStatus.LinkEntry(name: $0.name, local: $0.localAddress.description, remote: $0.remote?.description,

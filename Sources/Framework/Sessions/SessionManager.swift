@@ -28,6 +28,14 @@ public protocol SessionManager: AnyObject {
     /// link(s) the manager thinks best. False if there is nowhere to send it.
     @discardableResult
     func sendControl(_ bytes: UnsafeRawBufferPointer, to session: Session) -> Bool
+
+    /// The tunnel applied a reload: `tunnel.links` (renumbered, some new, some gone)
+    /// and `tunnel.spec.sessionSettings` may have changed. Sessions stay up.
+    func reloaded()
+}
+
+extension SessionManager {
+    public func reloaded() {}
 }
 
 /// What a session manager gets to work with.

@@ -45,6 +45,10 @@ final class StaticSessionManager: SessionManager {
 
     func stop() {}
 
+    func reloaded() {
+        followsPeer = tunnel.links.map { $0.remote == nil || $0.settings.boolean("follow-peer") == true }
+    }
+
     func session(forAuthenticatedPeer name: String, from address: SocketAddress, link: UDPLink) -> Session? {
         if followsPeer[link.index] { follow(address, on: link) }
         return session

@@ -3,13 +3,14 @@
 /// `sendmmsg`. Received datagrams arrive already demultiplexed, so its receive side
 /// passes them on unchanged.
 final class UDPTransportStage: Stage {
-    let links: [UDPLink]
+    unowned let tunnel: Tunnel
 
-    init(links: [UDPLink]) {
-        self.links = links
+    init(tunnel: Tunnel) {
+        self.tunnel = tunnel
     }
 
     func send(_ batch: PacketBatch) {
+        let links = tunnel.links  // read per batch: a reload may add or remove links
         let linkCount = Int32(links.count)
         for index in 0..<batch.count where batch[index].link < 0 || batch[index].link >= linkCount {
             batch.drop(index, .noLink)
@@ -29,6 +30,6 @@ final class UDPTransportStage: Stage {
         slots: [.transport],
         make: { context in
             guard !context.tunnel.links.isEmpty else { throw ConfigurationError("stage 'udp' needs at least one link") }
-            return UDPTransportStage(links: context.tunnel.links)
+            return UDPTransportStage(tunnel: context.tunnel)
         })
 }

@@ -13,9 +13,7 @@ final class AEADStage: Stage {
 
     init(context: StageContext) throws {
         let tunnel = context.tunnel
-        endpoint = try tunnel.shared(CryptoEndpoint.self) {
-            try CryptoEndpoint(tunnel: tunnel, settings: try CryptoSettings(context.settings))
-        }
+        endpoint = try AEADStage.endpoint(tunnel, context.settings)
         guard let identity = endpoint.identity.peer(named: context.session.name) else {
             throw ConfigurationError("stage 'crypto.aead': no key for session '\(context.session.name)'")
         }
@@ -24,6 +22,11 @@ final class AEADStage: Stage {
         reasons = endpoint.reasons
         rekeyAfterMessages = endpoint.settings.rekeyAfterMessages
         endpoint.add(peer)
+    }
+
+    /// The tunnel's one endpoint (identity, responder, index table), made on first use.
+    static func endpoint(_ tunnel: Tunnel, _ settings: Settings) throws -> CryptoEndpoint {
+        try tunnel.shared(CryptoEndpoint.self) { try CryptoEndpoint(tunnel: tunnel, settings: try CryptoSettings(settings)) }
     }
 
     func send(_ batch: PacketBatch) {
@@ -69,6 +72,9 @@ final class AEADStage: Stage {
             opened = true
             if keypair === peer.next { peer.confirmNext() }
             let link = Int(records[index].link)
+            if link >= peer.lastSources.count {  // a link added by a reload
+                peer.lastSources += [SocketAddress](repeating: SocketAddress(), count: link + 1 - peer.lastSources.count)
+            }
             if records[index].peer != peer.lastSources[link] {
                 peer.lastSources[link] = records[index].peer
                 endpoint.tunnel.manager?.authenticated(peer.session, from: records[index].peer, link: link)
@@ -101,6 +107,8 @@ final class AEADStage: Stage {
         dataFirstBytes: [DataRecord.type...DataRecord.type],
         authenticates: true,
         check: { settings in _ = try CryptoSettings(settings) },
+        // A hub answers handshakes before any session exists.
+        prepare: { tunnel, settings in _ = try AEADStage.endpoint(tunnel, settings) },
         make: { context in try AEADStage(context: context) })
 }
 

@@ -66,6 +66,12 @@ final class CryptoEndpoint {
         try tunnel.demux.claimControl(HandshakeLayout.cookieType, by: owner) { [unowned self] packet, link in
             self.control(packet, link, self.handleCookie)
         }
+        // A hub's session manager finds a record's session by the index it names.
+        tunnel.dataRouter = { [unowned self] packet in
+            guard packet.length >= DataRecord.overhead else { return nil }
+            let index = UInt32(littleEndian: (packet.base + packet.offset).loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+            return self.indices[index]?.session
+        }
         timer = try tunnel.loop.addTimer(milliseconds: 100, repeating: true) { [unowned self] in
             let now = MonotonicClock.now()
             for peer in self.peersBySession.values { peer.tick(now: now) }

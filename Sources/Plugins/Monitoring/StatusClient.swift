@@ -33,6 +33,11 @@ public enum StatusTable {
             let since = duration(max(0, TunnelStatus.wallClock() - session.since))
             lines.append("  session \(session.name): \(session.state) for \(since), peer \(session.peer ?? "(not yet known)"), \(session.dataPlane)")
             lines.append("    \(traffic(session.counters))")
+            for path in session.paths ?? [] {
+                let rtt = path.srttMs.map { String(format: "srtt %.1f ms ±%.1f", $0, path.rttvarMs ?? 0) } ?? "srtt ?"
+                lines.append("    path \(path.name)\(path.fallbackOnly ? " (fallback)" : ""): \(path.state), \(path.link) → \(path.remote), \(rtt), loss \(String(format: "%.0f", path.lossPercent)) %, rate \(String(format: "%.1f", path.rateMbps)) Mbit/s")
+                lines.append("      tx \(bytes(path.txBytes)) in \(path.txPackets) packets, rx \(bytes(path.rxBytes)) in \(path.rxPackets) packets")
+            }
         }
         for link in status.links {
             lines.append("  link \(link.name): \(link.local) → \(link.remote ?? "(learnt from the peer)")")

@@ -1,0 +1,59 @@
+import Framework
+
+/// One path of a bonded session: a local UDP link and the peer's address on it (on a
+/// client, one per configured uplink; on a server, one per client uplink it has heard
+/// from). Holds what the scheduler needs per packet — the state tier, the delivery
+/// rate, the virtual clock of its queue — and the path's health and counters.
+final class BondPath {
+    /// The client's link name (a server learns it from the first probe).
+    var name: String
+    var link: UDPLink
+    var remote: SocketAddress
+    var health: PathHealth
+    var rate: DeliveryRate
+    /// This side's setting: carry data only when no normal path is usable.
+    var fallbackOnly: Bool
+    /// The far side's setting, from its probes (a server honours the client's choice).
+    var peerFallbackOnly = false
+    /// When the queue this scheduler has put on the path drains, by its rate estimate.
+    var freeAt = 0.0
+    /// 0 (best) … 3 for usable paths, `BondPath.unusable` when down.
+    private(set) var tier = BondPath.unusable
+    var sentPackets: UInt64 = 0, sentBytes: UInt64 = 0
+    var receivedPackets: UInt64 = 0, receivedBytes: UInt64 = 0
+    var lastReceived: Double
+    let created: Double
+
+    static let unusable = Int.max
+
+    init(name: String, link: UDPLink, remote: SocketAddress, fallbackOnly: Bool, tolerances: PathHealth.Tolerances,
+         bandwidthHint: Double, now: Double) {
+        self.name = name
+        self.link = link
+        self.remote = remote
+        self.fallbackOnly = fallbackOnly
+        health = PathHealth(tolerances: tolerances, now: now)
+        rate = DeliveryRate(prior: bandwidthHint > 0 ? bandwidthHint : BondPath.defaultRate, now: now)
+        lastReceived = now
+        created = now
+        updateTier()
+    }
+
+    /// 10 Mbit/s until measured: low enough not to flood a thin uplink, and the
+    /// estimate grows within a few probe echoes once traffic flows.
+    static let defaultRate = 1_250_000.0
+
+    var isFallback: Bool { fallbackOnly || peerFallbackOnly }
+
+    func updateTier() {
+        let base = isFallback ? 2 : 0
+        switch health.state {
+        case .down: tier = BondPath.unusable
+        case .up: tier = base
+        case .lossy, .slow: tier = base + 1
+        }
+    }
+
+    /// One-way delay for the earliest-delivery choice: half the path's queue-free RTT.
+    var delay: Double { (health.minRTT ?? 0) / 2 }
+}

@@ -1,0 +1,104 @@
+import Framework
+
+/// What the bonding client and server managers share: the probe timer that drives
+/// every bonding session, the status hooks, and turning link settings into paths.
+class BondingManager {
+    unowned let tunnel: Tunnel
+    let registry: BondingRegistry
+    var hooks: StatusHooks
+    private var timer: EventLoop.Timer?
+    private(set) var bonds: [BondingSession] = []
+    let probeInterval: Double
+
+    init(context: SessionManagerContext) throws {
+        tunnel = context.tunnel
+        registry = context.tunnel.shared(BondingRegistry.self) { BondingRegistry() }
+        hooks = StatusHooks(settings: context.settings, tunnel: context.tunnel)
+        probeInterval = Double(context.settings.integer("probe-interval") ?? 50) / 1000
+    }
+
+    func startTimer() throws {
+        timer = try tunnel.loop.addTimer(milliseconds: Int(probeInterval * 1000), repeating: true) { [unowned self] in
+            let now = MonotonicClock.now()
+            for bond in self.bonds { bond.tick(now: now) }
+            self.tick(now: now)
+        }
+    }
+
+    /// Per-manager work on every probe tick (a server expires sessions).
+    func tick(now: Double) {}
+
+    func stopTimer() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    /// A new bonding session for `session`, with state changes logged and hooked.
+    func attach(_ session: Session) -> BondingSession {
+        let bond = registry.bond(for: session, tunnel: tunnel)
+        bond.onStateChange = { [unowned self, unowned session] path, before, after in
+            self.tunnel.logger.notice("session \(session.name): link \(path.name) (\(path.remote)) \(before.rawValue) → \(after.rawValue)\(BondingManager.describe(path))")
+            let label = self.hookLabel(session: session, path: path)
+            if before == .down && after != .down { self.hooks.linkUp(label, tunnel: self.tunnel) }
+            if after == .down && before != .down { self.hooks.linkDown(label, tunnel: self.tunnel) }
+        }
+        session.pathStatus = { [unowned bond] in bond.statusEntries(now: MonotonicClock.now()) }
+        bonds.append(bond)
+        return bond
+    }
+
+    func detach(_ bond: BondingSession) {
+        for path in bond.paths where path.health.state != .down {
+            hooks.linkDown(hookLabel(session: bond.session, path: path), tunnel: tunnel)
+        }
+        bonds.removeAll { $0 === bond }
+        registry.remove(bond.session)
+    }
+
+    /// The LINK argument of rtun_up/rtun_down.
+    func hookLabel(session: Session, path: BondPath) -> String { path.name }
+
+    static func describe(_ path: BondPath) -> String {
+        guard let srtt = path.health.srtt else { return "" }
+        return ", srtt \(Int(srtt * 1000)) ms"
+    }
+
+    /// A path over `link` to `remote` with the link's tolerances and hints.
+    func makePath(name: String, link: UDPLink, remote: SocketAddress, now: Double) -> BondPath {
+        BondPath(name: name, link: link, remote: remote, fallbackOnly: link.settings.boolean("fallback-only") ?? false,
+                 tolerances: BondingManager.tolerances(link.settings),
+                 bandwidthHint: Double(link.settings.integer("bandwidth") ?? 0) * 125_000, now: now)
+    }
+
+    static func tolerances(_ settings: Settings) -> PathHealth.Tolerances {
+        PathHealth.Tolerances(lossPercent: Double(settings.integer("loss-tolerance") ?? 20),
+                              latency: Double(settings.integer("latency-tolerance") ?? 0) / 1000,
+                              timeout: Double(settings.integer("timeout") ?? 250) / 1000)
+    }
+
+    /// Send a control datagram (a handshake) on every path that has a remote: the
+    /// first to get through wins, and a dead uplink cannot stall the handshake.
+    func sendOnAllPaths(_ bytes: UnsafeRawBufferPointer, _ bond: BondingSession?) -> Bool {
+        var sent = false
+        for path in bond?.paths ?? [] where path.link.sendControl(bytes, to: path.remote) { sent = true }
+        return sent
+    }
+
+    static let settings: [SettingSpec] = StatusHooks.settings + [
+        SettingSpec("probe-interval", .milliseconds(10...1000), default: .integer(50),
+                    help: "how often each link is probed (RTT, loss, liveness); a dead link is noticed after its 'timeout'"),
+    ]
+
+    static let linkSettings: [SettingSpec] = [
+        SettingSpec("fallback-only", .boolean, default: .boolean(false),
+                    help: "carry data only when no normal link is usable (mlvpn's fallback_only)"),
+        SettingSpec("loss-tolerance", .integer(0...100), default: .integer(20),
+                    help: "percent of probes lost over the last 2 s above which the link is 'lossy' and leaves aggregation while better links exist; 100 disables"),
+        SettingSpec("latency-tolerance", .milliseconds(0...60_000), default: .integer(0),
+                    help: "srtt above which the link is 'slow' and leaves aggregation while better links exist; 0 disables"),
+        SettingSpec("timeout", .milliseconds(50...60_000), default: .integer(250),
+                    help: "no probe answered for this long (or 2×srtt+4×rttvar if longer): the link is down"),
+        SettingSpec("bandwidth", .integer(0...100_000), default: .integer(0),
+                    help: "expected upload rate in Mbit/s: only the scheduler's starting point, the measured rate replaces it; 0 = unknown"),
+    ]
+}

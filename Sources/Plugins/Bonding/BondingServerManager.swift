@@ -1,0 +1,200 @@
+import Framework
+
+/// `bonding-server`: one session per client site, created when the site proves who
+/// it is (the crypto handshake), over shared listening links. A site's paths are the
+/// addresses its uplinks send from; a path moves when an authenticated packet comes
+/// from a new address (NAT rebinding, a new uplink address). Packets read from the
+/// device go to the site whose `routes` hold their destination; packets from a site
+/// must come from its own prefixes.
+final class BondingServerManager: BondingManager, SessionManager {
+    private(set) var sessions: [Session] = []
+    private var byName: [String: Session] = [:]
+    private var bondsByID: [UInt32: BondingSession] = [:]
+    private var byAddress: [SocketAddress: Session] = [:]
+    private let routes: PrefixTable
+    private let sessionTimeout: Double
+    private let maxSessions: Int
+    private let view: PacketBatch
+    private let noRoute: DropReason
+
+    override init(context: SessionManagerContext) throws {
+        routes = try PrefixTable.parse(context.settings.list("routes").map(\.description))
+        sessionTimeout = Double(context.settings.integer("session-timeout") ?? 60_000) / 1000
+        maxSessions = context.settings.integer("max-sessions") ?? 1024
+        let tunnel = context.tunnel
+        view = PacketBatch(viewCapacity: tunnel.spec.batchSize, headroom: tunnel.headroom, tailroom: tunnel.tailroom)
+        noRoute = tunnel.dropReason(named: "no_route")
+        try super.init(context: context)
+    }
+
+    func start() throws {
+        try startTimer()
+    }
+
+    // MARK: sessions
+
+    func session(forAuthenticatedPeer name: String, from address: SocketAddress, link: UDPLink) -> Session? {
+        if let session = byName[name] {
+            notePath(session, address: address, link: link)
+            return session
+        }
+        guard sessions.count < maxSessions else {
+            tunnel.logger.warning("bonding-server: refusing site \(name): \(maxSessions) sessions already (max-sessions)")
+            return nil
+        }
+        // No peer at creation: the site dials in and keeps the handshakes going; a
+        // hub never initiates toward an address that may be gone.
+        guard let session = try? tunnel.makeSession(name: name, peer: nil) else {
+            tunnel.logger.error("bonding-server: cannot build a session for site \(name)")
+            return nil
+        }
+        let bond = attach(session)
+        bond.learn = { [unowned self] link, address, name in
+            self.makePath(name: name, link: link, remote: address, now: MonotonicClock.now())
+        }
+        if routes.owners.contains(name) { bond.allowedSources = (routes, name) }
+        sessions.append(session)
+        byName[name] = session
+        bondsByID[session.id] = bond
+        tunnel.logger.notice("bonding-server: site \(name) connected from \(address)")
+        notePath(session, address: address, link: link)
+        return session
+    }
+
+    func authenticated(_ session: Session, from address: SocketAddress, link: Int) {
+        guard link < tunnel.links.count else { return }
+        notePath(session, address: address, link: tunnel.links[link])
+    }
+
+    /// An authenticated packet of `session` came from `address`: make sure a path
+    /// goes there. Its name comes with the next probe, which also merges it with the
+    /// path it replaces when the client's link moved.
+    private func notePath(_ session: Session, address: SocketAddress, link: UDPLink) {
+        guard let bond = bondsByID[session.id] else { return }
+        if let other = byAddress[address], other !== session { forget(address, in: other) }
+        byAddress[address] = session
+        session.peer = address
+        guard bond.path(link: Int32(link.index), peer: address) == nil else { return }
+        bond.add(makePath(name: "\(address)", link: link, remote: address, now: MonotonicClock.now()))
+    }
+
+    private func forget(_ address: SocketAddress, in session: Session) {
+        guard let bond = bondsByID[session.id] else { return }
+        for path in bond.paths where path.remote == address { bond.remove(path) }
+    }
+
+    /// Paths silent for long go; a site with no live path for `session-timeout` ends.
+    override func tick(now: Double) {
+        for session in sessions {
+            guard let bond = bondsByID[session.id] else { continue }
+            for path in bond.paths where path.health.state == .down && now - path.lastReceived > 30 {
+                byAddress[path.remote] = nil
+                bond.remove(path)
+            }
+            let lastHeard = bond.paths.map(\.lastReceived).max() ?? 0
+            if now - lastHeard > sessionTimeout { end(session, why: "silent for \(Int(sessionTimeout)) s") }
+        }
+    }
+
+    private func end(_ session: Session, why: String) {
+        tunnel.logger.notice("bonding-server: site \(session.name) ended (\(why))")
+        if let bond = bondsByID.removeValue(forKey: session.id) { detach(bond) }
+        session.pipeline?.stop()
+        sessions.removeAll { $0 === session }
+        byName[session.name] = nil
+        for (address, owner) in byAddress where owner === session { byAddress[address] = nil }
+    }
+
+    // MARK: data path
+
+    func outbound(_ batch: PacketBatch) {
+        if sessions.count == 1 && routes.entries.isEmpty {
+            sessions[0].pipeline?.send(batch)  // one site, no routes: everything is its
+            return
+        }
+        dispatch(batch, outbound: true) { packet in
+            self.routes.owner(of: packet, destination: true).flatMap { self.byName[$0] }
+        }
+    }
+
+    func inbound(_ batch: PacketBatch, link: UDPLink) {
+        if let router = tunnel.dataRouter {
+            dispatch(batch, outbound: false, router)
+        } else {
+            dispatch(batch, outbound: false) { packet in self.byAddress[packet.peer] }
+        }
+    }
+
+    /// Run each session's pipeline on its packets of `batch`: the whole batch when one
+    /// session owns it all (the common case), else per session through a view, so no
+    /// packet is copied.
+    private func dispatch(_ batch: PacketBatch, outbound: Bool, _ owner: (Packet) -> Session?) {
+        var first: Session?
+        var mixed = false
+        for index in 0..<batch.count {
+            guard let session = owner(batch[index]) else {
+                batch.drop(index, outbound ? noRoute : .unknownPeer)
+                continue
+            }
+            batch[index].sequence = UInt64(session.id)
+            if first == nil { first = session } else if first !== session { mixed = true }
+        }
+        batch.removeDropped()
+        guard let first, let pipeline = first.pipeline else { return }
+        if !mixed {
+            outbound ? pipeline.send(batch) : pipeline.receive(batch)
+            return
+        }
+        for session in sessions {
+            view.reset()
+            for index in 0..<batch.count where batch[index].sequence == UInt64(session.id) { view.append(batch[index]) }
+            guard !view.isEmpty, let pipeline = session.pipeline else { continue }
+            outbound ? pipeline.send(view) : pipeline.receive(view)
+        }
+        view.reset()
+        batch.consumeAll()
+    }
+
+    func stop() {
+        stopTimer()
+        for session in sessions { if let bond = bondsByID[session.id] { detach(bond) } }
+    }
+
+    func sendControl(_ bytes: UnsafeRawBufferPointer, to session: Session) -> Bool {
+        sendOnAllPaths(bytes, bondsByID[session.id])
+    }
+
+    override func hookLabel(session: Session, path: BondPath) -> String { "\(session.name)/\(path.name)" }
+
+    /// Reloaded: new tolerances for the paths of every site on the links that remain;
+    /// paths on links that are gone end (the client moves to its other links).
+    func reloaded() {
+        for session in sessions {
+            guard let bond = bondsByID[session.id] else { continue }
+            for path in bond.paths {
+                if tunnel.links.contains(where: { $0 === path.link }) {
+                    path.fallbackOnly = path.link.settings.boolean("fallback-only") ?? false
+                    path.health.tolerances = BondingManager.tolerances(path.link.settings)
+                    path.updateTier()
+                } else {
+                    byAddress[path.remote] = nil
+                    bond.remove(path)
+                }
+            }
+        }
+    }
+
+    static let descriptor = SessionManagerDescriptor(
+        name: "bonding-server",
+        summary: "a hub: one bonded session per client site that authenticates, on shared listening links",
+        settings: BondingManager.settings + [
+            SettingSpec("routes", .list(.string), default: .list([]),
+                        help: "which inner prefixes belong to which site, 'NAME=PREFIX [PREFIX…]' (NAME as in crypto 'peers'); needed with more than one site; a site may only send from its own"),
+            SettingSpec("session-timeout", .milliseconds(1000...3_600_000), default: .integer(60_000),
+                        help: "a site with no packet for this long is ended (its hooks run rtun_down)"),
+            SettingSpec("max-sessions", .integer(1...100_000), default: .integer(1024),
+                        help: "most client sites served at once"),
+        ],
+        linkSettings: BondingManager.linkSettings,
+        make: { context in try BondingServerManager(context: context) })
+}

@@ -1,0 +1,213 @@
+import Framework
+
+/// The bonding state of one session, shared by its reorder and scheduler stages and
+/// driven by the session manager: the paths with their health, the probe timer's
+/// work, the reorder hold time, and the pin rules. Everything runs on the loop thread.
+final class BondingSession {
+    unowned let tunnel: Tunnel
+    let session: Session
+    private(set) var paths: [BondPath] = []
+    /// Bumped whenever `paths` changes, so stages can refresh what they cached.
+    private(set) var pathsVersion = 0
+    var pins: [PinRule] = [] { didSet { resolvePins() } }
+    /// Per pin rule, the index of its path (nil when that link is not a path now).
+    private(set) var pinTargets: [Int?] = []
+    /// On a server: the inner source prefixes this site may use (nil: anything).
+    var allowedSources: (table: PrefixTable, owner: String)?
+    /// How long the reorder buffer waits for a gap, from the paths' delay spread.
+    private(set) var holdTime = 0.05
+    var holdLimits = (minimum: 0.002, maximum: 0.3)
+    /// Called when a path changes state (old, new): hooks and logs.
+    var onStateChange: ((BondPath, PathHealth.State, PathHealth.State) -> Void)?
+    /// The stage after which probes and echoes enter the send path (set by the reorder stage).
+    weak var reorderStage: ReorderStage?
+
+    private let control: PacketBatch
+    private var lastLookup = 0
+
+    init(tunnel: Tunnel, session: Session) {
+        self.tunnel = tunnel
+        self.session = session
+        control = PacketBatch(capacity: 64, slotSize: 256, headroom: tunnel.headroom, tailroom: 64)
+    }
+
+    // MARK: paths
+
+    func add(_ path: BondPath) {
+        paths.append(path)
+        changed()
+    }
+
+    func remove(_ path: BondPath) {
+        paths.removeAll { $0 === path }
+        changed()
+    }
+
+    private func changed() {
+        pathsVersion &+= 1
+        lastLookup = 0
+        resolvePins()
+    }
+
+    private func resolvePins() {
+        pinTargets = pins.map { rule in paths.firstIndex { $0.name == rule.link } }
+    }
+
+    /// The path a datagram from `peer` on link `link` came by (the last hit first:
+    /// datagrams arrive in runs from one path).
+    @inline(__always)
+    func path(link: Int32, peer: SocketAddress) -> Int? {
+        let count = paths.count
+        guard count > 0 else { return nil }
+        if lastLookup < count, paths[lastLookup].link.index == Int(link), paths[lastLookup].remote == peer { return lastLookup }
+        for index in 0..<count where paths[index].link.index == Int(link) && paths[index].remote == peer {
+            lastLookup = index
+            return index
+        }
+        return nil
+    }
+
+    /// At least one path can carry data.
+    var isUp: Bool { paths.contains { $0.health.state != .down } }
+
+    // MARK: probes
+
+    /// Every probe interval: probe each path, notice silent ones, adapt the hold time.
+    func tick(now: Double) {
+        for path in paths {
+            if let state = path.health.tick(now: now) { stateChanged(path, to: state) }
+        }
+        updateHoldTime()
+        guard session.state == .up else { return }  // nothing can be sealed before the handshake
+        control.reset()
+        let sentAt = BondingWire.microseconds(now)
+        for (index, path) in paths.enumerated() {
+            guard let record = control.nextFree else { break }
+            let id = path.health.probeSent(now: now)
+            let probe = BondingWire.Probe(id: id, sentAt: sentAt, name: path.name, fallback: path.fallbackOnly)
+            guard BondingWire.write(probe, into: &record.pointee) else { continue }
+            record.pointee.mark = SchedulerStage.forcedPath | UInt32(index)
+            control.commit(length: record.pointee.length)
+        }
+        flushControl()
+    }
+
+    /// Server role: make a path for a source heard from for the first time (nil on a
+    /// client, whose paths are its configured links).
+    var learn: ((_ link: UDPLink, _ address: SocketAddress, _ name: String) -> BondPath?)?
+
+    /// A probe came from a source no path knows: a server makes a path for it.
+    func learnPath(probe: BondingWire.Probe, packet: Packet, now: Double) -> Int? {
+        let link = Int(packet.link)
+        guard let learn, link < tunnel.links.count, let path = learn(tunnel.links[link], packet.peer, probe.name) else { return nil }
+        add(path)
+        return paths.count - 1
+    }
+
+    /// A probe arrived on path `index`: echo it on the same path at once. The probe
+    /// names the client's link; when that name belongs to another path, the client's
+    /// link has moved (NAT rebinding, a new address): the older path, with its
+    /// history, takes the new address and the newcomer goes.
+    func probeReceived(_ probe: BondingWire.Probe, on arrival: Int, now: Double) {
+        var index = arrival
+        if learn != nil, paths[index].name != probe.name {
+            let newcomer = paths[index]
+            if let known = paths.firstIndex(where: { $0 !== newcomer && $0.name == probe.name }) {
+                let path = paths[known]
+                tunnel.logger.info("session \(session.name): link \(probe.name) moved from \(path.remote) to \(newcomer.remote)")
+                path.remote = newcomer.remote
+                path.link = newcomer.link
+                path.receivedBytes &+= newcomer.receivedBytes
+                remove(newcomer)
+                index = paths.firstIndex { $0 === path }!
+            } else {
+                newcomer.name = probe.name
+                changed()
+            }
+        }
+        let path = paths[index]
+        if path.peerFallbackOnly != probe.fallback {
+            path.peerFallbackOnly = probe.fallback
+            path.updateTier()
+        }
+        guard let record = control.nextFree else { return }
+        let echo = BondingWire.Echo(id: probe.id, sentAt: probe.sentAt, receivedBytes: path.receivedBytes,
+                                    echoedAt: BondingWire.microseconds(now))
+        guard BondingWire.write(echo, into: &record.pointee) else { return }
+        record.pointee.mark = SchedulerStage.forcedPath | UInt32(index)
+        control.commit(length: record.pointee.length)
+    }
+
+    /// An echo of one of our probes came back on path `index`.
+    func echoReceived(_ echo: BondingWire.Echo, on index: Int, now: Double) {
+        let path = paths[index]
+        if let state = path.health.echoReceived(id: echo.id, sentAt: BondingWire.seconds(echo.sentAt), now: now) {
+            stateChanged(path, to: state)
+        }
+        path.rate.echo(receivedBytes: echo.receivedBytes, at: BondingWire.seconds(echo.echoedAt), now: now)
+        tunnel.logger.trace("DEBUG \(path.name) echo id=\(echo.id) rx=\(echo.receivedBytes) at=\(echo.echoedAt) est=\(path.rate.estimate)")
+    }
+
+    /// Send the probes and echoes gathered in the control batch through the stages
+    /// below the reorder stage (encryption, scheduler, transport).
+    func flushControl() {
+        guard !control.isEmpty else { return }
+        defer { control.reset() }
+        guard let pipeline = session.pipeline, let stage = reorderStage, let index = pipeline.index(of: stage) else { return }
+        pipeline.send(control, from: index + 1)
+    }
+
+    private var previousStates: [ObjectIdentifier: PathHealth.State] = [:]
+
+    private func stateChanged(_ path: BondPath, to state: PathHealth.State) {
+        let before = previousStates[ObjectIdentifier(path)] ?? .down
+        previousStates[ObjectIdentifier(path)] = state
+        path.updateTier()
+        if state != .down && before == .down { path.freeAt = 0 }
+        onStateChange?(path, before, state)
+    }
+
+    /// Hold a gap for the spread of the live paths' delays plus their variation: the
+    /// time a packet sent on the fastest path may be ahead of one sent alongside on
+    /// the slowest. A single path needs no wait beyond the minimum.
+    private func updateHoldTime() {
+        var lowest = Double.infinity, highest = 0.0, variation = 0.0
+        for path in paths where path.health.state != .down {
+            guard let srtt = path.health.srtt else { continue }
+            lowest = min(lowest, srtt)
+            highest = max(highest, srtt)
+            variation = max(variation, path.health.rttvar)
+        }
+        guard lowest.isFinite else { return }
+        let wanted = (highest - lowest) + 4 * variation + holdLimits.minimum
+        holdTime = min(max(wanted, holdLimits.minimum), holdLimits.maximum)
+    }
+}
+
+/// The bonding sessions of one tunnel, by session id, for stages to find theirs.
+final class BondingRegistry {
+    private var sessions: [UInt32: BondingSession] = [:]
+
+    func bond(for session: Session, tunnel: Tunnel) -> BondingSession {
+        if let existing = sessions[session.id] { return existing }
+        let bond = BondingSession(tunnel: tunnel, session: session)
+        sessions[session.id] = bond
+        return bond
+    }
+
+    func remove(_ session: Session) { sessions[session.id] = nil }
+}
+
+extension BondingSession {
+    /// The paths for status output.
+    func statusEntries(now: Double) -> [TunnelStatus.PathEntry] {
+        paths.map { path in
+            TunnelStatus.PathEntry(
+                name: path.name, link: path.link.name, remote: path.remote.description, state: path.health.state.rawValue,
+                fallbackOnly: path.isFallback, srttMs: path.health.srtt.map { $0 * 1000 }, rttvarMs: path.health.rttvar * 1000,
+                lossPercent: path.health.lossPercent(now: now), rateMbps: path.rate.estimate * 8 / 1e6,
+                txPackets: path.sentPackets, txBytes: path.sentBytes, rxPackets: path.receivedPackets, rxBytes: path.receivedBytes,
+                downTransitions: path.health.downTransitions, lastPacketSeconds: max(0, now - path.lastReceived))
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import Framework
+
+/// The `bonding.reorder` stage. Send side: classifies packets for pin rules and puts
+/// the tunnel-wide sequence in front of each (inside the encryption). Receive side
+/// (authenticated packets): answers probes, takes echoes, counts what each path
+/// delivered, and passes data through the reorder buffer to the device.
+final class ReorderStage: Stage {
+    private let bond: BondingSession
+    private let buffer: ReorderBuffer
+    private unowned let tunnel: Tunnel
+    private let session: Session
+    private var sequence: UInt32 = 0
+    private var timer: EventLoop.Timer?
+    private var timerArmed = false
+    private let wrongSource: DropReason
+    private let duplicate: DropReason
+
+    init(context: StageContext) throws {
+        tunnel = context.tunnel
+        session = context.session
+        bond = try BondingPlugin.registry(of: context).bond(for: context.session, tunnel: context.tunnel)
+        let session = context.session
+        buffer = ReorderBuffer(capacity: context.settings.integer("buffer") ?? 4096, slotSize: context.tunnel.slotSize,
+                               headroom: context.tunnel.headroom, tailroom: context.tunnel.tailroom) { batch in
+            session.pipeline?.deliver(batch)
+        }
+        bond.holdLimits = (Double(context.settings.integer("min-hold") ?? 2) / 1000,
+                           Double(context.settings.integer("max-hold") ?? 300) / 1000)
+        wrongSource = context.dropReason("wrong_source")
+        duplicate = context.dropReason("duplicate")
+        bond.reorderStage = self
+        // Created disarmed; armed while packets are held.
+        timer = try context.tunnel.loop.addTimer(milliseconds: 0, repeating: false) { [unowned self] in
+            self.timerArmed = false
+            self.buffer.releaseDue(now: MonotonicClock.now(), holdTime: self.bond.holdTime)
+            self.armTimer()
+        }
+    }
+
+    var counters: ReorderBuffer.Counters { buffer.counters }
+    var held: Int { buffer.heldCount }
+
+    func send(_ batch: PacketBatch) {
+        let records = batch.records
+        let pinned = !bond.pins.isEmpty
+        for index in 0..<batch.count where records[index].dropReason == nil {
+            if pinned { pin(&records[index]) }
+            if BondingWire.writeData(&records[index], sequence: sequence) {
+                sequence = BondingWire.next(sequence)
+            } else {
+                batch.drop(index, .noRoom)
+            }
+        }
+    }
+
+    private func pin(_ packet: inout Packet) {
+        for (rule, target) in zip(bond.pins, bond.pinTargets) where rule.matches(packet) {
+            if let target { packet.mark = SchedulerStage.pinnedPath | UInt32(target) }
+            return
+        }
+    }
+
+    func receive(_ batch: PacketBatch) {
+        let now = MonotonicClock.now()
+        let records = batch.records
+        for index in 0..<batch.count where records[index].dropReason == nil {
+            let packet = records[index]
+            guard packet.length >= 1 else {
+                batch.drop(index, .truncated)
+                continue
+            }
+            let path = bond.path(link: packet.link, peer: packet.peer)
+            if let path {
+                let bondPath = bond.paths[path]
+                bondPath.receivedBytes &+= UInt64(packet.length)
+                bondPath.receivedPackets &+= 1
+                bondPath.lastReceived = now
+            }
+            switch packet.byte(at: 0) {
+            case BondingWire.data:
+                guard packet.length > BondingWire.dataHeader else {
+                    batch.drop(index, .truncated)
+                    continue
+                }
+                let sequence = BondingWire.sequence(of: packet)
+                _ = records[index].trimFront(BondingWire.dataHeader)
+                if let allowed = bond.allowedSources, allowed.table.owner(of: records[index], destination: false) != allowed.owner {
+                    batch.drop(index, wrongSource)
+                    continue
+                }
+                if buffer.accept(records[index], sequence: sequence, path: path, now: now) == .duplicate {
+                    batch.drop(index, duplicate)
+                }
+            case BondingWire.probe:
+                switch BondingWire.parseProbe(packet) {
+                case .success(let probe):
+                    if let path = bond.path(link: packet.link, peer: packet.peer) ?? bond.learnPath(probe: probe, packet: packet, now: now) {
+                        bond.probeReceived(probe, on: path, now: now)
+                    }
+                case .failure(let error): batch.drop(index, error == .truncated ? .truncated : .malformed)
+                }
+            case BondingWire.echo:
+                switch BondingWire.parseEcho(packet) {
+                case .success(let echo):
+                    if let path { bond.echoReceived(echo, on: path, now: now) }
+                case .failure(let error): batch.drop(index, error == .truncated ? .truncated : .malformed)
+                }
+            default:
+                batch.drop(index, .malformed)
+            }
+        }
+        batch.removeDropped()
+        // Everything left went into the buffer's output or was held: hand it on in order.
+        buffer.releaseDue(now: now, holdTime: bond.holdTime)
+        batch.consumeAll()
+        bond.flushControl()
+        armTimer()
+    }
+
+    /// Wake up when the oldest held packet has waited the hold time.
+    private func armTimer() {
+        guard !timerArmed, let oldest = buffer.oldestHeldAt() else { return }
+        let wait = max(1, Int(((oldest + bond.holdTime - MonotonicClock.now()) * 1000).rounded(.up)))
+        timer?.arm(milliseconds: wait, repeating: false)
+        timerArmed = true
+    }
+
+    func stop() {
+        timer?.cancel()
+        buffer.clear()
+    }
+
+    static let descriptor = StageDescriptor(
+        name: "bonding.reorder",
+        summary: "tunnel-wide sequence; restores order across bonded links with a hold time that follows their delay spread",
+        slots: [.reorder],
+        settings: [
+            SettingSpec("buffer", .integer(64...65536), default: .integer(4096),
+                        help: "packets the reorder buffer can hold (rounded up to a power of two); memory is fixed"),
+            SettingSpec("min-hold", .milliseconds(0...1000), default: .integer(2),
+                        help: "shortest wait for a missing packet"),
+            SettingSpec("max-hold", .milliseconds(1...5000), default: .integer(300),
+                        help: "longest wait for a missing packet, whatever the links' delay spread"),
+        ],
+        dropReasons: ["wrong_source", "duplicate"],
+        make: { context in try ReorderStage(context: context) })
+}

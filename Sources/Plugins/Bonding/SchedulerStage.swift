@@ -1,0 +1,164 @@
+import Framework
+
+/// The `bonding.scheduler` stage: picks a path for every packet sent.
+///
+/// `aggregate` mode sends each packet on the path that will deliver it earliest:
+/// arrival = (when the path's queue drains, by its measured delivery rate) + its
+/// one-way delay. Paths therefore fill in proportion to what they deliver now, and a
+/// slow-but-long path gets packets only once the short one's queue is deeper than the
+/// difference in delay — which is also what keeps reordering small. Usable paths are
+/// tried by tier: normal up, normal lossy/slow, fallback up, fallback lossy/slow.
+///
+/// To learn that a path can do more than it was given, each path in turn is offered
+/// 25 % more for an eighth of a cycle (as BBR probes for bandwidth) and a little
+/// less for the next eighth, to drain what the probe queued.
+///
+/// `redundant` mode sends every packet on the two best paths (latency over capacity);
+/// the far side keeps the first copy.
+final class SchedulerStage: Stage {
+    /// `Packet.mark` flags set above this stage (the index of a path in the low bits).
+    static let forcedPath: UInt32 = 1 << 31
+    static let pinnedPath: UInt32 = 1 << 30
+    static let pathMask: UInt32 = 0xFFFF
+
+    enum Mode: String { case aggregate, redundant }
+
+    private let bond: BondingSession
+    private let mode: Mode
+    private let noUsablePath: DropReason
+    private let copies: PacketBatch
+    private unowned let session: Session
+    private var gains: [Double] = []
+
+    init(context: StageContext) throws {
+        bond = try BondingPlugin.registry(of: context).bond(for: context.session, tunnel: context.tunnel)
+        session = context.session
+        mode = Mode(rawValue: context.settings.string("mode") ?? "aggregate") ?? .aggregate
+        bond.pins = try context.settings.list("pin").map { try PinRule.parse($0.description) }
+        noUsablePath = context.dropReason("no_usable_path")
+        let tunnel = context.tunnel
+        copies = PacketBatch(capacity: mode == .redundant ? tunnel.spec.batchSize : 1, slotSize: tunnel.slotSize,
+                             headroom: tunnel.headroom, tailroom: tunnel.tailroom)
+    }
+
+    func send(_ batch: PacketBatch) {
+        let paths = bond.paths
+        let count = paths.count
+        let records = batch.records
+        guard count > 0 else {
+            for index in 0..<batch.count { batch.drop(index, noUsablePath) }
+            return
+        }
+        let now = MonotonicClock.now()
+        if gains.count != count { gains = [Double](repeating: 1, count: count) }
+        SchedulerStage.probeGains(&gains, now: now)
+        if mode == .redundant { copies.reset() }
+        for index in 0..<batch.count where records[index].dropReason == nil {
+            let mark = records[index].mark
+            let length = records[index].length
+            var chosen = -1
+            if mark & SchedulerStage.forcedPath != 0 {
+                let wanted = Int(mark & SchedulerStage.pathMask)
+                if wanted < count { chosen = wanted }
+            } else {
+                if mark & SchedulerStage.pinnedPath != 0 {
+                    let wanted = Int(mark & SchedulerStage.pathMask)
+                    if wanted < count && paths[wanted].tier != BondPath.unusable { chosen = wanted }
+                }
+                if chosen < 0 { chosen = SchedulerStage.earliest(paths, size: length, now: now, gains: gains, except: -1) }
+                if mode == .redundant, chosen >= 0 {
+                    let second = SchedulerStage.earliest(paths, size: length, now: now, gains: gains, except: chosen)
+                    if second >= 0 { duplicate(records[index], on: paths[second], now: now, gain: gains[second]) }
+                }
+            }
+            guard chosen >= 0 else {
+                batch.drop(index, noUsablePath)
+                continue
+            }
+            let path = paths[chosen]
+            records[index].link = Int32(path.link.index)
+            records[index].peer = path.remote
+            account(path, bytes: length, now: now, gain: gains[chosen])
+        }
+        SchedulerStage.dropCommonBacklog(paths, now: now)
+        if mode == .redundant, !copies.isEmpty, let transport = session.pipeline?.stages.last {
+            transport.send(copies)
+            copies.removeDropped()
+        }
+    }
+
+    @inline(__always)
+    private func account(_ path: BondPath, bytes: Int, now: Double, gain: Double) {
+        path.freeAt = max(path.freeAt, now) + Double(bytes) / (path.rate.estimate * gain)
+        path.rate.noteSent(bytes)
+        path.sentPackets &+= 1
+        path.sentBytes &+= UInt64(bytes)
+    }
+
+    private func duplicate(_ packet: Packet, on path: BondPath, now: Double, gain: Double) {
+        guard let record = copies.nextFree else { return }
+        (record.pointee.base + record.pointee.offset).copyMemory(from: packet.base + packet.offset, byteCount: packet.length)
+        record.pointee.link = Int32(path.link.index)
+        record.pointee.peer = path.remote
+        copies.commit(length: packet.length)
+        account(path, bytes: packet.length, now: now, gain: gain)
+    }
+
+    /// The usable path of the best tier whose queue, by its rate, would deliver
+    /// `size` bytes first; -1 when none is usable.
+    static func earliest(_ paths: [BondPath], size: Int, now: Double, gains: [Double], except: Int) -> Int {
+        var best = -1
+        var bestTier = BondPath.unusable
+        var bestArrival = Double.infinity
+        for index in 0..<paths.count where index != except {
+            let path = paths[index]
+            let tier = path.tier
+            guard tier != BondPath.unusable, tier <= bestTier else { continue }
+            let arrival = max(path.freeAt, now) + Double(size) / (path.rate.estimate * gains[index]) + path.delay
+            if tier < bestTier || arrival < bestArrival {
+                best = index
+                bestTier = tier
+                bestArrival = arrival
+            }
+        }
+        return best
+    }
+
+    /// When every usable path is backlogged (more offered than they deliver), the
+    /// backlog they share says nothing about which is better; only the differences
+    /// do. Removing it keeps the clocks near now, so delays keep their weight.
+    static func dropCommonBacklog(_ paths: [BondPath], now: Double) {
+        var common = Double.infinity
+        for path in paths where path.tier != BondPath.unusable { common = min(common, path.freeAt - now) }
+        guard common.isFinite, common > 0 else { return }
+        for path in paths { path.freeAt -= common }
+    }
+
+    static let cycle = 0.8
+    /// The gain of each path now: one path at a time probes up by 25 %, then drains at 90 %.
+    static func probeGains(_ gains: inout [Double], now: Double) {
+        let count = gains.count
+        guard count > 1 else { return }
+        let phase = Int((now / (cycle / 8)).rounded(.down)) % 8
+        for index in 0..<count {
+            let start = (index * 8 / count) % 8
+            gains[index] = phase == start ? 1.25 : phase == (start + 1) % 8 ? 0.9 : 1
+        }
+    }
+
+    static let descriptor = StageDescriptor(
+        name: "bonding.scheduler",
+        summary: "spreads packets over the bonded links by earliest delivery (measured rates and delays); fallback links, pinning, redundant mode",
+        slots: [.schedule],
+        settings: [
+            SettingSpec("mode", .choice(["aggregate", "redundant"]), default: .string("aggregate"),
+                        help: "aggregate: each packet on the link that delivers it first; redundant: every packet on the two best links"),
+            SettingSpec("pin", .list(.string), default: .list([]),
+                        help: "keep matching traffic on one link, e.g. 'udp port 5060 -> wan2', 'dscp 46 -> wan1', 'icmp -> wan1'"),
+        ],
+        dropReasons: ["no_usable_path"],
+        check: { settings in
+            for rule in settings.list("pin") { _ = try PinRule.parse(rule.description) }
+        },
+        make: { context in try SchedulerStage(context: context) })
+}
