@@ -68,7 +68,7 @@ final class UDPSendPathTests: XCTestCase {
         let b = try loopbackLink(name: "b", index: 1)
         defer { a.close(); b.close() }
         a.remote = b.localAddress
-        let stage = UDPTransportStage(links: [a])
+        let stage = UDPTransportStage { [a] }
         let out = makeBatch(capacity: 8)
         out.appendPacket(pattern(64, seed: 0), link: 0)
         out.appendPacket(pattern(64, seed: 1), link: 3)   // no such link
@@ -91,7 +91,7 @@ final class UDPSendPathTests: XCTestCase {
         defer { [a0, a1, b0, b1].forEach { $0.close() } }
         a0.remote = b0.localAddress
         a1.remote = b1.localAddress
-        let stage = UDPTransportStage(links: [a0, a1])
+        let stage = UDPTransportStage { [a0, a1] }
         let out = makeBatch(capacity: 8)
         for i in 0..<6 { out.appendPacket(pattern(90, seed: i), link: Int32(i % 2)) }
         stage.send(out)

@@ -3,14 +3,15 @@
 /// `sendmmsg`. Received datagrams arrive already demultiplexed, so its receive side
 /// passes them on unchanged.
 final class UDPTransportStage: Stage {
-    unowned let tunnel: Tunnel
+    /// The tunnel's links, read per batch: a reload may add or remove links.
+    let currentLinks: () -> [UDPLink]
 
-    init(tunnel: Tunnel) {
-        self.tunnel = tunnel
+    init(links: @escaping () -> [UDPLink]) {
+        currentLinks = links
     }
 
     func send(_ batch: PacketBatch) {
-        let links = tunnel.links  // read per batch: a reload may add or remove links
+        let links = currentLinks()
         let linkCount = Int32(links.count)
         for index in 0..<batch.count where batch[index].link < 0 || batch[index].link >= linkCount {
             batch.drop(index, .noLink)
@@ -30,6 +31,6 @@ final class UDPTransportStage: Stage {
         slots: [.transport],
         make: { context in
             guard !context.tunnel.links.isEmpty else { throw ConfigurationError("stage 'udp' needs at least one link") }
-            return UDPTransportStage(tunnel: context.tunnel)
+            return UDPTransportStage { [unowned tunnel = context.tunnel] in tunnel.links }
         })
 }

@@ -145,7 +145,6 @@ final class BondingSession {
             stateChanged(path, to: state)
         }
         path.rate.echo(receivedBytes: echo.receivedBytes, at: BondingWire.seconds(echo.echoedAt), now: now)
-        tunnel.logger.trace("DEBUG \(path.name) echo id=\(echo.id) rx=\(echo.receivedBytes) at=\(echo.echoedAt) est=\(path.rate.estimate)")
     }
 
     /// Send the probes and echoes gathered in the control batch through the stages

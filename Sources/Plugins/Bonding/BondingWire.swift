@@ -63,7 +63,13 @@ enum BondingWire {
     }
 
     static func write(_ probe: Probe, into packet: inout Packet) -> Bool {
-        let name = Array(probe.name.utf8.prefix(maxNameBytes))
+        // Cut at a character boundary, so the far side can still read the name.
+        var name: [UInt8] = []
+        for character in probe.name {
+            let bytes = Array(String(character).utf8)
+            guard name.count + bytes.count <= maxNameBytes else { break }
+            name += bytes
+        }
         guard packet.tailroom >= probeHeader + name.count else { return false }
         let bytes = packet.base + packet.offset
         bytes.storeBytes(of: BondingWire.probe, as: UInt8.self)

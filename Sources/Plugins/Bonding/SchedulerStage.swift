@@ -114,7 +114,7 @@ final class SchedulerStage: Stage {
             let path = paths[index]
             let tier = path.tier
             guard tier != BondPath.unusable, tier <= bestTier else { continue }
-            let arrival = max(path.freeAt, now) + Double(size) / (path.rate.estimate * gains[index]) + path.delay
+            let arrival = max(path.freeAt, now) + Double(size) / (path.rate.estimate * gains[index]) + path.queueDelay
             if tier < bestTier || arrival < bestArrival {
                 best = index
                 bestTier = tier

@@ -13,13 +13,17 @@
  *   SIGUSR1          NAT rebinding: every client gets a new upstream source port.
  *   SIGUSR2          toggle blackhole: drop everything, both directions.
  *   SIGTERM/SIGINT   print counters to stderr and exit 0.
+ * Signals of one kind sent in quick succession may merge into one, so wait
+ * for the matching stderr log line before sending the next.
+ *
+ * Prints "relay ready listen=... forward=... delay=N/Mms" on stdout once the
+ * listen socket is bound, so tests can wait for it.
  *
  * Linux only (epoll, timerfd, signalfd, recvmmsg/sendmmsg).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -47,6 +51,13 @@
 #define DEFAULT_SOCKBUF_MB 4
 #define SEND_RETRY_NS 100000ull       /* back-off when the kernel says EAGAIN */
 #define LOG_LIMIT 5                   /* repeated errors logged this many times */
+
+/* from <linux/sock_diag.h>, spelled out to need nothing beyond libc */
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
+#define MEMINFO_DROPS 8   /* SK_MEMINFO_DROPS */
+#define MEMINFO_VARS 9    /* SK_MEMINFO_VARS */
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -100,7 +111,8 @@ struct queue {
 struct counters {
     uint64_t up, down;
     uint64_t drop_full, drop_oversize, drop_blackhole, drop_send, drop_stale,
-        drop_nat, foreign;
+        drop_nat, drop_overflow, foreign;
+    uint64_t late_max_ns, late_over_1ms;  /* how late datagrams left vs. due */
 };
 
 struct relay {
@@ -367,6 +379,27 @@ static uint16_t local_port(int fd)
     return local_endpoint(fd, &ep) ? endpoint_port(&ep) : 0;
 }
 
+/*
+ * Datagrams the kernel dropped because this socket's receive buffer was full.
+ * The relay never sees those, so ask the kernel (Linux >= 4.12), else 0.
+ */
+static uint64_t socket_drops(int fd)
+{
+    uint32_t mem[MEMINFO_VARS] = {0};
+    socklen_t len = sizeof mem;
+    if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0 ||
+        len < (MEMINFO_DROPS + 1) * sizeof mem[0])
+        return 0;
+    return mem[MEMINFO_DROPS];
+}
+
+/* Close an upstream socket, keeping its overflow count for the summary. */
+static void close_upstream(struct relay *r, int fd)
+{
+    r->n.drop_overflow += socket_drops(fd);
+    close(fd);  /* also removes it from the epoll set */
+}
+
 static void epoll_watch(struct relay *r, int fd, uint64_t tag)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
@@ -410,7 +443,7 @@ static int pick_slot(struct relay *r)
     char a[80];
     logmsg("client table full, evicting idle client %s",
            format_endpoint(&r->clients[lru].addr, a, sizeof a));
-    close(r->clients[lru].fd);
+    close_upstream(r, r->clients[lru].fd);
     r->clients[lru].used = false;
     return lru;
 }
@@ -468,7 +501,7 @@ static void rebind_all(struct relay *r)
             continue;
         }
         uint16_t old_port = local_port(c->fd);
-        close(c->fd);  /* also removes it from the epoll set */
+        close_upstream(r, c->fd);
         c->fd = fd;
         logmsg("rebound client %s: upstream port %u -> %u",
                format_endpoint(&c->addr, a, sizeof a), old_port, local_port(fd));
@@ -595,7 +628,7 @@ static void drain_listen(struct relay *r)
     }
 }
 
-/* Forward address -> relay on client i's upstream socket: queue back to it. */
+/* Forward address -> relay on client c's upstream socket: queue back to c. */
 static void drain_upstream(struct relay *r, int c)
 {
     struct client *cl = &r->clients[c];
@@ -638,6 +671,19 @@ static int route(struct relay *r, const struct queue *q, const struct entry *e,
     }
     *dest = &c->addr;
     return r->listen_fd;
+}
+
+/* Lets tests verify delay accuracy from the exit summary. */
+static void record_lateness(struct relay *r, const struct queue *q, const uint32_t *offset_of,
+                            unsigned sent, uint64_t now)
+{
+    for (unsigned k = 0; k < sent; k++) {
+        uint64_t late = now - q->meta[queue_index(q, offset_of[k])].release_ns;
+        if (late > r->n.late_max_ns)
+            r->n.late_max_ns = late;
+        if (late > 1000000)
+            r->n.late_over_1ms++;
+    }
 }
 
 static bool transient_send_error(int err)
@@ -686,6 +732,7 @@ static bool flush_batch(struct relay *r, struct queue *q, uint64_t now)
 
     int sent = sendmmsg(fd, msgs, n, 0);
     if (sent > 0) {
+        record_lateness(r, q, offset_of, (unsigned)sent, now_ns());
         /* on partial success the next call reports the error, if any */
         queue_pop(q, (unsigned)sent == n ? span : offset_of[sent]);
         if (q == &r->up)
@@ -969,20 +1016,28 @@ static void run(struct relay *r)
     }
 }
 
-static void print_counters(const struct relay *r)
+static void print_counters(struct relay *r)
 {
-    const struct counters *n = &r->n;
+    struct counters *n = &r->n;
+    n->drop_overflow += socket_drops(r->listen_fd);
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        if (r->clients[i].used)
+            n->drop_overflow += socket_drops(r->clients[i].fd);
+    }
     uint64_t dropped = n->drop_full + n->drop_oversize + n->drop_blackhole +
-                       n->drop_send + n->drop_stale + n->drop_nat;
+                       n->drop_send + n->drop_stale + n->drop_nat + n->drop_overflow;
     fprintf(stderr, "forwarded up=%" PRIu64 " down=%" PRIu64 " dropped=%" PRIu64 "\n",
             n->up, n->down, dropped);
     fprintf(stderr,
-            "udp-delay-relay: dropped detail: queue_full=%" PRIu64 " oversize=%" PRIu64
-            " blackhole=%" PRIu64 " send_error=%" PRIu64 " evicted=%" PRIu64
-            " nat_error=%" PRIu64 "; ignored from unknown sources=%" PRIu64
+            "udp-delay-relay: dropped detail: socket_overflow=%" PRIu64 " queue_full=%" PRIu64
+            " oversize=%" PRIu64 " blackhole=%" PRIu64 " send_error=%" PRIu64
+            " evicted=%" PRIu64 " nat_error=%" PRIu64 "; ignored from unknown sources=%" PRIu64
             "; still queued up=%u down=%u\n",
-            n->drop_full, n->drop_oversize, n->drop_blackhole, n->drop_send, n->drop_stale,
-            n->drop_nat, n->foreign, r->up.count, r->down.count);
+            n->drop_overflow, n->drop_full, n->drop_oversize, n->drop_blackhole, n->drop_send,
+            n->drop_stale, n->drop_nat, n->foreign, r->up.count, r->down.count);
+    fprintf(stderr,
+            "udp-delay-relay: release lateness: max=%" PRIu64 "us, more than 1 ms late=%" PRIu64
+            "\n", n->late_max_ns / 1000, n->late_over_1ms);
 }
 
 int main(int argc, char **argv)

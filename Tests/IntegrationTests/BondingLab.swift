@@ -1,0 +1,135 @@
+import Foundation
+import XCTest
+
+/// The bonding test topology: a client site with uplinks through a middle box to a
+/// hub. Each uplink is a veth pair client↔middle, rate-limited with tbf both ways,
+/// and a userspace delay relay in the middle (there is no netem here) that forwards
+/// the uplink's datagrams to the hub like a NAT would. The hub sees each uplink as a
+/// different source address and port, as it would on the Internet.
+///
+///     client 10.201.N.1 ──veth N, tbf── 10.201.N.2 middle [relay :6001 → hub] 10.201.9.1 ── 10.201.9.2 hub
+///
+/// Tunnel addresses: client 10.99.0.1/30, hub 10.99.0.2/30 (a second site: 10.98.0.1/30).
+final class BondingLab {
+    struct Uplink {
+        var name: String
+        var rate: String
+        var delayMs: Int
+        var extra = ""
+    }
+
+    let lab: Lab
+    let middle: String
+    let hub: String
+    private(set) var relays: [String: Lab.Daemon] = [:]
+    let hubPublicKey: String
+    let hubKey: String
+
+    static var relayBinary: String {
+        URL(fileURLWithPath: Lab.binary).deletingLastPathComponent().appendingPathComponent("udp-delay-relay").path
+    }
+
+    init(_ lab: Lab) throws {
+        guard FileManager.default.isExecutableFile(atPath: BondingLab.relayBinary) else {
+            throw LabError("\(BondingLab.relayBinary) not found: build it with 'swift build -c release' (scripts/test does)")
+        }
+        self.lab = lab
+        middle = try lab.namespace("m")
+        hub = try lab.namespace("h")
+        try lab.link(middle, "10.201.9.1/24", hub, "10.201.9.2/24", name: "\(lab.tag)h")
+        hubKey = lab.directory.appendingPathComponent("hub.key").path
+        hubPublicKey = try BondingLab.keyPair(lab, hubKey)
+    }
+
+    static func keyPair(_ lab: Lab, _ path: String) throws -> String {
+        try lab.run(Lab.binary, "genkey", "--out", path)
+        return try lab.run(Lab.binary, "pubkey", path).output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A client namespace with its uplinks (numbered from `firstNetwork`), relays started.
+    func site(_ short: String, uplinks: [Uplink], firstNetwork: Int = 1) throws -> (ns: String, key: String, publicKey: String) {
+        let ns = try lab.namespace(short)
+        for (offset, uplink) in uplinks.enumerated() {
+            let network = firstNetwork + offset
+            let veth = "\(lab.tag)\(short)\(offset)"
+            try lab.link(ns, "10.201.\(network).1/24", middle, "10.201.\(network).2/24", name: veth)
+            try lab.limit(ns, "\(veth)a", rate: uplink.rate)
+            try lab.limit(middle, "\(veth)b", rate: uplink.rate)
+            let relay = try lab.spawn(middle, [BondingLab.relayBinary, "--listen", "10.201.\(network).2:6001",
+                                               "--forward", "10.201.9.2:5080", "--delay-ms", "\(uplink.delayMs)"],
+                                      name: "relay-\(short)-\(uplink.name)")
+            relays["\(short)/\(uplink.name)"] = relay
+            let deadline = Date().addingTimeInterval(5)
+            while !relay.output.contains("relay ready") && Date() < deadline { usleep(20_000) }
+        }
+        let key = lab.directory.appendingPathComponent("\(short).key").path
+        return (ns, key, try BondingLab.keyPair(lab, key))
+    }
+
+    func clientFile(_ name: String, key: String, address: String, uplinks: [Uplink], firstNetwork: Int = 1, extra: String = "") throws -> String {
+        var links = ""
+        for (offset, uplink) in uplinks.enumerated() {
+            let network = firstNetwork + offset
+            links += "  - { name: \(uplink.name), bind: \"10.201.\(network).1:5081\", remote: \"10.201.\(network).2:6001\"\(uplink.extra) }\n"
+        }
+        return try lab.file(name, """
+        profile: bonding-client
+        device: { name: tun0, address: \(address) }
+        links:
+        \(links)
+        settings:
+          crypto.aead: { private-key-file: \(key), peer-public-key: "\(hubPublicKey)" }
+        status: { socket: \(lab.directory.appendingPathComponent(name + ".sock").path) }
+        \(extra)
+        """)
+    }
+
+    func hubFile(peers: [String], extra: String = "") throws -> String {
+        try lab.file("hub.yaml", """
+        profile: bonding-server
+        device: { name: tun0, address: 10.99.0.2/30 }
+        links:
+          - { name: hub, bind: "10.201.9.2:5080" }
+        settings:
+          crypto.aead: { private-key-file: \(hubKey), peers: [\(peers.map { "\"\($0)\"" }.joined(separator: ", "))] }
+        status: { socket: \(lab.directory.appendingPathComponent("hub.sock").path) }
+        \(extra)
+        """)
+    }
+
+    /// Wait until the client's log says every named link is up.
+    func waitUp(_ daemon: Lab.Daemon, links: [String], timeout: TimeInterval = 10) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let log = daemon.output
+            if links.allSatisfy({ log.contains("link \($0) (") && log.contains("→ up") }) { return }
+            usleep(50_000)
+        }
+        throw LabError("links \(links) did not come up: \(daemon.output)")
+    }
+
+    func signalRelay(_ key: String, _ signal: Int32) {
+        if let relay = relays[key] { kill(relay.process.processIdentifier, signal) }
+    }
+
+    /// TCP goodput in Mbit/s from `ns` to `server` for `seconds` (iperf3, JSON), with
+    /// the retransmissions and segments sent.
+    func tcp(from ns: String, to server: String, serverNamespace: String, seconds: Int, congestion: String = "bbr",
+             port: Int = 5201, interval: Double = 1) throws -> (mbps: Double, retransmits: Int, intervals: [Double]) {
+        _ = try lab.spawn(serverNamespace, ["iperf3", "-s", "-1", "-p", "\(port)"], name: "iperf3-server-\(port)")
+        usleep(300_000)
+        let output = try lab.exec(ns, "iperf3", "-c", server, "-p", "\(port)", "-t", "\(seconds)", "-J", "-C", congestion,
+                                  "-i", "\(interval)", timeout: TimeInterval(seconds + 30)).output
+        guard let data = output.data(using: .utf8),
+              let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let end = json["end"] as? [String: Any],
+              let received = end["sum_received"] as? [String: Any], let bits = received["bits_per_second"] as? Double else {
+            throw LabError("iperf3 gave no result: \(output.prefix(500))")
+        }
+        let sent = end["sum_sent"] as? [String: Any]
+        let intervals = (json["intervals"] as? [[String: Any]] ?? []).compactMap {
+            (($0["sum"] as? [String: Any])?["bits_per_second"] as? Double).map { $0 / 1e6 }
+        }
+        return (bits / 1e6, sent?["retransmits"] as? Int ?? 0, intervals)
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import XCTest
+
+/// Real `tunneld` processes in namespaces, bonding-client to bonding-server over
+/// rate-limited uplinks with emulated delay, TCP through the tunnel.
+final class BondingTunnelTests: LabTestCase {
+    private func start(_ uplinks: [BondingLab.Uplink], clientExtra: String = "", hubExtra: String = "")
+        throws -> (bond: BondingLab, site: String, client: Lab.Daemon, hub: Lab.Daemon) {
+        let bond = try BondingLab(lab)
+        let site = try bond.site("c", uplinks: uplinks)
+        let hubFile = try bond.hubFile(peers: ["site1=\(site.publicKey)"], extra: hubExtra)
+        let clientFile = try bond.clientFile("client.yaml", key: site.key, address: "10.99.0.1/30", uplinks: uplinks, extra: clientExtra)
+        let hub = try lab.tunneld(bond.hub, site: hubFile, name: "hub")
+        let client = try lab.tunneld(site.ns, site: clientFile, name: "client")
+        try bond.waitUp(client, links: uplinks.filter { !$0.extra.contains("fallback") }.map(\.name))
+        return (bond, site.ns, client, hub)
+    }
+
+    /// What one uplink carries for TCP without the tunnel (iperf3 to the middle box).
+    private func raw(_ bond: BondingLab, _ site: String, network: Int, seconds: Int = 3) throws -> Double {
+        try bond.tcp(from: site, to: "10.201.\(network).2", serverNamespace: bond.middle, seconds: seconds, port: 5300 + network).mbps
+    }
+
+    // a. 40 + 20 Mbit/s, equal delay.
+    func testTwoUnequalLinksAddUp() throws {
+        let (bond, site, _, _) = try start([.init(name: "fast", rate: "40mbit", delayMs: 0), .init(name: "slow", rate: "20mbit", delayMs: 0)])
+        let rawSum = try raw(bond, site, network: 1) + raw(bond, site, network: 2)
+        let tunnel = try bond.tcp(from: site, to: "10.99.0.2", serverNamespace: bond.hub, seconds: 8)
+        let steady = tunnel.intervals.dropFirst(2)
+        let steadyMbps = steady.reduce(0, +) / Double(max(steady.count, 1))
+        print("bonding a: raw links \(String(format: "%.1f", rawSum)) Mbit/s, tunnel \(String(format: "%.1f", tunnel.mbps)) (steady \(String(format: "%.1f", steadyMbps))), ratio \(String(format: "%.3f", steadyMbps / rawSum)), retransmits \(tunnel.retransmits)")
+        // The tunnel's 68 bytes per packet cap it at 0.955 of raw TCP on 1500-byte links.
+        XCTAssertGreaterThan(steadyMbps / rawSum, 0.88)
+    }
+
+    // b. the same rates with 10 ms and 40 ms one-way delay.
+    func testUnequalDelaysStillAggregate() throws {
+        let (bond, site, _, _) = try start([.init(name: "fast", rate: "40mbit", delayMs: 10), .init(name: "slow", rate: "20mbit", delayMs: 40)])
+        let rawSum = try raw(bond, site, network: 1) + raw(bond, site, network: 2)
+        let tunnel = try bond.tcp(from: site, to: "10.99.0.2", serverNamespace: bond.hub, seconds: 10, congestion: "cubic")
+        let segments = tunnel.mbps * 1e6 * 10 / 8 / 1384
+        let retransmitRate = Double(tunnel.retransmits) / max(segments, 1)
+        print("bonding b: raw links \(String(format: "%.1f", rawSum)) Mbit/s (no delay), tunnel cubic \(String(format: "%.1f", tunnel.mbps)), ratio \(String(format: "%.3f", tunnel.mbps / rawSum)), retransmits \(tunnel.retransmits) (\(String(format: "%.2f", retransmitRate * 100)) %)")
+        XCTAssertGreaterThan(tunnel.mbps / rawSum, 0.45)
+        XCTAssertLessThan(retransmitRate, 0.05)
+    }
+
+    // c. the faster link is cut mid-transfer, then restored.
+    func testFailoverKeepsTCPAndTheLinkRejoins() throws {
+        let (bond, site, client, _) = try start([.init(name: "fast", rate: "40mbit", delayMs: 5), .init(name: "slow", rate: "20mbit", delayMs: 5)])
+        let slowRaw = try raw(bond, site, network: 2)
+        _ = try lab.spawn(bond.hub, ["iperf3", "-s", "-1", "-p", "5401"], name: "iperf3-server-5401")
+        usleep(300_000)
+        let transfer = try lab.spawn(site, ["iperf3", "-c", "10.99.0.2", "-p", "5401", "-t", "9", "-i", "0.5", "-J"], name: "iperf-failover")
+        sleep(3)
+        bond.signalRelay("c/fast", SIGUSR2)  // blackhole the fast uplink
+        sleep(3)
+        let before = client.output.components(separatedBy: "link fast").count
+        bond.signalRelay("c/fast", SIGUSR2)  // restore it
+        let restored = Date()
+        var rejoined: TimeInterval?
+        while Date().timeIntervalSince(restored) < 3 {
+            if client.output.components(separatedBy: "link fast").count > before, client.output.contains("down → up") {
+                rejoined = Date().timeIntervalSince(restored)
+                break
+            }
+            usleep(20_000)
+        }
+        XCTAssertNotNil(transfer.stop(signal: 0, timeout: 20))  // waits for iperf3 to finish
+        let json = try JSONSerialization.jsonObject(with: Data(transfer.output.utf8)) as? [String: Any]
+        XCTAssertNil(json?["error"], "the TCP connection broke: \(String(describing: json?["error"]))")
+        let intervals = (json?["intervals"] as? [[String: Any]] ?? []).compactMap {
+            (($0["sum"] as? [String: Any])?["bits_per_second"] as? Double).map { $0 / 1e6 }
+        }
+        // The cut is at about 3.0 s: the interval 4.0–4.5 s is the one that starts 1 s later.
+        let afterCut = intervals.count > 9 ? (intervals[8] + intervals[9]) / 2 : 0
+        print("bonding c: slow link raw \(String(format: "%.1f", slowRaw)) Mbit/s; TCP 1.0–2.0 s after the cut \(String(format: "%.1f", afterCut)) (\(String(format: "%.2f", afterCut / slowRaw))); rejoined \(rejoined.map { String(format: "%.2f s", $0) } ?? "no") after restore; intervals \(intervals.map { String(format: "%.0f", $0) })")
+        XCTAssertTrue(client.output.contains("link fast (10.201.1.2:6001) up → down") || client.output.contains("link fast (10.201.1.2:6001) lossy → down"),
+                      "the cut was not detected: \(client.output)")
+        XCTAssertGreaterThan(afterCut, 0.9 * slowRaw)
+        XCTAssertLessThan(rejoined ?? 99, 2)
+        // Traffic uses the fast link again: the last second carries more than the slow link can.
+        XCTAssertGreaterThan(intervals.suffix(2).reduce(0, +) / 2, slowRaw * 1.2)
+    }
+
+    // d. a fallback-only link is idle while a normal link is up, and carries traffic when none is.
+    func testFallbackLinkOnlyWhenNothingElse() throws {
+        let (bond, site, client, _) = try start([.init(name: "main", rate: "20mbit", delayMs: 2),
+                                                 .init(name: "backup", rate: "20mbit", delayMs: 2, extra: ", fallback-only: true")])
+        try lab.exec(site, "ping", "-c", "20", "-i", "0.05", "-q", "10.99.0.2")
+        kill(client.process.processIdentifier, SIGUSR1)  // counters into the log
+        usleep(300_000)
+        let report = counters(in: client.output, for: "link=backup")
+        // Probes (20/s, ~80 bytes) and their echoes only: 20 pings of 84 bytes would add >1.6 kB.
+        XCTAssertLessThan(report["tx_packets"] ?? 999, 200, "backup carried data while main was up: \(report)")
+        bond.signalRelay("c/main", SIGUSR2)
+        sleep(1)
+        let ping = try lab.exec(site, "ping", "-c", "10", "-i", "0.1", "-W", "1", "10.99.0.2", allowFailure: true).output
+        XCTAssertTrue(ping.contains(" 0% packet loss") || ping.contains(" 10% packet loss"), "no traffic over the fallback link: \(ping)")
+        XCTAssertTrue(client.output.contains("link main (10.201.1.2:6001) up → down"))
+    }
+
+    // e. two client sites on one hub, traffic kept apart.
+    func testTwoSitesOnOneHub() throws {
+        let bond = try BondingLab(lab)
+        let uplinks: [BondingLab.Uplink] = [.init(name: "wan1", rate: "30mbit", delayMs: 1), .init(name: "wan2", rate: "30mbit", delayMs: 1)]
+        let one = try bond.site("c", uplinks: uplinks, firstNetwork: 1)
+        let two = try bond.site("d", uplinks: uplinks, firstNetwork: 3)
+        let hubFile = try bond.hubFile(peers: ["one=\(one.publicKey)", "two=\(two.publicKey)"], extra: """
+        sessions: { routes: ["one=10.99.0.1/32 10.50.1.0/24", "two=10.99.0.5/32 10.50.2.0/24"] }
+        """)
+        let hub = try lab.tunneld(bond.hub, site: hubFile, name: "hub")
+        try lab.exec(bond.hub, "ip", "route", "add", "10.99.0.4/30", "dev", "tun0")
+        let fileOne = try bond.clientFile("one.yaml", key: one.key, address: "10.99.0.1/30", uplinks: uplinks, firstNetwork: 1)
+        let fileTwo = try bond.clientFile("two.yaml", key: two.key, address: "10.99.0.5/30", uplinks: uplinks, firstNetwork: 3)
+        let clientOne = try lab.tunneld(one.ns, site: fileOne, name: "one")
+        let clientTwo = try lab.tunneld(two.ns, site: fileTwo, name: "two")
+        try bond.waitUp(clientOne, links: ["wan1", "wan2"])
+        try bond.waitUp(clientTwo, links: ["wan1", "wan2"])
+        try lab.exec(two.ns, "ip", "route", "add", "10.99.0.2/32", "dev", "tun0")
+        // Each site reaches the hub; the hub reaches each site by its own address.
+        try lab.exec(one.ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.99.0.2")
+        try lab.exec(two.ns, "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.99.0.2")
+        try lab.exec(bond.hub, "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.99.0.5")
+        // Both at once with TCP.
+        _ = try lab.spawn(bond.hub, ["iperf3", "-s", "-1", "-p", "5501"], name: "iperf3-server-5501")
+        _ = try lab.spawn(bond.hub, ["iperf3", "-s", "-1", "-p", "5502"], name: "iperf3-server-5502")
+        usleep(300_000)
+        let a = try lab.spawn(one.ns, ["iperf3", "-c", "10.99.0.2", "-p", "5501", "-t", "4", "-J"], name: "iperf-one")
+        let b = try lab.spawn(two.ns, ["iperf3", "-c", "10.99.0.2", "-p", "5502", "-t", "4", "-J"], name: "iperf-two")
+        XCTAssertEqual(a.stop(signal: 0, timeout: 20), 0, a.output)
+        XCTAssertEqual(b.stop(signal: 0, timeout: 20), 0, b.output)
+        // Site two pretending to be site one (a source from one's prefix) is dropped at the hub.
+        try lab.exec(two.ns, "ip", "addr", "add", "10.50.1.9/32", "dev", "tun0")
+        _ = try lab.exec(two.ns, "ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", "10.50.1.9", "10.99.0.2", allowFailure: true)
+        hub.stop()
+        let sessionTwo = counters(in: hub.output, for: "session=two")
+        XCTAssertGreaterThanOrEqual(sessionTwo["drop.wrong_source"] ?? 0, 3, hub.output)
+        XCTAssertTrue(hub.output.contains("site one connected") && hub.output.contains("site two connected"))
+    }
+
+    // f. the client's source port changes mid-transfer (NAT rebinding).
+    func testNATRebindingMidTransfer() throws {
+        let (bond, site, _, hub) = try start([.init(name: "wan1", rate: "30mbit", delayMs: 2), .init(name: "wan2", rate: "30mbit", delayMs: 2)])
+        _ = try lab.spawn(bond.hub, ["iperf3", "-s", "-1", "-p", "5601"], name: "iperf3-server-5601")
+        usleep(300_000)
+        let transfer = try lab.spawn(site, ["iperf3", "-c", "10.99.0.2", "-p", "5601", "-t", "6", "-i", "1", "-J"], name: "iperf-nat")
+        sleep(2)
+        bond.signalRelay("c/wan1", SIGUSR1)
+        bond.signalRelay("c/wan2", SIGUSR1)
+        XCTAssertEqual(transfer.stop(signal: 0, timeout: 20), 0, transfer.output)
+        let json = try JSONSerialization.jsonObject(with: Data(transfer.output.utf8)) as? [String: Any]
+        let intervals = (json?["intervals"] as? [[String: Any]] ?? []).compactMap {
+            (($0["sum"] as? [String: Any])?["bits_per_second"] as? Double).map { $0 / 1e6 }
+        }
+        print("bonding f: intervals around the rebinding at 2 s: \(intervals.map { String(format: "%.0f", $0) })")
+        XCTAssertTrue(hub.output.contains("link wan1 moved from"), hub.output)
+        XCTAssertTrue(hub.output.contains("link wan2 moved from"), hub.output)
+        XCTAssertGreaterThan(intervals.last ?? 0, 30)  // both links carry traffic again after the move
+    }
+}
