@@ -100,7 +100,7 @@ struct PathHealth {
     /// Percent of the probes in the window that were not echoed, counting only probes
     /// old enough that their echo should have arrived.
     func lossPercent(now: Double) -> Double {
-        let grace = max(0.1, 2 * (srtt ?? 0.1) + 4 * rttvar)
+        let grace = lossGrace
         var considered = 0, lost = 0
         for slot in 0..<PathHealth.window where sentAt[slot] >= 0 && now - sentAt[slot] > grace {
             considered += 1
@@ -108,6 +108,9 @@ struct PathHealth {
         }
         return considered == 0 ? 0 : Double(lost) * 100 / Double(considered)
     }
+
+    /// How old an unanswered probe must be to count as lost.
+    private var lossGrace: Double { max(0.1, 2 * (srtt ?? 0.1) + 4 * rttvar) }
 
     private mutating func evaluate(now: Double) -> State? {
         let before = state
@@ -122,8 +125,10 @@ struct PathHealth {
             if echoesInARow >= (wasEverUp ? PathHealth.rejoinEchoes : 1) {
                 state = .up
                 wasEverUp = true
-                // Losses from before the outage say nothing about the path now.
-                for slot in 0..<PathHealth.window where !answered[slot] { sentAt[slot] = -1 }
+                // Losses from before the outage say nothing about the path now; probes
+                // still in flight do, and keep their slots.
+                let grace = lossGrace
+                for slot in 0..<PathHealth.window where !answered[slot] && now - sentAt[slot] > grace { sentAt[slot] = -1 }
             }
         }
         if state != .down { state = quality(now: now) }

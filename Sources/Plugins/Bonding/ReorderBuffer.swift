@@ -206,11 +206,16 @@ final class ReorderBuffer {
         releaseInOrder()
     }
 
-    /// The gap at `next` is lost when every path that brought data within the hold
-    /// time has already brought something later.
+    /// A path that brought data within this long may still bring the missing packet.
+    /// Generous on purpose: a lightly used long path (a few packets a second) must not
+    /// count as idle, or its packets are given up before they arrive.
+    static let activeFor = 2.0
+
+    /// The gap at `next` is lost when every path that brought data lately has
+    /// already brought something later.
     private func isKnownLost(now: Double, holdTime: Double) -> Bool {
         var active = 0
-        for slot in 0..<ReorderBuffer.pathSlots where pathSeen[slot] >= 0 && now - pathSeen[slot] <= holdTime + 0.05 {
+        for slot in 0..<ReorderBuffer.pathSlots where pathSeen[slot] >= 0 && now - pathSeen[slot] <= ReorderBuffer.activeFor {
             active += 1
             if BondingWire.distance(pathLast[slot], from: next) <= 0 { return false }
         }
