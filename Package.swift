@@ -67,7 +67,7 @@ let package = Package(
         // Test tools run by the integration tests.
         .executableTarget(name: "udp-delay-relay", path: "Tests/Tools/udp-delay-relay"),
 
-        .testTarget(name: "FrameworkTests", dependencies: ["Framework", "Crypto", "ExampleStages"], path: "Tests/FrameworkTests"),
+        .testTarget(name: "FrameworkTests", dependencies: ["Framework", "Crypto", "Bonding", "ExampleStages"], path: "Tests/FrameworkTests"),
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "Framework", "CSodium", .product(name: "Logging", package: "swift-log")], path: "Tests/CryptoTests",
                     exclude: ["generate_record_vectors.py", "generate_noise_vectors.py", "generate_handshake_vectors.py"]),

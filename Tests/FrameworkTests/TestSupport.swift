@@ -1,4 +1,5 @@
 import Glibc
+import Bonding
 import Crypto
 import XCTest
 @testable import Framework
@@ -264,6 +265,7 @@ func testRegistry() -> PluginRegistry {
     var registry = PluginRegistry()
     registry.register(CorePlugin.plugin)
     registry.register(CryptoPlugin.plugin)
+    registry.register(BondingPlugin.plugin)
     registry.register(ExamplePlugin.plugin)
     return registry
 }

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Bonding throughput, measured in one run between the same two namespaces joined by
+# two unlimited veth pairs (each one "uplink"):
+#   raw veth TCP → encrypted bonding tunnel over one link → over two links.
+# Prints Gbit/s and the ratios one-link/raw and two-links/one-link.
+#   sudo Benchmarks/bonding.sh [seconds]   (default 10; cubic and bbr both measured)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_RUN=${1:-10}
+BIN=${TUNNELD_BIN:-$PWD/.build/release/tunneld}
+[ -x "$BIN" ] || { echo "build first: swift build -c release --product tunneld" >&2; exit 1; }
+A=tbond-a B=tbond-b
+WORK=$(mktemp -d /tmp/tunneld-bench.XXXXXX)
+cleanup() {
+    for ns in $A $B; do ip netns pids $ns 2>/dev/null | xargs -r kill 2>/dev/null || true; done
+    sleep 0.3
+    for ns in $A $B; do ip netns del $ns 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+ip netns add $A; ip netns add $B
+for n in 1 2; do
+    ip link add tbond$n netns $A type veth peer name tbond${n}b netns $B
+    ip -n $A addr add 10.201.$n.1/24 dev tbond$n; ip -n $A link set tbond$n up
+    ip -n $B addr add 10.201.$n.2/24 dev tbond${n}b; ip -n $B link set tbond${n}b up
+done
+ip -n $A link set lo up; ip -n $B link set lo up
+"$BIN" genkey --out "$WORK/a.key"; "$BIN" genkey --out "$WORK/b.key"
+PA=$("$BIN" pubkey "$WORK/a.key"); PB=$("$BIN" pubkey "$WORK/b.key")
+site() {  # NAME DEVICE ADDRESS PORT LINKS...
+    local name=$1 device=$2 address=$3 port=$4; shift 4
+    { echo "profile: bonding-client"; echo "device: { name: $device, address: $address }"; echo "links:"
+      for n in "$@"; do echo "  - { name: wan$n, bind: 10.201.$n.1:$port, remote: 10.201.$n.2:$port }"; done
+      echo "status: { socket: $WORK/$name.sock }"
+      echo "settings: { crypto.aead: { private-key-file: a.key, peer-public-key: \"$PB\" } }"; } > "$WORK/$name.yaml"
+}
+hub() {  # NAME DEVICE ADDRESS PORT LINKS...
+    local name=$1 device=$2 address=$3 port=$4; shift 4
+    { echo "profile: bonding-server"; echo "device: { name: $device, address: $address }"; echo "links:"
+      for n in "$@"; do echo "  - { name: hub$n, bind: 10.201.$n.2:$port }"; done
+      echo "status: { socket: $WORK/$name.sock }"
+      echo "settings: { crypto.aead: { private-key-file: b.key, peers: [\"site=$PA\"] } }"; } > "$WORK/$name.yaml"
+}
+site one bond1 10.97.0.1/30 5081 1;   hub hubone bond1 10.97.0.2/30 5081 1
+site two bond2 10.96.0.1/30 5082 1 2; hub hubtwo bond2 10.96.0.2/30 5082 1 2
+for name in hubone hubtwo; do ip netns exec $B "$BIN" run "$WORK/$name.yaml" 2>"$WORK/$name.log" & done
+for name in one two; do ip netns exec $A "$BIN" run "$WORK/$name.yaml" 2>"$WORK/$name.log" & done
+sleep 1.5
+for target in 10.97.0.2 10.96.0.2; do
+    ip netns exec $A ping -c 1 -W 2 $target >/dev/null || { echo "bonding tunnel to $target did not come up" >&2; cat "$WORK"/*.log >&2; exit 1; }
+done
+
+run() {  # run ADDRESS CONGESTION -> bits per second (receiver side)
+    ip netns exec $B iperf3 -s -1 -D -p 5201; sleep 0.3
+    ip netns exec $A iperf3 -c "$1" -p 5201 -t "$SECONDS_PER_RUN" -C "$2" -J |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])'
+}
+echo "single-stream TCP, $SECONDS_PER_RUN s per run, bonding-client/-server (encrypted, MTU 1436), $(nproc) cores"
+for cc in cubic bbr; do
+    raw=$(run 10.201.1.2 $cc)
+    one=$(run 10.97.0.2 $cc)
+    two=$(run 10.96.0.2 $cc)
+    python3 -c "r=$raw; o=$one; t=$two; print(f'{\"$cc\":6} raw veth {r/1e9:6.2f}   one link {o/1e9:5.2f} (x{o/r:.3f} of raw)   two links {t/1e9:5.2f} Gbit/s (x{t/o:.3f} of one link)')"
+done
