@@ -18,7 +18,6 @@ final class SchedulerDecisionTests: XCTestCase {
         if let rtt {
             let id = path.health.probeSent(now: 0)
             XCTAssertEqual(path.health.echoReceived(id: id, sentAt: 0, now: rtt), .up, file: file, line: line)
-            path.updateTier()
         }
         return path
     }
@@ -121,7 +120,6 @@ final class SchedulerDecisionTests: XCTestCase {
 
         let peerChoice = try makePath("peer", index: 3, mbit: 10, rtt: 0.02)
         peerChoice.peerFallbackOnly = true
-        peerChoice.updateTier()
         XCTAssertEqual(peerChoice.tier, 2, "the peer's fallback setting counts too")
     }
 
@@ -136,7 +134,6 @@ final class SchedulerDecisionTests: XCTestCase {
         let normal = try makePath("normal", index: 0, mbit: 40, rtt: 0.02)
         let fallback = try makePath("fallback", index: 1, mbit: 10, rtt: 0.05, fallback: true)
         XCTAssertEqual(normal.health.tick(now: 1.0), .down)  // silent since 0.02
-        normal.updateTier()
         XCTAssertEqual(normal.tier, BondPath.unusable)
         let split = schedule([normal, fallback], count: 1000, now: 1.0)
         XCTAssertEqual(split, [0, 1000])
@@ -148,7 +145,6 @@ final class SchedulerDecisionTests: XCTestCase {
         for _ in 0..<10 { ids.append(lossy.health.probeSent(now: 0)) }
         XCTAssertEqual(lossy.health.echoReceived(id: ids[0], sentAt: 0, now: 0.02), .up)
         XCTAssertEqual(lossy.health.tick(now: 0.2), .lossy)  // 9 of 10 probes lost
-        lossy.updateTier()
         XCTAssertEqual(lossy.tier, 1)
 
         let fallback = try makePath("fallback", index: 1, mbit: 100, rtt: 0.01, fallback: true)
@@ -163,10 +159,8 @@ final class SchedulerDecisionTests: XCTestCase {
         XCTAssertEqual(path.rate.estimate, BondPath.defaultRate, "no hint: the default rate")
         let id = path.health.probeSent(now: 0)
         XCTAssertEqual(path.health.echoReceived(id: id, sentAt: 0, now: 0.2), .slow)
-        path.updateTier()
         XCTAssertEqual(path.tier, 1)
         path.fallbackOnly = true
-        path.updateTier()
         XCTAssertEqual(path.tier, 3)
     }
 

@@ -28,8 +28,6 @@ public final class HookRunner {
     private var queue: [Hook] = []
     private var running: (hook: Hook, pid: pid_t, deadline: Double)?
     private var reaper: EventLoop.Timer?
-    /// Hooks started and how they ended, for tests and status.
-    public private(set) var finished = 0, failed = 0, killed = 0
 
     init(loop: EventLoop, logger: Logger) {
         self.loop = loop
@@ -63,8 +61,6 @@ public final class HookRunner {
                 if reaper == nil {
                     reaper = try? loop.addTimer(milliseconds: 20, repeating: true) { [unowned self] in self.reap() }
                 }
-            } else {
-                failed += 1
             }
         }
         if running == nil {
@@ -81,16 +77,13 @@ public final class HookRunner {
             guard MonotonicClock.now() >= deadline else { return }
             kill(pid, SIGKILL)
             _ = waitpid(pid, &status, 0)
-            killed += 1
             logger.error("hook '\(hook.commandLine)' ran longer than \(hook.timeout) s and was killed")
         } else {
             let exited = status & 0x7f == 0
             let code = (status >> 8) & 0xff
             if !exited || code != 0 {
-                failed += 1
                 logger.warning("hook '\(hook.commandLine)' failed (\(exited ? "exit status \(code)" : "signal \(status & 0x7f)"))")
             } else {
-                finished += 1
                 logger.debug("hook '\(hook.commandLine)' done")
             }
         }

@@ -17,12 +17,9 @@ final class BondPath {
     var peerFallbackOnly = false
     /// When the queue this scheduler has put on the path drains, by its rate estimate.
     var freeAt = 0.0
-    /// 0 (best) … 3 for usable paths, `BondPath.unusable` when down.
-    private(set) var tier = BondPath.unusable
     var sentPackets: UInt64 = 0, sentBytes: UInt64 = 0
     var receivedPackets: UInt64 = 0, receivedBytes: UInt64 = 0
     var lastReceived: Double
-    let created: Double
 
     static let unusable = Int.max
 
@@ -35,8 +32,6 @@ final class BondPath {
         health = PathHealth(tolerances: tolerances, now: now)
         rate = DeliveryRate(prior: bandwidthHint > 0 ? bandwidthHint : BondPath.defaultRate, now: now)
         lastReceived = now
-        created = now
-        updateTier()
     }
 
     /// 10 Mbit/s until measured: low enough not to flood a thin uplink, and the
@@ -45,12 +40,14 @@ final class BondPath {
 
     var isFallback: Bool { fallbackOnly || peerFallbackOnly }
 
-    func updateTier() {
+    /// 0 (best) … 3 for usable paths, `BondPath.unusable` when down: normal before
+    /// fallback, healthy before lossy or slow.
+    var tier: Int {
         let base = isFallback ? 2 : 0
         switch health.state {
-        case .down: tier = BondPath.unusable
-        case .up: tier = base
-        case .lossy, .slow: tier = base + 1
+        case .down: return BondPath.unusable
+        case .up: return base
+        case .lossy, .slow: return base + 1
         }
     }
 

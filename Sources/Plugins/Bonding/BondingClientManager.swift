@@ -61,7 +61,6 @@ final class BondingClientManager: BondingManager, SessionManager {
                 path.remote = link.remote ?? path.remote
                 path.fallbackOnly = link.settings.boolean("fallback-only") ?? false
                 path.health.tolerances = BondingManager.tolerances(link.settings)
-                path.updateTier()
             } else if let remote = link.remote {
                 bond.add(makePath(name: link.name, link: link, remote: remote, now: now))
             }

@@ -70,11 +70,12 @@ final class BondingServerManager: BondingManager, SessionManager {
     /// goes there. Its name comes with the next probe, which also merges it with the
     /// path it replaces when the client's link moved.
     private func notePath(_ session: Session, address: SocketAddress, link: UDPLink) {
-        guard let bond = bondsByID[session.id] else { return }
+        // Runs for every packet whose source differs from the one before (a site's
+        // links alternate on one listening socket): a known path returns at once.
+        guard let bond = bondsByID[session.id], bond.path(link: Int32(link.index), peer: address) == nil else { return }
         if let other = byAddress[address], other !== session { forget(address, in: other) }
         byAddress[address] = session
         session.peer = address
-        guard bond.path(link: Int32(link.index), peer: address) == nil else { return }
         bond.add(makePath(name: "\(address)", link: link, remote: address, now: MonotonicClock.now()))
     }
 
@@ -175,7 +176,6 @@ final class BondingServerManager: BondingManager, SessionManager {
                 if tunnel.links.contains(where: { $0 === path.link }) {
                     path.fallbackOnly = path.link.settings.boolean("fallback-only") ?? false
                     path.health.tolerances = BondingManager.tolerances(path.link.settings)
-                    path.updateTier()
                 } else {
                     byAddress[path.remote] = nil
                     bond.remove(path)

@@ -94,7 +94,7 @@ final class ReorderStage: Stage {
             case BondingWire.probe:
                 switch BondingWire.parseProbe(packet) {
                 case .success(let probe):
-                    if let path = bond.path(link: packet.link, peer: packet.peer) ?? bond.learnPath(probe: probe, packet: packet, now: now) {
+                    if let path = path ?? bond.learnPath(probe: probe, packet: packet, now: now) {
                         bond.probeReceived(probe, on: path, now: now)
                     }
                 case .failure(let error): batch.drop(index, error == .truncated ? .truncated : .malformed)

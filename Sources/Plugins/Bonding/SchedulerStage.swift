@@ -21,24 +21,22 @@ final class SchedulerStage: Stage {
     static let pinnedPath: UInt32 = 1 << 30
     static let pathMask: UInt32 = 0xFFFF
 
-    enum Mode: String { case aggregate, redundant }
-
     private let bond: BondingSession
-    private let mode: Mode
     private let noUsablePath: DropReason
-    private let copies: PacketBatch
+    /// Second copies in redundant mode (nil in aggregate mode).
+    private let copies: PacketBatch?
     private unowned let session: Session
     private var gains: [Double] = []
 
     init(context: StageContext) throws {
         bond = try BondingPlugin.registry(of: context).bond(for: context.session, tunnel: context.tunnel)
         session = context.session
-        mode = Mode(rawValue: context.settings.string("mode") ?? "aggregate") ?? .aggregate
         bond.pins = try context.settings.list("pin").map { try PinRule.parse($0.description) }
         noUsablePath = context.dropReason("no_usable_path")
         let tunnel = context.tunnel
-        copies = PacketBatch(capacity: mode == .redundant ? tunnel.spec.batchSize : 1, slotSize: tunnel.slotSize,
-                             headroom: tunnel.headroom, tailroom: tunnel.tailroom)
+        let redundant = context.settings.string("mode") == "redundant"
+        copies = redundant ? PacketBatch(capacity: tunnel.spec.batchSize, slotSize: tunnel.slotSize,
+                                         headroom: tunnel.headroom, tailroom: tunnel.tailroom) : nil
     }
 
     func send(_ batch: PacketBatch) {
@@ -52,7 +50,7 @@ final class SchedulerStage: Stage {
         let now = MonotonicClock.now()
         if gains.count != count { gains = [Double](repeating: 1, count: count) }
         SchedulerStage.probeGains(&gains, now: now)
-        if mode == .redundant { copies.reset() }
+        copies?.reset()
         for index in 0..<batch.count where records[index].dropReason == nil {
             let mark = records[index].mark
             let length = records[index].length
@@ -66,9 +64,9 @@ final class SchedulerStage: Stage {
                     if wanted < count && paths[wanted].tier != BondPath.unusable { chosen = wanted }
                 }
                 if chosen < 0 { chosen = SchedulerStage.earliest(paths, size: length, now: now, gains: gains, except: -1) }
-                if mode == .redundant, chosen >= 0 {
+                if let copies, chosen >= 0 {
                     let second = SchedulerStage.earliest(paths, size: length, now: now, gains: gains, except: chosen)
-                    if second >= 0 { duplicate(records[index], on: paths[second], now: now, gain: gains[second]) }
+                    if second >= 0 { duplicate(records[index], into: copies, on: paths[second], now: now, gain: gains[second]) }
                 }
             }
             guard chosen >= 0 else {
@@ -81,7 +79,7 @@ final class SchedulerStage: Stage {
             account(path, bytes: length, now: now, gain: gains[chosen])
         }
         SchedulerStage.dropCommonBacklog(paths, now: now)
-        if mode == .redundant, !copies.isEmpty, let transport = session.pipeline?.stages.last {
+        if let copies, !copies.isEmpty, let transport = session.pipeline?.stages.last {
             transport.send(copies)
             copies.removeDropped()
         }
@@ -95,7 +93,7 @@ final class SchedulerStage: Stage {
         path.sentBytes &+= UInt64(bytes)
     }
 
-    private func duplicate(_ packet: Packet, on path: BondPath, now: Double, gain: Double) {
+    private func duplicate(_ packet: Packet, into copies: PacketBatch, on path: BondPath, now: Double, gain: Double) {
         guard let record = copies.nextFree else { return }
         (record.pointee.base + record.pointee.offset).copyMemory(from: packet.base + packet.offset, byteCount: packet.length)
         record.pointee.link = Int32(path.link.index)
