@@ -41,8 +41,34 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
         public var since: Double
         public var dataPlane: String
         public var counters: Counters
-        /// The session's paths, when its manager bonds several links.
-        public var paths: [PathEntry]?
+        /// Paths and reordering, when the session's manager bonds several links.
+        public var multipath: Multipath?
+    }
+
+    /// A session spread over several links: each path, and the reorder buffer that
+    /// puts their packets back in order.
+    public struct Multipath: Codable, Sendable, Equatable {
+        public var paths: [PathEntry]
+        public var reorder: Reorder
+
+        public init(paths: [PathEntry], reorder: Reorder) {
+            self.paths = paths
+            self.reorder = reorder
+        }
+    }
+
+    /// Reorder buffer counters (packets) and its current wait for a gap.
+    public struct Reorder: Codable, Sendable, Equatable {
+        public var inOrder, held, releasedByTimeout, releasedAsLost, overflow, late, duplicate: UInt64
+        /// Packets waiting now.
+        public var holding: Int
+        public var holdMs: Double
+
+        public init(inOrder: UInt64, held: UInt64, releasedByTimeout: UInt64, releasedAsLost: UInt64, overflow: UInt64,
+                    late: UInt64, duplicate: UInt64, holding: Int, holdMs: Double) {
+            (self.inOrder, self.held, self.releasedByTimeout, self.releasedAsLost) = (inOrder, held, releasedByTimeout, releasedAsLost)
+            (self.overflow, self.late, self.duplicate, self.holding, self.holdMs) = (overflow, late, duplicate, holding, holdMs)
+        }
     }
 
     /// One path of a bonded session: a local link and the peer's address on it, its
@@ -125,7 +151,7 @@ extension Tunnel {
             }
             return .init(id: session.id, name: session.name, peer: session.peer?.description, state: session.state.rawValue,
                          since: Double(session.started.tv_sec) + Double(session.started.tv_nsec) / 1e9,
-                         dataPlane: plane, counters: counters(session.counters), paths: session.pathStatus?())
+                         dataPlane: plane, counters: counters(session.counters), multipath: session.multipathStatus?())
         }
         let links = links.map {
             TunnelStatus.LinkEntry(name: $0.name, local: $0.localAddress.description, remote: $0.remote?.description,

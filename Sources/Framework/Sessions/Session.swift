@@ -23,8 +23,8 @@ public final class Session {
     }
 
     public var state: State = .up
-    /// The session's paths for status output, set by managers that bond links.
-    public var pathStatus: (() -> [TunnelStatus.PathEntry])?
+    /// Paths and reordering for status output, set by managers that bond links.
+    public var multipathStatus: (() -> TunnelStatus.Multipath)?
     public internal(set) var dataPlane: DataPlane = .kernel("not assembled")
 
     init(id: UInt32, name: String, peer: SocketAddress?) {

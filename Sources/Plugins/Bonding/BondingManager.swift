@@ -42,7 +42,7 @@ class BondingManager {
             if before == .down && after != .down { self.hooks.linkUp(label, tunnel: self.tunnel) }
             if after == .down && before != .down { self.hooks.linkDown(label, tunnel: self.tunnel) }
         }
-        session.pathStatus = { [unowned bond] in bond.statusEntries(now: MonotonicClock.now()) }
+        session.multipathStatus = { [unowned bond] in bond.status(now: MonotonicClock.now()) }
         bonds.append(bond)
         return bond
     }

@@ -7,8 +7,6 @@ final class BondingSession {
     unowned let tunnel: Tunnel
     let session: Session
     private(set) var paths: [BondPath] = []
-    /// Bumped whenever `paths` changes, so stages can refresh what they cached.
-    private(set) var pathsVersion = 0
     var pins: [PinRule] = [] { didSet { resolvePins() } }
     /// Per pin rule, the index of its path (nil when that link is not a path now).
     private(set) var pinTargets: [Int?] = []
@@ -44,7 +42,6 @@ final class BondingSession {
     }
 
     private func changed() {
-        pathsVersion &+= 1
         lastLookup = 0
         resolvePins()
     }
@@ -67,15 +64,13 @@ final class BondingSession {
         return nil
     }
 
-    /// At least one path can carry data.
-    var isUp: Bool { paths.contains { $0.health.state != .down } }
-
     // MARK: probes
 
     /// Every probe interval: probe each path, notice silent ones, adapt the hold time.
     func tick(now: Double) {
         for path in paths {
-            if let state = path.health.tick(now: now) { stateChanged(path, to: state) }
+            let before = path.health.state
+            if let state = path.health.tick(now: now) { stateChanged(path, from: before, to: state) }
         }
         updateHoldTime()
         guard session.state == .up else { return }  // nothing can be sealed before the handshake
@@ -126,10 +121,7 @@ final class BondingSession {
             }
         }
         let path = paths[index]
-        if path.peerFallbackOnly != probe.fallback {
-            path.peerFallbackOnly = probe.fallback
-            path.updateTier()
-        }
+        path.peerFallbackOnly = probe.fallback
         guard let record = control.nextFree else { return }
         let echo = BondingWire.Echo(id: probe.id, sentAt: probe.sentAt, receivedBytes: path.receivedBytes,
                                     echoedAt: BondingWire.microseconds(now))
@@ -141,8 +133,9 @@ final class BondingSession {
     /// An echo of one of our probes came back on path `index`.
     func echoReceived(_ echo: BondingWire.Echo, on index: Int, now: Double) {
         let path = paths[index]
+        let before = path.health.state
         if let state = path.health.echoReceived(id: echo.id, sentAt: BondingWire.seconds(echo.sentAt), now: now) {
-            stateChanged(path, to: state)
+            stateChanged(path, from: before, to: state)
         }
         path.rate.echo(receivedBytes: echo.receivedBytes, at: BondingWire.seconds(echo.echoedAt), now: now)
     }
@@ -156,12 +149,7 @@ final class BondingSession {
         pipeline.send(control, from: index + 1)
     }
 
-    private var previousStates: [ObjectIdentifier: PathHealth.State] = [:]
-
-    private func stateChanged(_ path: BondPath, to state: PathHealth.State) {
-        let before = previousStates[ObjectIdentifier(path)] ?? .down
-        previousStates[ObjectIdentifier(path)] = state
-        path.updateTier()
+    private func stateChanged(_ path: BondPath, from before: PathHealth.State, to state: PathHealth.State) {
         if state != .down && before == .down { path.freeAt = 0 }
         onStateChange?(path, before, state)
     }
@@ -198,8 +186,16 @@ final class BondingRegistry {
 }
 
 extension BondingSession {
-    /// The paths for status output.
-    func statusEntries(now: Double) -> [TunnelStatus.PathEntry] {
+    /// The paths and the reorder buffer for status output.
+    func status(now: Double) -> TunnelStatus.Multipath {
+        let c = reorderStage?.counters ?? ReorderBuffer.Counters()
+        let reorder = TunnelStatus.Reorder(inOrder: c.inOrder, held: c.held, releasedByTimeout: c.releasedByTimeout,
+                                           releasedAsLost: c.releasedAsLost, overflow: c.overflow, late: c.late,
+                                           duplicate: c.duplicate, holding: reorderStage?.held ?? 0, holdMs: holdTime * 1000)
+        return TunnelStatus.Multipath(paths: pathEntries(now: now), reorder: reorder)
+    }
+
+    private func pathEntries(now: Double) -> [TunnelStatus.PathEntry] {
         paths.map { path in
             TunnelStatus.PathEntry(
                 name: path.name, link: path.link.name, remote: path.remote.description, state: path.health.state.rawValue,

@@ -33,7 +33,10 @@ public enum StatusTable {
             let since = duration(max(0, TunnelStatus.wallClock() - session.since))
             lines.append("  session \(session.name): \(session.state) for \(since), peer \(session.peer ?? "(not yet known)"), \(session.dataPlane)")
             lines.append("    \(traffic(session.counters))")
-            for path in session.paths ?? [] {
+            if let r = session.multipath?.reorder {
+                lines.append("    reorder: \(r.inOrder) in order, \(r.held) held (\(r.holding) now, wait \(String(format: "%.1f", r.holdMs)) ms), released \(r.releasedByTimeout) by timeout, \(r.releasedAsLost) as lost, \(r.overflow) by overflow; \(r.late) late, \(r.duplicate) duplicate")
+            }
+            for path in session.multipath?.paths ?? [] {
                 let rtt = path.srttMs.map { String(format: "srtt %.1f ms ±%.1f", $0, path.rttvarMs ?? 0) } ?? "srtt ?"
                 lines.append("    path \(path.name)\(path.fallbackOnly ? " (fallback)" : ""): \(path.state), \(path.link) → \(path.remote), \(rtt), loss \(String(format: "%.0f", path.lossPercent)) %, rate \(String(format: "%.1f", path.rateMbps)) Mbit/s")
                 lines.append("      tx \(bytes(path.txBytes)) in \(path.txPackets) packets, rx \(bytes(path.rxBytes)) in \(path.rxPackets) packets")
