@@ -48,6 +48,11 @@ final class BondingTunnelTests: LabTestCase {
             XCTAssertLessThan(retransmitRate, 0.05, congestion)
             best = max(best, tunnel.mbps / rawSum)
         }
+        let hubStatus = try lab.exec(bond.hub, Lab.binary, "status", lab.directory.appendingPathComponent("hub.sock").path).output
+        let reorderLine = hubStatus.split(separator: "\n").first { $0.contains("reorder:") }.map(String.init) ?? ""
+        print("bonding b: hub \(reorderLine.trimmingCharacters(in: .whitespaces))")
+        XCTAssertFalse(reorderLine.hasPrefix("    reorder: 0 in order") || reorderLine.contains(" 0 held"),
+                       "packets over links of unequal delay must need reordering at the hub: \(hubStatus)")
         // Measured here 0.19–0.86 of the raw sum, run to run: the issue asks 0.85 and this
         // is NOT reliably met (see the closing note). The bar below only says the tunnel
         // keeps carrying TCP at a useful rate across links of unequal delay.
@@ -106,17 +111,29 @@ final class BondingTunnelTests: LabTestCase {
     func testFallbackLinkOnlyWhenNothingElse() throws {
         let (bond, site, client, _) = try start([.init(name: "main", rate: "20mbit", delayMs: 2),
                                                  .init(name: "backup", rate: "20mbit", delayMs: 2, extra: ", fallback-only: true")])
-        try lab.exec(site, "ping", "-c", "20", "-i", "0.05", "-q", "10.99.0.2")
-        kill(client.process.processIdentifier, SIGUSR1)  // counters into the log
-        usleep(300_000)
-        let report = counters(in: client.output, for: "link=backup")
-        // Probes (20/s, ~80 bytes) and their echoes only: 20 pings of 84 bytes would add >1.6 kB.
-        XCTAssertLessThan(report["tx_packets"] ?? 999, 200, "backup carried data while main was up: \(report)")
+        /// Bytes the backup link has sent, from the counters tunneld logs on SIGUSR1.
+        func backupSent() -> UInt64 {
+            kill(client.process.processIdentifier, SIGUSR1)
+            usleep(300_000)
+            return counters(in: client.output, for: "link=backup")["tx_bytes"] ?? 0
+        }
+        // About 420 kB of pings: none of it may take the backup, which sends only probes
+        // and echoes (a few kB in these seconds).
+        func push() throws -> String {
+            try lab.exec(site, "ping", "-c", "300", "-i", "0.005", "-s", "1400", "-W", "1", "-q", "10.99.0.2", allowFailure: true).output
+        }
+        let start = backupSent()
+        _ = try push()
+        let whileMainUp = backupSent() - start
+        XCTAssertLessThan(whileMainUp, 30_000, "backup carried data while main was up")
         bond.signalRelay("c/main", SIGUSR2)
         sleep(1)
-        let ping = try lab.exec(site, "ping", "-c", "10", "-i", "0.1", "-W", "1", "10.99.0.2", allowFailure: true).output
-        XCTAssertTrue(ping.contains(" 0% packet loss") || ping.contains(" 10% packet loss"), "no traffic over the fallback link: \(ping)")
-        XCTAssertTrue(client.output.contains("link main (10.201.1.2:6001) up → down"))
+        XCTAssertTrue(client.output.contains("link main (10.201.1.2:6001) up → down"), client.output)
+        let beforeOutage = backupSent()
+        let ping = try push()
+        let whileMainDown = backupSent() - beforeOutage
+        print("bonding d: backup sent \(whileMainUp) B while main was up, \(whileMainDown) B while it was down")
+        XCTAssertGreaterThan(whileMainDown, 400_000, "no data over the fallback link: \(ping)")
     }
 
     // e. two client sites on one hub, traffic kept apart.
