@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "FrameworkTests", dependencies: ["Framework", "Crypto", "Bonding", "ExampleStages"], path: "Tests/FrameworkTests"),
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "Framework", "CSodium", .product(name: "Logging", package: "swift-log")], path: "Tests/CryptoTests",
-                    exclude: ["generate_record_vectors.py", "generate_noise_vectors.py", "generate_handshake_vectors.py"]),
+                    exclude: ["generate_record_vectors.py", "generate_noise_vectors.py", "generate_handshake_vectors.py", "noise_fixture.py"]),
         .testTarget(name: "BondingTests", dependencies: ["Bonding", "Framework"], path: "Tests/BondingTests"),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring", "Framework"], path: "Tests/MonitoringTests"),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CYAML", "CNetlink"], path: "Tests/SystemLibraryTests"),

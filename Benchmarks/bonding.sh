@@ -4,27 +4,15 @@
 #   raw veth TCP → encrypted bonding tunnel over one link → over two links.
 # Prints Gbit/s and the ratios one-link/raw and two-links/one-link.
 #   sudo Benchmarks/bonding.sh [seconds]   (default 10; cubic and bbr both measured)
-set -euo pipefail
 cd "$(dirname "$0")/.."
-SECONDS_PER_RUN=${1:-10}
-BIN=${TUNNELD_BIN:-$PWD/.build/release/tunneld}
-[ -x "$BIN" ] || { echo "build first: swift build -c release --product tunneld" >&2; exit 1; }
+source Benchmarks/lib.sh
 A=tbond-a B=tbond-b
-WORK=$(mktemp -d /tmp/tunneld-bench.XXXXXX)
-cleanup() {
-    for ns in $A $B; do ip netns pids $ns 2>/dev/null | xargs -r kill 2>/dev/null || true; done
-    sleep 0.3
-    for ns in $A $B; do ip netns del $ns 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-ip netns add $A; ip netns add $B
+bench_setup $A $B
 for n in 1 2; do
     ip link add tbond$n netns $A type veth peer name tbond${n}b netns $B
     ip -n $A addr add 10.201.$n.1/24 dev tbond$n; ip -n $A link set tbond$n up
     ip -n $B addr add 10.201.$n.2/24 dev tbond${n}b; ip -n $B link set tbond${n}b up
 done
-ip -n $A link set lo up; ip -n $B link set lo up
 "$BIN" genkey --out "$WORK/a.key"; "$BIN" genkey --out "$WORK/b.key"
 PA=$("$BIN" pubkey "$WORK/a.key"); PB=$("$BIN" pubkey "$WORK/b.key")
 site() {  # NAME DEVICE ADDRESS PORT LINKS...
@@ -50,15 +38,10 @@ for target in 10.97.0.2 10.96.0.2; do
     ip netns exec $A ping -c 1 -W 2 $target >/dev/null || { echo "bonding tunnel to $target did not come up" >&2; cat "$WORK"/*.log >&2; exit 1; }
 done
 
-run() {  # run ADDRESS CONGESTION -> bits per second (receiver side)
-    ip netns exec $B iperf3 -s -1 -D -p 5201; sleep 0.3
-    ip netns exec $A iperf3 -c "$1" -p 5201 -t "$SECONDS_PER_RUN" -C "$2" -J |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])'
-}
 echo "single-stream TCP, $SECONDS_PER_RUN s per run, bonding-client/-server (encrypted, MTU 1436), $(nproc) cores"
 for cc in cubic bbr; do
-    raw=$(run 10.201.1.2 $cc)
-    one=$(run 10.97.0.2 $cc)
-    two=$(run 10.96.0.2 $cc)
+    raw=$(bench_tcp $B $A 10.201.1.2 $cc)
+    one=$(bench_tcp $B $A 10.97.0.2 $cc)
+    two=$(bench_tcp $B $A 10.96.0.2 $cc)
     python3 -c "r=$raw; o=$one; t=$two; print(f'{\"$cc\":6} raw veth {r/1e9:6.2f}   one link {o/1e9:5.2f} (x{o/r:.3f} of raw)   two links {t/1e9:5.2f} Gbit/s (x{t/o:.3f} of one link)')"
 done

@@ -135,14 +135,20 @@ struct relay {
 
 /* ---------------------------------------------------------------- logging */
 
+/* One stderr line with the program's prefix; the callers differ only in what follows. */
+static void vlog(const char *prefix, const char *fmt, va_list ap)
+{
+    fputs(prefix, stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logmsg(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("udp-delay-relay: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vlog("udp-delay-relay: ", fmt, ap);
     va_end(ap);
 }
 
@@ -161,9 +167,7 @@ static void fatal(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("udp-delay-relay: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vlog("udp-delay-relay: error: ", fmt, ap);
     va_end(ap);
     exit(EXIT_RUNTIME);
 }
@@ -189,9 +193,7 @@ static void bad_args(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("udp-delay-relay: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vlog("udp-delay-relay: ", fmt, ap);
     va_end(ap);
     usage(stderr);
     exit(EXIT_USAGE);
