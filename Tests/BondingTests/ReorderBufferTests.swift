@@ -237,6 +237,24 @@ final class ReorderBufferTests: XCTestCase {
         XCTAssertEqual(buffer.heldCount, 0)
     }
 
+    func testAPathThatIsDownDoesNotHoldAGap() {
+        let delivered = Delivered()
+        let buffer = makeBuffer(into: delivered)
+        let packets = TestPackets()
+        accept(buffer, packets, 0, path: 1, now: 0.000)
+        accept(buffer, packets, 2, path: 0, now: 0.001)
+        accept(buffer, packets, 4, path: 0, now: 0.002)
+        // Path 1 (which may carry 1) is alive: the gap waits.
+        buffer.releaseDue(now: 0.01, holdTime: 0.1)
+        XCTAssertEqual(delivered.tags, [0])
+        // Path 1 is declared down (the link was cut): only path 0 counts, and it is past 1 and 3.
+        buffer.deadPaths = 1 << 1
+        buffer.releaseDue(now: 0.011, holdTime: 0.1)
+        XCTAssertEqual(delivered.tags, [0, 2, 4])
+        XCTAssertEqual(buffer.counters.releasedAsLost, 2)
+        XCTAssertEqual(buffer.counters.releasedByTimeout, 0)
+    }
+
     func testPacketAtLeastCapacityAheadForcesOldestGapsOut() {
         let delivered = Delivered()
         let buffer = makeBuffer(capacity: 64, into: delivered)

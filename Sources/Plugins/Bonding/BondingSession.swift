@@ -41,7 +41,18 @@ final class BondingSession {
         changed()
     }
 
+    /// Bit `index % 16` set for each path that is down, for the reorder buffer.
+    private(set) var deadPathMask: UInt16 = 0
+
+    private func updateDeadPaths() {
+        deadPathMask = 0
+        for (index, path) in paths.enumerated() where path.health.state == .down {
+            deadPathMask |= 1 << (index % ReorderBuffer.pathSlots)
+        }
+    }
+
     private func changed() {
+        updateDeadPaths()
         lastLookup = 0
         resolvePins()
     }
@@ -150,6 +161,7 @@ final class BondingSession {
     }
 
     private func stateChanged(_ path: BondPath, from before: PathHealth.State, to state: PathHealth.State) {
+        updateDeadPaths()
         if state != .down && before == .down { path.freeAt = 0 }
         onStateChange?(path, before, state)
     }

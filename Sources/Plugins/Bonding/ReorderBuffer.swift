@@ -36,6 +36,9 @@ final class ReorderBuffer {
     static let pathSlots = 16
     private var pathLast = [UInt32](repeating: 0, count: ReorderBuffer.pathSlots)
     private var pathSeen = [Double](repeating: -1, count: ReorderBuffer.pathSlots)
+    /// Paths (bit per slot) their health says are down: they cannot bring a missing
+    /// packet any more, so they do not hold up a gap (the link that was just cut).
+    var deadPaths: UInt16 = 0
 
     /// Where released packets go, in order; `flush` hands them on and empties it.
     let output: PacketBatch
@@ -215,7 +218,8 @@ final class ReorderBuffer {
     /// already brought something later.
     private func isKnownLost(now: Double, holdTime: Double) -> Bool {
         var active = 0
-        for slot in 0..<ReorderBuffer.pathSlots where pathSeen[slot] >= 0 && now - pathSeen[slot] <= ReorderBuffer.activeFor {
+        for slot in 0..<ReorderBuffer.pathSlots
+        where pathSeen[slot] >= 0 && now - pathSeen[slot] <= ReorderBuffer.activeFor && deadPaths & (1 << slot) == 0 {
             active += 1
             if BondingWire.distance(pathLast[slot], from: next) <= 0 { return false }
         }

@@ -32,6 +32,7 @@ final class ReorderStage: Stage {
         // Created disarmed; armed while packets are held.
         timer = try context.tunnel.loop.addTimer(milliseconds: 0, repeating: false) { [unowned self] in
             self.timerArmed = false
+            self.buffer.deadPaths = self.bond.deadPathMask
             self.buffer.releaseDue(now: MonotonicClock.now(), holdTime: self.bond.holdTime)
             self.armTimer()
         }
@@ -111,6 +112,7 @@ final class ReorderStage: Stage {
         }
         batch.removeDropped()
         // Everything left went into the buffer's output or was held: hand it on in order.
+        buffer.deadPaths = bond.deadPathMask
         buffer.releaseDue(now: now, holdTime: bond.holdTime)
         batch.consumeAll()
         bond.flushControl()
