@@ -4,7 +4,7 @@ import XCTest
 
 final class StatusFormatTests: XCTestCase {
     let sample = TunnelStatus(
-        daemon: .init(version: "0.3.0", pid: 42, profile: "p2p", site: "/etc/tunneld/site.yaml", started: 1000, uptimeSeconds: 3725),
+        daemon: .init(version: "0.4.0", pid: 42, profile: "p2p", site: "/etc/tunneld/site.yaml", started: 1000, uptimeSeconds: 3725, lastReload: nil, reloads: 0),
         device: .init(name: "tun0", kind: "tun", mtu: 1400,
                       counters: .init(txPackets: 3, txBytes: 2048, rxPackets: 2, rxBytes: 100, drops: [:])),
         tunnel: .init(txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, drops: ["handshake_bad_mac": 2]),
@@ -28,7 +28,7 @@ final class StatusFormatTests: XCTestCase {
     func testTable() {
         let table = StatusTable.render(sample, socket: "/run/tunneld/site.sock")
         let lines = table.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines[0], "tunnel /etc/tunneld/site.yaml  (profile p2p, pid 42, up 1h 2m 5s, tunneld 0.3.0, /run/tunneld/site.sock)")
+        XCTAssertEqual(lines[0], "tunnel /etc/tunneld/site.yaml  (profile p2p, pid 42, up 1h 2m 5s, tunneld 0.4.0, /run/tunneld/site.sock)")
         XCTAssertEqual(lines[1], "  device tun0 (tun, mtu 1400)  tx 2.0 KiB in 3 packets, rx 100 B in 2 packets")
         XCTAssertTrue(lines[2].hasPrefix("  session peer: up for "), lines[2])
         XCTAssertTrue(lines[2].hasSuffix(", peer 192.0.2.2:5080, userspace"), lines[2])

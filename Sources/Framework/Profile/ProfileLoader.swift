@@ -158,6 +158,8 @@ public struct ProfileLoader: Sendable {
         for descriptor in registry.allServices {
             let node = site.value(descriptor.name)
             guard node != nil || descriptor.enabledByDefault else { continue }
+            // `status: off` turns a service off, including one on by default.
+            if case .scalar(let text, _, plain: true) = node, ["off", "false", "no"].contains(text) { continue }
             let settings = try SettingsValidator.validate(node, specs: descriptor.settings, owner: "'\(descriptor.name)'",
                                                           at: node?.mark ?? profileMark)
             services.append(TunnelSpec.ServiceSpec(descriptor: descriptor, settings: settings))

@@ -27,6 +27,12 @@ public final class Tunnel {
     public private(set) lazy var hooks = HookRunner(loop: loop, logger: logger)
     /// Unix time of the start.
     public let startedAt = TunnelStatus.wallClock()
+    /// Unix time of the last reload that took effect, and how many did.
+    public private(set) var lastReload: Double?
+    public private(set) var reloads = 0
+    /// Tells systemd when the tunnel is ready, reloading or stopping.
+    public let systemd = SystemdNotifier()
+    private var watchdogTimer: EventLoop.Timer?
 
     /// Bytes in front of every packet for headers stages prepend.
     public let headroom = 128
@@ -105,6 +111,13 @@ public final class Tunnel {
         try loop.onSignal(SIGUSR1) { [unowned self] in
             for line in self.counterReport() { self.logger.notice("\(line)") }
         }
+        if let interval = systemd.watchdogInterval {
+            // Sent by the loop that moves packets: if it wedges, systemd restarts us.
+            watchdogTimer = try loop.addTimer(milliseconds: max(1, Int(interval * 1000)), repeating: true) { [unowned self] in
+                self.systemd.watchdog()
+            }
+        }
+        systemd.ready(status: readiness)
     }
 
     private func openLink(_ linkSpec: TunnelSpec.LinkSpec, index: Int) throws -> UDPLink {
@@ -118,6 +131,11 @@ public final class Tunnel {
         linkWatches[ObjectIdentifier(link)] = try loop.watch(link.fd) { [unowned self, unowned link] in self.linkReadable(link) }
     }
 
+    /// What systemd shows as the unit's status line.
+    private var readiness: String {
+        "profile \(spec.profile), \(links.count) link\(links.count == 1 ? "" : "s")"
+    }
+
     // MARK: reload
 
     /// SIGHUP: re-read the site file and apply what can change without a restart —
@@ -128,6 +146,8 @@ public final class Tunnel {
             logger.warning("SIGHUP: this tunnel was not started from a file; nothing to reload")
             return
         }
+        systemd.reloading()
+        defer { systemd.ready(status: readiness) }
         let fresh: TunnelSpec
         do {
             fresh = try reloader()
@@ -147,6 +167,8 @@ public final class Tunnel {
         spec.links = fresh.links
         spec.sessionSettings = fresh.sessionSettings
         manager?.reloaded()
+        lastReload = TunnelStatus.wallClock()
+        reloads += 1
         logger.notice("reloaded \(fresh.file): \(links.count) link\(links.count == 1 ? "" : "s") (\(links.map(\.name).joined(separator: ", ")))")
     }
 
@@ -209,12 +231,14 @@ public final class Tunnel {
     public func requestStop(_ why: String) {
         guard !stopping else { return }
         stopping = true
+        systemd.stopping()
         logger.info("\(why): shutting down")
         loop.stop()
     }
 
     /// Stop the sessions, close links, remove the device, report counters.
     public func shutdown() {
+        watchdogTimer?.cancel()
         for service in services { service.stop() }
         services = []
         manager?.stop()

@@ -5,7 +5,7 @@ import Glibc
 /// thread from counters the data path writes without locks; encoders (JSON, the
 /// `tunneld status` table, metrics) live in the monitoring plugin. Never holds secrets.
 public struct TunnelStatus: Codable, Sendable, Equatable {
-    public static let version = "0.3.0"
+    public static let version = "0.4.0"
 
     public struct Daemon: Codable, Sendable, Equatable {
         public var version: String
@@ -15,6 +15,9 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
         /// Unix time (seconds) of the start.
         public var started: Double
         public var uptimeSeconds: Double
+        /// Unix time of the last SIGHUP reload that took effect; nil before any.
+        public var lastReload: Double?
+        public var reloads: Int
     }
 
     public struct Counters: Codable, Sendable, Equatable {
@@ -23,6 +26,10 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
         public var rxPackets: UInt64
         public var rxBytes: UInt64
         public var drops: [String: UInt64]
+
+        public init(txPackets: UInt64, txBytes: UInt64, rxPackets: UInt64, rxBytes: UInt64, drops: [String: UInt64]) {
+            (self.txPackets, self.txBytes, self.rxPackets, self.rxBytes, self.drops) = (txPackets, txBytes, rxPackets, rxBytes, drops)
+        }
     }
 
     public struct Device: Codable, Sendable, Equatable {
@@ -89,13 +96,14 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
         public var txBytes: UInt64
         public var rxPackets: UInt64
         public var rxBytes: UInt64
-        public var downTransitions: Int
+        /// Times the path went down (mlvpn's `disconnects`).
+        public var disconnects: Int
         /// Seconds since a packet last came by this path.
         public var lastPacketSeconds: Double
 
         public init(name: String, link: String, remote: String, state: String, fallbackOnly: Bool, srttMs: Double?,
                     rttvarMs: Double?, lossPercent: Double, rateMbps: Double, txPackets: UInt64, txBytes: UInt64,
-                    rxPackets: UInt64, rxBytes: UInt64, downTransitions: Int, lastPacketSeconds: Double) {
+                    rxPackets: UInt64, rxBytes: UInt64, disconnects: Int, lastPacketSeconds: Double) {
             self.name = name
             self.link = link
             self.remote = remote
@@ -109,7 +117,7 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
             self.txBytes = txBytes
             self.rxPackets = rxPackets
             self.rxBytes = rxBytes
-            self.downTransitions = downTransitions
+            self.disconnects = disconnects
             self.lastPacketSeconds = lastPacketSeconds
         }
     }
@@ -139,7 +147,8 @@ extension Tunnel {
         }
         let now = TunnelStatus.wallClock()
         let daemon = TunnelStatus.Daemon(version: TunnelStatus.version, pid: getpid(), profile: spec.profile, site: spec.file,
-                                         started: startedAt, uptimeSeconds: max(0, now - startedAt))
+                                         started: startedAt, uptimeSeconds: max(0, now - startedAt),
+                                         lastReload: lastReload, reloads: reloads)
         let deviceEntry = device.map {
             TunnelStatus.Device(name: $0.name, kind: $0.kind.rawValue, mtu: spec.device?.mtu ?? 0, counters: counters($0.counters))
         }

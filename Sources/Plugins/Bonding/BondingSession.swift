@@ -214,7 +214,7 @@ extension BondingSession {
                 fallbackOnly: path.isFallback, srttMs: path.health.srtt.map { $0 * 1000 }, rttvarMs: path.health.rttvar * 1000,
                 lossPercent: path.health.lossPercent(now: now), rateMbps: path.rate.estimate * 8 / 1e6,
                 txPackets: path.sentPackets, txBytes: path.sentBytes, rxPackets: path.receivedPackets, rxBytes: path.receivedBytes,
-                downTransitions: path.health.downTransitions, lastPacketSeconds: max(0, now - path.lastReceived))
+                disconnects: path.health.downTransitions, lastPacketSeconds: max(0, now - path.lastReceived))
         }
     }
 }
