@@ -16,6 +16,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.2.0"),
         .package(url: "https://github.com/ordo-one/malloc-interposer.git", from: "1.6.0"),
+        // Monitoring: HTTP off the data path's thread, Prometheus exposition.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
     ],
     targets: [
         // System libraries from Debian, found with pkg-config.
@@ -39,7 +43,15 @@ let package = Package(
         ),
         // Plugins: each depends on Framework only (plus the C library it wraps).
         .target(name: "Crypto", dependencies: ["Framework", "CSodium"], path: "Sources/Plugins/Crypto"),
-        .target(name: "Monitoring", dependencies: ["Framework"], path: "Sources/Plugins/Monitoring"),
+        .target(name: "Monitoring", dependencies: [
+                    "Framework",
+                    .product(name: "NIOCore", package: "swift-nio"),
+                    .product(name: "NIOPosix", package: "swift-nio"),
+                    .product(name: "NIOHTTP1", package: "swift-nio"),
+                    .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                    .product(name: "Metrics", package: "swift-metrics"),
+                    .product(name: "Prometheus", package: "swift-prometheus"),
+                ], path: "Sources/Plugins/Monitoring"),
         .target(name: "Bonding", dependencies: ["Framework"], path: "Sources/Plugins/Bonding"),
 
         // An example of a user's own stages, registered beside the stock plugins.
@@ -72,7 +84,13 @@ let package = Package(
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "Framework", "CSodium", .product(name: "Logging", package: "swift-log")], path: "Tests/CryptoTests",
                     exclude: ["generate_record_vectors.py", "generate_noise_vectors.py", "generate_handshake_vectors.py", "noise_fixture.py"]),
         .testTarget(name: "BondingTests", dependencies: ["Bonding", "Framework"], path: "Tests/BondingTests"),
-        .testTarget(name: "MonitoringTests", dependencies: ["Monitoring", "Framework"], path: "Tests/MonitoringTests"),
+        .testTarget(name: "MonitoringTests", dependencies: [
+                        "Monitoring", "Framework",
+                        .product(name: "Prometheus", package: "swift-prometheus"),
+                        .product(name: "NIOCore", package: "swift-nio"),
+                        .product(name: "NIOHTTP1", package: "swift-nio"),
+                        .product(name: "NIOEmbedded", package: "swift-nio"),
+                    ], path: "Tests/MonitoringTests"),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CYAML", "CNetlink"], path: "Tests/SystemLibraryTests"),
     ]
 )

@@ -25,7 +25,8 @@ public enum StatusTable {
     public static func render(_ status: TunnelStatus, socket: String) -> String {
         var lines: [String] = []
         let d = status.daemon
-        lines.append("tunnel \(d.site)  (profile \(d.profile), pid \(d.pid), up \(duration(d.uptimeSeconds)), tunneld \(d.version), \(socket))")
+        let reload = d.lastReload.map { ", reloaded \(duration(max(0, TunnelStatus.wallClock() - $0))) ago" } ?? ""
+        lines.append("tunnel \(d.site)  (profile \(d.profile), pid \(d.pid), up \(duration(d.uptimeSeconds))\(reload), tunneld \(d.version), \(socket))")
         if let device = status.device {
             lines.append("  device \(device.name) (\(device.kind), mtu \(device.mtu))  \(traffic(device.counters))")
         }
@@ -36,10 +37,8 @@ public enum StatusTable {
             if let r = session.multipath?.reorder {
                 lines.append("    reorder: \(r.inOrder) in order, \(r.held) held (\(r.holding) now, wait \(String(format: "%.1f", r.holdMs)) ms), released \(r.releasedByTimeout) by timeout, \(r.releasedAsLost) as lost, \(r.overflow) by overflow; \(r.late) late, \(r.duplicate) duplicate")
             }
-            for path in session.multipath?.paths ?? [] {
-                let rtt = path.srttMs.map { String(format: "srtt %.1f ms ±%.1f", $0, path.rttvarMs ?? 0) } ?? "srtt ?"
-                lines.append("    path \(path.name)\(path.fallbackOnly ? " (fallback)" : ""): \(path.state), \(path.link) → \(path.remote), \(rtt), loss \(String(format: "%.0f", path.lossPercent)) %, rate \(String(format: "%.1f", path.rateMbps)) Mbit/s")
-                lines.append("      tx \(bytes(path.txBytes)) in \(path.txPackets) packets, rx \(bytes(path.rxBytes)) in \(path.rxPackets) packets")
+            if let paths = session.multipath?.paths, !paths.isEmpty {
+                lines += pathTable(paths).map { "    " + $0 }
             }
         }
         for link in status.links {
@@ -48,6 +47,23 @@ public enum StatusTable {
         }
         if !status.tunnel.drops.isEmpty { lines.append("  before any session: \(drops(status.tunnel.drops))") }
         return lines.joined(separator: "\n")
+    }
+
+    /// The paths of a bonded session as aligned columns, one row per link.
+    static func pathTable(_ paths: [TunnelStatus.PathEntry]) -> [String] {
+        let header = ["LINK", "STATE", "LOCAL → REMOTE", "SRTT", "LOSS", "RATE", "TX", "RX", "DOWNS", "LAST RX"]
+        let rows = paths.map { path -> [String] in
+            [path.name + (path.fallbackOnly ? " (fallback)" : ""), path.state, "\(path.link) → \(path.remote)",
+             path.srttMs.map { String(format: "%.1f±%.1f ms", $0, path.rttvarMs ?? 0) } ?? "-",
+             String(format: "%.0f %%", path.lossPercent), String(format: "%.1f Mbit/s", path.rateMbps),
+             bytes(path.txBytes), bytes(path.rxBytes), String(path.disconnects),
+             String(format: "%.1f s", path.lastPacketSeconds)]
+        }
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+        return ([header] + rows).map { row in
+            row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
     }
 
     static func traffic(_ c: TunnelStatus.Counters) -> String {

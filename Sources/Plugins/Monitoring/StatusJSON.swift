@@ -5,10 +5,14 @@ import Framework
 /// names are documented in the README (Monitoring) with their mlvpn equivalents.
 public enum StatusJSON {
     public static func encode(_ status: TunnelStatus) throws -> Data {
+        try encoder(pretty: true).encode(status)
+    }
+
+    static func encoder(pretty: Bool) -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return try encoder.encode(status)
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
     }
 
     public static func decode(_ data: Data) throws -> TunnelStatus {
