@@ -4,7 +4,7 @@
 enum MonitoringSamples {
     static func path(_ name: String, state: String = "up", srtt: Double? = 12.5, loss: Double = 0,
                      tx: UInt64 = 1000, rx: UInt64 = 2000, disconnects: Int = 0) -> TunnelStatus.PathEntry {
-        .init(name: name, link: name, remote: "192.0.2.1:5080", state: state, fallbackOnly: false, srttMs: srtt,
+        .init(name: name, link: name, local: "10.0.0.2:5081", remote: "192.0.2.1:5080", state: state, fallbackOnly: false, srttMs: srtt,
               rttvarMs: srtt.map { $0 / 10 }, lossPercent: loss, rateMbps: 40, txPackets: tx / 100, txBytes: tx,
               rxPackets: rx / 100, rxBytes: rx, disconnects: disconnects, lastPacketSeconds: 0.05)
     }

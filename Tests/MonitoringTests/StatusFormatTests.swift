@@ -37,6 +37,18 @@ final class StatusFormatTests: XCTestCase {
         XCTAssertEqual(lines[6], "  before any session: handshake_bad_mac=2")
     }
 
+    func testBondedSessionsShowOneAlignedRowPerLink() {
+        let status = MonitoringSamples.status(paths: [MonitoringSamples.path("fast"),
+                                                      MonitoringSamples.path("slow", state: "down", srtt: nil, loss: 100, disconnects: 2)])
+        let lines = StatusTable.render(status, socket: "s").split(separator: "\n").map(String.init)
+        let header = try! XCTUnwrap(lines.firstIndex { $0.hasPrefix("    LINK") })
+        XCTAssertEqual(lines[header], "    LINK  STATE  LOCAL → REMOTE                  SRTT         LOSS   RATE         TX      RX       DOWNS  LAST RX")
+        XCTAssertEqual(lines[header + 1], "    fast  up     10.0.0.2:5081 → 192.0.2.1:5080  12.5±1.2 ms  0 %    40.0 Mbit/s  1000 B  2.0 KiB  0      0.1 s")
+        XCTAssertEqual(lines[header + 2], "    slow  down   10.0.0.2:5081 → 192.0.2.1:5080  -            100 %  40.0 Mbit/s  1000 B  2.0 KiB  2      0.1 s")
+        XCTAssertTrue(lines[0].contains("reloaded "), lines[0])
+        XCTAssertTrue(lines.contains { $0.hasPrefix("    reorder: 10 in order, 4 held (1 now, wait 25.0 ms)") })
+    }
+
     func testDurationsAndSizes() {
         XCTAssertEqual(StatusTable.duration(59.9), "59s")
         XCTAssertEqual(StatusTable.duration(61), "1m 1s")

@@ -82,7 +82,9 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
     /// measured health and what it carried (mlvpn's per-tunnel status fields).
     public struct PathEntry: Codable, Sendable, Equatable {
         public var name: String
+        /// The local UDP link the path leaves by, and that link's address.
         public var link: String
+        public var local: String
         public var remote: String
         /// up, lossy, slow or down.
         public var state: String
@@ -101,11 +103,12 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
         /// Seconds since a packet last came by this path.
         public var lastPacketSeconds: Double
 
-        public init(name: String, link: String, remote: String, state: String, fallbackOnly: Bool, srttMs: Double?,
+        public init(name: String, link: String, local: String, remote: String, state: String, fallbackOnly: Bool, srttMs: Double?,
                     rttvarMs: Double?, lossPercent: Double, rateMbps: Double, txPackets: UInt64, txBytes: UInt64,
                     rxPackets: UInt64, rxBytes: UInt64, disconnects: Int, lastPacketSeconds: Double) {
             self.name = name
             self.link = link
+            self.local = local
             self.remote = remote
             self.state = state
             self.fallbackOnly = fallbackOnly

@@ -210,7 +210,7 @@ extension BondingSession {
     private func pathEntries(now: Double) -> [TunnelStatus.PathEntry] {
         paths.map { path in
             TunnelStatus.PathEntry(
-                name: path.name, link: path.link.name, remote: path.remote.description, state: path.health.state.rawValue,
+                name: path.name, link: path.link.name, local: path.link.localAddress.description, remote: path.remote.description, state: path.health.state.rawValue,
                 fallbackOnly: path.isFallback, srttMs: path.health.srtt.map { $0 * 1000 }, rttvarMs: path.health.rttvar * 1000,
                 lossPercent: path.health.lossPercent(now: now), rateMbps: path.rate.estimate * 8 / 1e6,
                 txPackets: path.sentPackets, txBytes: path.sentBytes, rxPackets: path.receivedPackets, rxBytes: path.receivedBytes,

@@ -53,7 +53,7 @@ public enum StatusTable {
     static func pathTable(_ paths: [TunnelStatus.PathEntry]) -> [String] {
         let header = ["LINK", "STATE", "LOCAL → REMOTE", "SRTT", "LOSS", "RATE", "TX", "RX", "DOWNS", "LAST RX"]
         let rows = paths.map { path -> [String] in
-            [path.name + (path.fallbackOnly ? " (fallback)" : ""), path.state, "\(path.link) → \(path.remote)",
+            [path.name + (path.fallbackOnly ? " (fallback)" : ""), path.state, "\(path.local) → \(path.remote)",
              path.srttMs.map { String(format: "%.1f±%.1f ms", $0, path.rttvarMs ?? 0) } ?? "-",
              String(format: "%.0f %%", path.lossPercent), String(format: "%.1f Mbit/s", path.rateMbps),
              bytes(path.txBytes), bytes(path.rxBytes), String(path.disconnects),
