@@ -37,6 +37,7 @@ struct Status: ParsableCommand {
             }
             if watch { print("\u{1B}[H\u{1B}[2J", terminator: "") }
             print(output.joined(separator: "\n\n"))
+            fflush(nil)  // each refresh whole, also into a pipe or a file (nil: every stream)
             if !watch && failed { throw ExitCode(1) }
             if watch { sleep(1) }
         } while watch

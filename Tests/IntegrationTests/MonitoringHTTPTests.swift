@@ -46,6 +46,15 @@ final class MonitoringHTTPTests: LabTestCase {
             }
         }
 
+        // `tunneld status`: the links as table rows, and --watch redrawing every second.
+        let socket = lab.directory.appendingPathComponent("client.yaml.sock").path
+        let table = try lab.run(Lab.binary, "status", socket).output
+        XCTAssertTrue(table.contains("    LINK  STATE"), table)
+        XCTAssertTrue(table.split(separator: "\n").contains { $0.hasPrefix("    fast  up ") }, table)
+        XCTAssertTrue(table.split(separator: "\n").contains { $0.hasPrefix("    slow  up ") }, table)
+        let watched = try lab.run("timeout", "2.5", Lab.binary, "status", socket, "--watch", allowFailure: true).output
+        XCTAssertEqual(watched.components(separatedBy: "\u{1B}[H\u{1B}[2J").count - 1, 3, "redraws at 0, 1 and 2 s")
+
         // Prometheus's own text parser (python3-prometheus-client) reads /metrics.
         let metrics = try get(ns, "/metrics")
         let parser = lab.directory.appendingPathComponent("parse_metrics.py").path
