@@ -51,6 +51,7 @@ let package = Package(
                     .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                     .product(name: "Metrics", package: "swift-metrics"),
                     .product(name: "Prometheus", package: "swift-prometheus"),
+                    .product(name: "Logging", package: "swift-log"),
                 ], path: "Sources/Plugins/Monitoring"),
         .target(name: "Bonding", dependencies: ["Framework"], path: "Sources/Plugins/Bonding"),
 

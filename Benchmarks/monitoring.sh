@@ -53,7 +53,7 @@ rate, path = float(sys.argv[1]), sys.argv[2]
 def fetch(family, address, request):
     s = socket.socket(family)
     s.connect(address)
-    s.sendall(request)
+    if request: s.sendall(request)
     while s.recv(65536): pass
     s.close()
 while True:

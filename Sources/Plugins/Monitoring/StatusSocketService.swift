@@ -1,6 +1,7 @@
 import Foundation
 import Framework
 import Glibc
+import Logging
 
 /// The `status` service: a UNIX socket (mode 0600) that answers every connection
 /// with the tunnel's status as one JSON document and closes it. It reads nothing
@@ -51,24 +52,36 @@ final class StatusSocketService: Service {
 
     private func acceptAll() {
         while true {
-            // Closed before anything could be spawned, and written with MSG_DONTWAIT:
-            // neither non-blocking mode nor close-on-exec matters for it.
+            // Written with MSG_DONTWAIT, so non-blocking mode does not matter for it;
+            // close-on-exec does, since a status script may start before it is closed
+            // (scripts are started on this thread, so none can slip in between).
             let client = accept(fd, nil, nil)
             if client < 0 { return }
-            answer(client)
-            close(client)
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            // The status is taken here, on the loop (it reads the sessions' own
+            // state); encoding and sending happen off it, so the packets wait only
+            // for the copy, not for JSON.
+            let status = tunnel.status()
+            let logger = tunnel.logger
+            StatusSocketService.writer.async {
+                StatusSocketService.answer(client, status, logger: logger)
+                close(client)
+            }
         }
     }
 
-    private func answer(_ client: Int32) {
-        guard var document = try? StatusJSON.encode(tunnel.status()) else { return }
+    /// One serial queue for all answers: a burst of clients cannot start a burst of threads.
+    private static let writer = DispatchQueue(label: "tunneld.status-socket")
+
+    private static func answer(_ client: Int32, _ status: TunnelStatus, logger: Logger) {
+        guard var document = try? StatusJSON.encode(status) else { return }
         document.append(0x0a)
         // Room for the whole document, so the write below never has to wait.
         var size = Int32(min(document.count + 4096, 16 << 20))
         setsockopt(client, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         let sent = document.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
         if sent >= 0 && sent < document.count {
-            tunnel.logger.warning("status: \(document.count)-byte document cut at \(sent) bytes (client too slow)")
+            logger.warning("status: \(document.count)-byte document cut at \(sent) bytes (client too slow)")
         }
     }
 
