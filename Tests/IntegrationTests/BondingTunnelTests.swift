@@ -45,8 +45,9 @@ final class BondingTunnelTests: LabTestCase {
             let segments = tunnel.mbps * 1e6 * 10 / 8 / 1384
             let retransmitRate = Double(tunnel.retransmits) / max(segments, 1)
             print("bonding b: raw links \(String(format: "%.1f", rawSum)) Mbit/s (no delay), tunnel \(congestion) \(String(format: "%.1f", tunnel.mbps)), ratio \(String(format: "%.3f", tunnel.mbps / rawSum)), retransmits \(tunnel.retransmits) (\(String(format: "%.2f", retransmitRate * 100)) %)")
-            // Measured: cubic 0.03–0.05 %, bbr 0–9.1 % (bbr overshoots into the 50 ms tbf queues).
-            XCTAssertLessThan(retransmitRate, congestion == "cubic" ? 0.01 : 0.15, congestion)
+            // Measured: cubic 0.03–0.05 %, bbr 0–13.2 % (bbr overshoots into the 50 ms tbf queues and
+            // does not back off on loss). The bbr bound leaves room for that spread, not for worse.
+            XCTAssertLessThan(retransmitRate, congestion == "cubic" ? 0.01 : 0.20, congestion)
             best = max(best, tunnel.mbps / rawSum)
         }
         let hubStatus = try lab.exec(bond.hub, Lab.binary, "status", lab.directory.appendingPathComponent("hub.sock").path).output
