@@ -47,6 +47,23 @@ final class HTTPHandlerTests: XCTestCase {
         XCTAssertEqual(get("/status", method: .HEAD).0, .ok)
     }
 
+    func testEachDocumentIsRenderedOncePerSnapshot() {
+        let snapshots = StatusSnapshots(first: S.status(paths: [S.path("fast")]), at: 1000, intervalMilliseconds: 1000, windowSeconds: 300)
+        var renders = 0
+        let render = { (snapshot: StatusSnapshots.Snapshot) -> [UInt8]? in
+            renders += 1
+            return Array("generation \(snapshot.generation)".utf8)
+        }
+        XCTAssertEqual(snapshots.rendered("status", render), Array("generation 0".utf8))
+        XCTAssertEqual(snapshots.rendered("status", render), Array("generation 0".utf8))
+        XCTAssertEqual(renders, 1, "the second client is served the first one's bytes")
+        _ = snapshots.rendered("history", render)
+        XCTAssertEqual(renders, 2, "each document has its own entry")
+        snapshots.publish(S.status(paths: [S.path("fast", tx: 9000)]), at: 1001)
+        XCTAssertEqual(snapshots.rendered("status", render), Array("generation 1".utf8))
+        XCTAssertEqual(renders, 3)
+    }
+
     func connectedGuard(_ limits: HTTPConnectionGuard.Limits) throws -> EmbeddedChannel {
         let channel = EmbeddedChannel(handler: HTTPConnectionGuard(limits: limits))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()

@@ -46,16 +46,18 @@ final class HTTPStatusHandler: ChannelInboundHandler {
         case "/", "/index.html":
             return (.ok, "text/html; charset=utf-8", Array(LivePage.html.utf8))
         case "/status", "/status.json":
-            let snapshot = content.snapshots.current
-            guard var json = try? StatusJSON.encode(snapshot.status) else { return Self.failed }
-            json.append(0x0a)
-            return (.ok, "application/json", Array(json))
+            let json = content.snapshots.rendered("status") { snapshot in
+                (try? StatusJSON.encode(snapshot.status)).map { Array($0) + [0x0a] }
+            }
+            return json.map { (.ok, "application/json", $0) } ?? Self.failed
         case "/history":
-            let snapshot = content.snapshots.current
-            guard let json = try? StatusJSON.encoder(pretty: false).encode(snapshot.history) else { return Self.failed }
-            return (.ok, "application/json", Array(json))
+            let json = content.snapshots.rendered("history") { snapshot in
+                (try? StatusJSON.encoder(pretty: false).encode(snapshot.history)).map { Array($0) }
+            }
+            return json.map { (.ok, "application/json", $0) } ?? Self.failed
         case "/metrics":
-            return (.ok, "text/plain; version=0.0.4; charset=utf-8", content.metrics.render(content.snapshots.current.status))
+            let text = content.snapshots.rendered("metrics") { content.metrics.render($0.status) }
+            return (.ok, "text/plain; version=0.0.4; charset=utf-8", text ?? [])
         default:
             return (.notFound, "text/plain; charset=utf-8", Array("not found; try /, /status, /metrics or /history\n".utf8))
         }

@@ -8,6 +8,8 @@ final class StatusSnapshots: Sendable {
     struct Snapshot: Sendable {
         var status: TunnelStatus
         var history: StatusHistory
+        /// Counts snapshots, so what was rendered from one can be reused until the next.
+        var generation = 0
     }
 
     private let latest: NIOLockedValueBox<Snapshot>
@@ -23,9 +25,22 @@ final class StatusSnapshots: Sendable {
         latest.withLockedValue {
             $0.status = status
             $0.history.record(status, at: time)
+            $0.generation += 1
         }
     }
 
     /// The last status taken, from any thread.
     var current: Snapshot { latest.withLockedValue { $0 } }
+
+    /// What `render` makes of the current snapshot, made once per snapshot and per
+    /// `key` however many clients ask: JSON encoding is most of an answer's cost.
+    func rendered(_ key: String, _ render: (Snapshot) -> [UInt8]?) -> [UInt8]? {
+        let snapshot = current
+        if let hit = cache.withLockedValue({ $0[key] }), hit.generation == snapshot.generation { return hit.bytes }
+        guard let bytes = render(snapshot) else { return nil }
+        cache.withLockedValue { $0[key] = (snapshot.generation, bytes) }
+        return bytes
+    }
+
+    private let cache = NIOLockedValueBox([String: (generation: Int, bytes: [UInt8])]())
 }
