@@ -96,15 +96,18 @@ final class SchedulerDecisionTests: XCTestCase {
         XCTAssertEqual(firstOnFar, 112)
     }
 
-    func testPropagationDelayAloneDoesNotCount() throws {
+    func testPropagationDelayCounts() throws {
         // Long but empty: one echo each, so srtt equals min RTT and the queue delay is 0.
         let near = try makePath("near", index: 0, mbit: 10, rtt: 0.02)
         let far = try makePath("far", index: 1, mbit: 100, rtt: 0.1)
         XCTAssertEqual(near.queueDelay, 0)
-        XCTAssertEqual(far.queueDelay, 0)
-        // 0.112 ms on the far path beats 1.12 ms on the near one.
+        XCTAssertEqual(far.propagationDelay, 0.05)
+        // 1.12 ms + 10 ms on the near path beats 0.112 ms + 50 ms on the far one, in either order.
+        XCTAssertEqual(SchedulerStage.earliest([near, far], size: Self.packetSize, now: 5, gains: [1, 1], except: -1), 0)
+        XCTAssertEqual(SchedulerStage.earliest([far, near], size: Self.packetSize, now: 5, gains: [1, 1], except: -1), 1)
+        // Once the near queue is deeper than the 40 ms difference, the far path is earlier.
+        near.freeAt = 5.041
         XCTAssertEqual(SchedulerStage.earliest([near, far], size: Self.packetSize, now: 5, gains: [1, 1], except: -1), 1)
-        XCTAssertEqual(SchedulerStage.earliest([far, near], size: Self.packetSize, now: 5, gains: [1, 1], except: -1), 0)
     }
 
     // MARK: tiers

@@ -45,9 +45,12 @@ final class BondingTunnelTests: LabTestCase {
             let segments = tunnel.mbps * 1e6 * 10 / 8 / 1384
             let retransmitRate = Double(tunnel.retransmits) / max(segments, 1)
             print("bonding b: raw links \(String(format: "%.1f", rawSum)) Mbit/s (no delay), tunnel \(congestion) \(String(format: "%.1f", tunnel.mbps)), ratio \(String(format: "%.3f", tunnel.mbps / rawSum)), retransmits \(tunnel.retransmits) (\(String(format: "%.2f", retransmitRate * 100)) %)")
-            // Measured: cubic 0.03–0.05 %, bbr 0–13.2 % (bbr overshoots into the 50 ms tbf queues and
+            // Measured: cubic 0.03–0.19 %, bbr 0–13.2 % (bbr overshoots into the 50 ms tbf queues and
             // does not back off on loss). The bbr bound leaves room for that spread, not for worse.
             XCTAssertLessThan(retransmitRate, congestion == "cubic" ? 0.01 : 0.20, congestion)
+            // Since the scheduler counts propagation delay, cubic measured 0.54–0.59 (0.17–0.34
+            // before); the floor keeps that from silently going back.
+            if congestion == "cubic" { XCTAssertGreaterThan(tunnel.mbps / rawSum, 0.4, "cubic") }
             best = max(best, tunnel.mbps / rawSum)
         }
         let hubStatus = try lab.exec(bond.hub, Lab.binary, "status", lab.directory.appendingPathComponent("hub.sock").path).output
@@ -55,10 +58,10 @@ final class BondingTunnelTests: LabTestCase {
         print("bonding b: hub \(reorderLine.trimmingCharacters(in: .whitespaces))")
         XCTAssertFalse(reorderLine.hasPrefix("    reorder: 0 in order") || reorderLine.contains(" 0 held"),
                        "packets over links of unequal delay must need reordering at the hub: \(hubStatus)")
-        // Measured here 0.19–0.86 of the raw sum, run to run: the issue asks 0.85 and this
-        // is NOT reliably met (see the closing note). The bar below only says the tunnel
-        // keeps carrying TCP at a useful rate across links of unequal delay.
-        XCTAssertGreaterThan(best, 0.15)
+        // Best of the two measured 0.78–0.82 of the raw sum: the issue asks 0.85 and this is
+        // NOT met (see the closing note). The bar below says the tunnel still aggregates:
+        // more than the faster link's share alone (40 of 60 Mbit/s).
+        XCTAssertGreaterThan(best, 0.67)
     }
 
     // c. the faster link is cut mid-transfer, then restored.

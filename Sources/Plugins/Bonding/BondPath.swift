@@ -53,12 +53,17 @@ final class BondPath {
 
     /// The wait a packet meets on this path beyond its propagation delay: the queue
     /// the probes find at the bottleneck now (srtt − min RTT), which this side's
-    /// virtual clock cannot see when bursts or another sender built it. Propagation
-    /// itself is left out on purpose: the reorder buffer absorbs the difference
-    /// between links, and counting it starves the longer link under TCP (measured
-    /// with 10 ms and 40 ms links: 37.5 Mbit/s counting it, 49.6 without).
+    /// virtual clock cannot see when bursts or another sender built it.
     var queueDelay: Double {
         guard let srtt = health.srtt, let minimum = health.minRTT else { return 0 }
         return max(srtt - minimum, 0)
     }
+
+    /// One-way propagation, taken as half the least RTT seen. Counting it sends a
+    /// packet to the longer path only once the shorter one's queue is deeper than
+    /// the difference, so the reorder buffer holds less and TCP's RTT grows with its
+    /// load rather than jumping by the difference as soon as both paths carry data
+    /// (which ends cubic's slow start early: 10 and 40 ms links, 40 + 20 Mbit/s,
+    /// cubic went from 0.17–0.34 of the raw sum to 0.57–0.59, bbr 0.77–0.81 to 0.82).
+    var propagationDelay: Double { (health.minRTT ?? 0) / 2 }
 }

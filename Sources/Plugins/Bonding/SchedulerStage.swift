@@ -112,7 +112,8 @@ final class SchedulerStage: Stage {
             let path = paths[index]
             let tier = path.tier
             guard tier != BondPath.unusable, tier <= bestTier else { continue }
-            let arrival = max(path.freeAt, now) + Double(size) / (path.rate.estimate * gains[index]) + path.queueDelay
+            let arrival = max(path.freeAt, now) + Double(size) / (path.rate.estimate * gains[index])
+                + path.queueDelay + path.propagationDelay
             if tier < bestTier || arrival < bestArrival {
                 best = index
                 bestTier = tier
