@@ -8,13 +8,8 @@ cd "$(dirname "$0")/.."
 source Benchmarks/lib.sh
 A=tbond-a B=tbond-b
 bench_setup $A $B
-for n in 1 2; do
-    ip link add tbond$n netns $A type veth peer name tbond${n}b netns $B
-    ip -n $A addr add 10.201.$n.1/24 dev tbond$n; ip -n $A link set tbond$n up
-    ip -n $B addr add 10.201.$n.2/24 dev tbond${n}b; ip -n $B link set tbond${n}b up
-done
-"$BIN" genkey --out "$WORK/a.key"; "$BIN" genkey --out "$WORK/b.key"
-PA=$("$BIN" pubkey "$WORK/a.key"); PB=$("$BIN" pubkey "$WORK/b.key")
+bench_veth $A $B tbond1 1; bench_veth $A $B tbond2 2
+bench_keys
 site() {  # NAME DEVICE ADDRESS PORT LINKS...
     local name=$1 device=$2 address=$3 port=$4; shift 4
     { echo "profile: bonding-client"; echo "device: { name: $device, address: $address }"; echo "links:"
@@ -34,9 +29,7 @@ site two bond2 10.96.0.1/30 5082 1 2; hub hubtwo bond2 10.96.0.2/30 5082 1 2
 for name in hubone hubtwo; do ip netns exec $B "$BIN" run "$WORK/$name.yaml" 2>"$WORK/$name.log" & done
 for name in one two; do ip netns exec $A "$BIN" run "$WORK/$name.yaml" 2>"$WORK/$name.log" & done
 sleep 1.5
-for target in 10.97.0.2 10.96.0.2; do
-    ip netns exec $A ping -c 1 -W 2 $target >/dev/null || { echo "bonding tunnel to $target did not come up" >&2; cat "$WORK"/*.log >&2; exit 1; }
-done
+bench_wait_up $A 10.97.0.2 10.96.0.2
 
 echo "single-stream TCP, $SECONDS_PER_RUN s per run, bonding-client/-server (encrypted, MTU 1436), $(nproc) cores"
 for cc in cubic bbr; do

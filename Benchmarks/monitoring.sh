@@ -16,16 +16,13 @@ ROUNDS=${2:-10}
 SCRAPES_PER_SECOND=${3:-1}
 A=mbench-a B=mbench-b
 bench_setup $A $B
-ip link add mbench0 netns $A type veth peer name mbench1 netns $B
-ip -n $A addr add 10.201.1.1/24 dev mbench0; ip -n $A link set mbench0 up
-ip -n $B addr add 10.201.1.2/24 dev mbench1; ip -n $B link set mbench1 up
-"$BIN" genkey --out "$WORK/a.key"; "$BIN" genkey --out "$WORK/b.key"
-PA=$("$BIN" pubkey "$WORK/a.key"); PB=$("$BIN" pubkey "$WORK/b.key")
+bench_veth $A $B mbench 1
+bench_keys
 site() {  # site NAME DEVICE ADDRESS PORT KEY PEER MONITORING
     printf 'profile: p2p\ndevice: { name: %s, mtu: 1400, address: %s }\nlinks:\n  - { name: wan1, bind: %s, remote: %s }\nsettings: { crypto.aead: { private-key-file: %s, peer-public-key: "%s" } }\n%s\n' \
         "$2" "$3" "$4" "$5" "$6" "$7" "$8" > "$WORK/$1.yaml"
 }
-# Monitoring only on the sending side's peer that serves it; both ends alike keeps it fair.
+# Monitoring is on at both ends of the second pair, as it would be in service.
 site off-a tun0 10.98.0.1/30 10.201.1.1:5080 10.201.1.2:5080 a.key "$PB" "status: off"
 site off-b tun0 10.98.0.2/30 10.201.1.2:5080 10.201.1.1:5080 b.key "$PA" "status: off"
 MONITORING_A="status: { socket: $WORK/on-a.sock }
@@ -40,9 +37,7 @@ for side in a b; do
     for mode in off on; do ip netns exec $ns "$BIN" run "$WORK/$mode-$side.yaml" 2>"$WORK/$mode-$side.log" & done
 done
 sleep 1
-for address in 10.98.0.2 10.97.0.2; do
-    ip netns exec $A ping -c 1 -W 3 $address >/dev/null || { echo "tunnel to $address did not come up" >&2; cat "$WORK"/*.log >&2; exit 1; }
-done
+bench_wait_up $A 10.98.0.2 10.97.0.2
 
 # The scraper: one light process per side, so its own CPU stays small beside tunneld's.
 # The scraper: one light process per side, raw sockets rather than urllib, so the

@@ -7,14 +7,11 @@ cd "$(dirname "$0")/.."
 source Benchmarks/lib.sh
 A=tbench-a B=tbench-b
 bench_setup $A $B
-ip link add tbench0 netns $A type veth peer name tbench1 netns $B
-ip -n $A addr add 10.201.1.1/24 dev tbench0; ip -n $A link set tbench0 up
-ip -n $B addr add 10.201.1.2/24 dev tbench1; ip -n $B link set tbench1 up
+bench_veth $A $B tbench 1
 printf 'profile: plain\ndevice: { name: tun0, mtu: 1400, address: 10.99.0.1/30 }\nlinks:\n  - { name: wan1, bind: 10.201.1.1:5080, remote: 10.201.1.2:5080 }\n' > "$WORK/a.yaml"
 printf 'profile: plain\ndevice: { name: tun0, mtu: 1400, address: 10.99.0.2/30 }\nlinks:\n  - { name: wan1, bind: 10.201.1.2:5080, remote: 10.201.1.1:5080 }\n' > "$WORK/b.yaml"
 # The encrypted tunnel on its own port and device, keys made for the run.
-"$BIN" genkey --out "$WORK/a.key"; "$BIN" genkey --out "$WORK/b.key"
-PA=$("$BIN" pubkey "$WORK/a.key"); PB=$("$BIN" pubkey "$WORK/b.key")
+bench_keys
 printf 'profile: p2p\ndevice: { name: tun1, mtu: 1400, address: 10.98.0.1/30 }\nlinks:\n  - { name: wan1, bind: 10.201.1.1:5081, remote: 10.201.1.2:5081 }\nsettings: { crypto.aead: { private-key-file: a.key, peer-public-key: "%s" } }\n' "$PB" > "$WORK/pa.yaml"
 printf 'profile: p2p\ndevice: { name: tun1, mtu: 1400, address: 10.98.0.2/30 }\nlinks:\n  - { name: wan1, bind: 10.201.1.2:5081 }\nsettings: { crypto.aead: { private-key-file: b.key, peer-public-key: "%s" } }\n' "$PA" > "$WORK/pb.yaml"
 for side in a b; do
@@ -23,7 +20,7 @@ for side in a b; do
     ip netns exec $ns "$BIN" run "$WORK/p$side.yaml" 2>"$WORK/p$side.log" &
 done
 sleep 1
-ip netns exec $A ping -c 1 -W 2 10.98.0.2 >/dev/null || { echo "encrypted tunnel did not come up" >&2; cat "$WORK"/p*.log >&2; exit 1; }
+bench_wait_up $A 10.99.0.2 10.98.0.2
 
 echo "single-stream TCP, $SECONDS_PER_RUN s per run, tunnel MTU 1400, $(nproc) cores"
 for cc in cubic bbr; do
