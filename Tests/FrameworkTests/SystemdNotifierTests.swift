@@ -66,10 +66,17 @@ final class SystemdNotifierTests: XCTestCase {
         XCTAssertNil(SystemdNotifier(environment: ["WATCHDOG_USEC": "400000"]).watchdogInterval, "no socket to ping")
     }
 
-    func testWithoutNotifySocketNothingIsSent() {
-        let notifier = SystemdNotifier(environment: [:])
+    func testWithoutAUsableNotifySocketNothingIsSent() throws {
+        XCTAssertFalse(SystemdNotifier(environment: [:]).isActive)
+        // systemd only ever gives absolute or abstract names; a relative one is not used,
+        // even when a socket of that name exists.
+        let relative = "tunneld-notify-relative-\(getpid()).sock"
+        unlink(relative)
+        let fd = try listener(relative)
+        defer { close(fd); unlink(relative) }
+        let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": relative])
         XCTAssertFalse(notifier.isActive)
-        notifier.ready(status: "x")  // must not crash or block
-        XCTAssertFalse(SystemdNotifier(environment: ["NOTIFY_SOCKET": "relative/path"]).isActive)
+        notifier.ready(status: "x")
+        XCTAssertNil(receive(fd), "nothing may reach a socket systemd did not name")
     }
 }

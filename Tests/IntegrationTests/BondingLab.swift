@@ -108,6 +108,26 @@ final class BondingLab {
         throw LabError("links \(links) did not come up: \(daemon.output)")
     }
 
+    /// The first session of a daemon's status (`tunneld status --json` on its socket).
+    func session(socket: String) throws -> [String: Any] {
+        let json = try lab.run(Lab.binary, "status", socket, "--json").output
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        guard let session = (object?["sessions"] as? [[String: Any]])?.first else { throw LabError("no session in \(json)") }
+        return session
+    }
+
+    /// What the scheduler has put on each path: data, and the probes and echoes that
+    /// measure the path (those are small: under 100 bytes each).
+    func pathTx(socket: String) throws -> [String: (packets: Int, bytes: Int)] {
+        let paths = (try session(socket: socket)["multipath"] as? [String: Any])?["paths"] as? [[String: Any]] ?? []
+        var result: [String: (packets: Int, bytes: Int)] = [:]
+        for path in paths {
+            guard let name = path["name"] as? String else { continue }
+            result[name] = (path["tx_packets"] as? Int ?? 0, path["tx_bytes"] as? Int ?? 0)
+        }
+        return result
+    }
+
     func signalRelay(_ key: String, _ signal: Int32) {
         if let relay = relays[key] { kill(relay.process.processIdentifier, signal) }
     }

