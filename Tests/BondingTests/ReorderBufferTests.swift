@@ -10,6 +10,16 @@ private final class Delivered {
 }
 
 final class ReorderBufferTests: XCTestCase {
+    private var delivered: Delivered!
+    private var buffer: ReorderBuffer!
+    private var packets: TestPackets!
+
+    override func setUp() {
+        delivered = Delivered()
+        buffer = makeBuffer(into: delivered)
+        packets = TestPackets()
+    }
+
     private func makeBuffer(capacity: Int = 64, into delivered: Delivered) -> ReorderBuffer {
         ReorderBuffer(capacity: capacity, slotSize: 128, headroom: 16, tailroom: 0) { batch in
             delivered.flushes += 1
@@ -19,8 +29,7 @@ final class ReorderBufferTests: XCTestCase {
 
     /// Accepts a packet whose payload is its own sequence.
     @discardableResult
-    private func accept(_ buffer: ReorderBuffer, _ packets: TestPackets, _ sequence: UInt32,
-                        path: Int? = nil, now: Double = 0) -> ReorderBuffer.Verdict {
+    private func accept(_ sequence: UInt32, path: Int? = nil, now: Double = 0) -> ReorderBuffer.Verdict {
         buffer.accept(packets.tagged(sequence), sequence: sequence, path: path, now: now)
     }
 
@@ -32,12 +41,9 @@ final class ReorderBufferTests: XCTestCase {
     }
 
     func testInOrderPacketsPassThroughAndFlushOnlyOnFinish() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        XCTAssertEqual(accept(buffer, packets, 10), .deliver)
-        XCTAssertEqual(accept(buffer, packets, 11), .deliver)
-        XCTAssertEqual(accept(buffer, packets, 12), .deliver)
+        XCTAssertEqual(accept(10), .deliver)
+        XCTAssertEqual(accept(11), .deliver)
+        XCTAssertEqual(accept(12), .deliver)
         XCTAssertEqual(buffer.counters.inOrder, 3)
         XCTAssertEqual(buffer.counters.held, 0)
         XCTAssertEqual(buffer.next, 13)
@@ -52,10 +58,8 @@ final class ReorderBufferTests: XCTestCase {
     }
 
     func testFullOutputIsFlushedWithoutFinish() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
         let packets = TestPackets(capacity: 400, slotSize: 64)
-        for sequence in UInt32(0)..<300 { accept(buffer, packets, sequence) }
+        for sequence in UInt32(0)..<300 { accept(sequence) }
         XCTAssertEqual(delivered.flushes, 1)
         XCTAssertEqual(delivered.tags, Array(UInt32(0)..<256))
         buffer.finish()
@@ -64,15 +68,12 @@ final class ReorderBufferTests: XCTestCase {
     }
 
     func testPacketAheadOfGapIsHeldAndReleasedWhenGapFills() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        XCTAssertEqual(accept(buffer, packets, 0), .deliver)
-        XCTAssertEqual(accept(buffer, packets, 2), .held)
-        XCTAssertEqual(accept(buffer, packets, 3), .held)
+        XCTAssertEqual(accept(0), .deliver)
+        XCTAssertEqual(accept(2), .held)
+        XCTAssertEqual(accept(3), .held)
         XCTAssertEqual(buffer.heldCount, 2)
         XCTAssertEqual(buffer.next, 1)
-        XCTAssertEqual(accept(buffer, packets, 1), .deliver)
+        XCTAssertEqual(accept(1), .deliver)
         XCTAssertEqual(buffer.heldCount, 0)
         XCTAssertEqual(buffer.next, 4)
         buffer.finish()
@@ -84,41 +85,32 @@ final class ReorderBufferTests: XCTestCase {
     }
 
     func testHeldPacketIsCopiedSoTheReceivedSlotMayBeReused() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        accept(buffer, packets, 0)
+        accept(0)
         let ahead = packets.tagged(2)
         XCTAssertEqual(buffer.accept(ahead, sequence: 2, path: nil, now: 0), .held)
         testPoke(ahead, 3, 0xEE)  // the receive slot is refilled after the batch
-        accept(buffer, packets, 1)
+        accept(1)
         buffer.finish()
         XCTAssertEqual(delivered.tags, [0, 1, 2])
     }
 
     func testDuplicateOfHeldPacketIsDropped() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        accept(buffer, packets, 0)
-        XCTAssertEqual(accept(buffer, packets, 2), .held)
-        XCTAssertEqual(accept(buffer, packets, 2), .duplicate)
+        accept(0)
+        XCTAssertEqual(accept(2), .held)
+        XCTAssertEqual(accept(2), .duplicate)
         XCTAssertEqual(buffer.counters.duplicate, 1)
         XCTAssertEqual(buffer.counters.held, 1)
         XCTAssertEqual(buffer.heldCount, 1)
-        accept(buffer, packets, 1)
+        accept(1)
         buffer.finish()
         XCTAssertEqual(delivered.tags, [0, 1, 2])
     }
 
     func testDuplicateOfDeliveredPacketIsDropped() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        accept(buffer, packets, 0)
-        accept(buffer, packets, 1)
-        XCTAssertEqual(accept(buffer, packets, 0), .duplicate)
-        XCTAssertEqual(accept(buffer, packets, 1), .duplicate)
+        accept(0)
+        accept(1)
+        XCTAssertEqual(accept(0), .duplicate)
+        XCTAssertEqual(accept(1), .duplicate)
         XCTAssertEqual(buffer.counters.duplicate, 2)
         XCTAssertEqual(buffer.counters.late, 0)
         buffer.finish()
@@ -126,11 +118,8 @@ final class ReorderBufferTests: XCTestCase {
     }
 
     func testHeldGapIsReleasedByTimeoutAtHoldTime() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        accept(buffer, packets, 0, now: 2.0)
-        XCTAssertEqual(accept(buffer, packets, 2, now: 2.0), .held)
+        accept(0, now: 2.0)
+        XCTAssertEqual(accept(2, now: 2.0), .held)
         XCTAssertEqual(buffer.oldestHeldAt(), 2.0)
 
         buffer.releaseDue(now: 2.2, holdTime: 0.25)
@@ -148,12 +137,9 @@ final class ReorderBufferTests: XCTestCase {
     }
 
     func testHoldTimeCountsFromOldestHeldArrivalNotLowestSequence() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        accept(buffer, packets, 0, now: 2.0)
-        accept(buffer, packets, 3, now: 2.0)
-        accept(buffer, packets, 2, now: 2.125)
+        accept(0, now: 2.0)
+        accept(3, now: 2.0)
+        accept(2, now: 2.125)
         XCTAssertEqual(buffer.oldestHeldAt(), 2.0)
         buffer.releaseDue(now: 2.25, holdTime: 0.25)
         XCTAssertEqual(delivered.tags, [0, 2, 3])
@@ -161,13 +147,10 @@ final class ReorderBufferTests: XCTestCase {
     }
 
     func testEveryGapOlderThanHoldTimeIsGivenUp() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        accept(buffer, packets, 0, now: 0)
-        accept(buffer, packets, 2, now: 0)  // gap at 1
-        accept(buffer, packets, 4, now: 0)  // gap at 3
-        accept(buffer, packets, 7, now: 0.125)  // gaps at 5, 6: held more recently
+        accept(0, now: 0)
+        accept(2, now: 0)  // gap at 1
+        accept(4, now: 0)  // gap at 3
+        accept(7, now: 0.125)  // gaps at 5, 6: held more recently
         buffer.releaseDue(now: 0.25, holdTime: 0.25)
         // Two gaps skipped: the packets at 2 and 4 had waited the hold time.
         XCTAssertEqual(delivered.tags, [0, 2, 4])
@@ -178,35 +161,29 @@ final class ReorderBufferTests: XCTestCase {
     }
 
     func testLatePacketIsDeliveredAndCounted() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        accept(buffer, packets, 0, now: 0)
-        accept(buffer, packets, 2, now: 0)
+        accept(0, now: 0)
+        accept(2, now: 0)
         buffer.releaseDue(now: 1.0, holdTime: 0.1)
         XCTAssertEqual(delivered.tags, [0, 2])
         XCTAssertEqual(buffer.next, 3)
 
-        XCTAssertEqual(accept(buffer, packets, 1, now: 1.1), .late)
+        XCTAssertEqual(accept(1, now: 1.1), .late)
         XCTAssertEqual(buffer.counters.late, 1)
         buffer.finish()
         XCTAssertEqual(delivered.tags, [0, 2, 1])
         // Once delivered late it is a duplicate.
-        XCTAssertEqual(accept(buffer, packets, 1, now: 1.2), .duplicate)
+        XCTAssertEqual(accept(1, now: 1.2), .duplicate)
         XCTAssertEqual(buffer.counters.duplicate, 1)
         XCTAssertEqual(buffer.counters.late, 1)
     }
 
     func testGapIsReleasedAsLostWhenEveryActivePathPassedIt() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        XCTAssertEqual(accept(buffer, packets, 0, path: 0, now: 0.000), .deliver)
-        XCTAssertEqual(accept(buffer, packets, 2, path: 0, now: 0.001), .held)
-        XCTAssertEqual(accept(buffer, packets, 3, path: 1, now: 0.002), .held)
-        XCTAssertEqual(accept(buffer, packets, 4, path: 0, now: 0.003), .held)
-        XCTAssertEqual(accept(buffer, packets, 5, path: 1, now: 0.004), .held)
-        XCTAssertEqual(accept(buffer, packets, 6, path: 0, now: 0.005), .held)
+        XCTAssertEqual(accept(0, path: 0, now: 0.000), .deliver)
+        XCTAssertEqual(accept(2, path: 0, now: 0.001), .held)
+        XCTAssertEqual(accept(3, path: 1, now: 0.002), .held)
+        XCTAssertEqual(accept(4, path: 0, now: 0.003), .held)
+        XCTAssertEqual(accept(5, path: 1, now: 0.004), .held)
+        XCTAssertEqual(accept(6, path: 0, now: 0.005), .held)
         // Well within the hold time: only the known-lost rule can release the gap at 1.
         buffer.releaseDue(now: 0.01, holdTime: 0.1)
         XCTAssertEqual(delivered.tags, [0, 2, 3, 4, 5, 6])
@@ -216,21 +193,23 @@ final class ReorderBufferTests: XCTestCase {
         XCTAssertEqual(buffer.next, 7)
     }
 
-    func testGapIsKeptWhileAnActivePathMayStillBringIt() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        accept(buffer, packets, 0, path: 1, now: 0.000)
-        accept(buffer, packets, 2, path: 0, now: 0.001)
-        accept(buffer, packets, 4, path: 0, now: 0.002)
+    /// 0 comes by path 1, then 2 and 4 by path 0: path 1 last brought a packet before
+    /// the gap at 1, so it may still bring 1 and the gap waits.
+    private func holdGapWaitingOnPath1(file: StaticString = #filePath, line: UInt = #line) {
+        accept(0, path: 1, now: 0.000)
+        accept(2, path: 0, now: 0.001)
+        accept(4, path: 0, now: 0.002)
         buffer.releaseDue(now: 0.01, holdTime: 0.1)
-        // Path 1 last brought 0, before the gap at 1: it may still be on its way.
-        XCTAssertEqual(delivered.tags, [0])
+        XCTAssertEqual(delivered.tags, [0], file: file, line: line)
+    }
+
+    func testGapIsKeptWhileAnActivePathMayStillBringIt() {
+        holdGapWaitingOnPath1()
         XCTAssertEqual(buffer.heldCount, 2)
         XCTAssertEqual(buffer.counters.releasedAsLost, 0)
 
         // Path 1 now brings 3: both paths are past 1, so 1 is lost; 3 fills the next gap.
-        XCTAssertEqual(accept(buffer, packets, 3, path: 1, now: 0.02), .held)
+        XCTAssertEqual(accept(3, path: 1, now: 0.02), .held)
         buffer.releaseDue(now: 0.03, holdTime: 0.1)
         XCTAssertEqual(delivered.tags, [0, 2, 3, 4])
         XCTAssertEqual(buffer.counters.releasedAsLost, 1)
@@ -238,15 +217,7 @@ final class ReorderBufferTests: XCTestCase {
     }
 
     func testAPathThatIsDownDoesNotHoldAGap() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        accept(buffer, packets, 0, path: 1, now: 0.000)
-        accept(buffer, packets, 2, path: 0, now: 0.001)
-        accept(buffer, packets, 4, path: 0, now: 0.002)
-        // Path 1 (which may carry 1) is alive: the gap waits.
-        buffer.releaseDue(now: 0.01, holdTime: 0.1)
-        XCTAssertEqual(delivered.tags, [0])
+        holdGapWaitingOnPath1()
         // Path 1 is declared down (the link was cut): only path 0 counts, and it is past 1 and 3.
         buffer.deadPaths = 1 << 1
         buffer.releaseDue(now: 0.011, holdTime: 0.1)
@@ -256,14 +227,11 @@ final class ReorderBufferTests: XCTestCase {
     }
 
     func testPacketAtLeastCapacityAheadForcesOldestGapsOut() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(capacity: 64, into: delivered)
-        let packets = TestPackets()
-        accept(buffer, packets, 0)
-        accept(buffer, packets, 2)
-        accept(buffer, packets, 3)
+        accept(0)
+        accept(2)
+        accept(3)
         // 64 ahead of next (1): the gap at 1 is given up to make room.
-        XCTAssertEqual(accept(buffer, packets, 65), .held)
+        XCTAssertEqual(accept(65), .held)
         XCTAssertEqual(buffer.counters.overflow, 1)
         XCTAssertEqual(delivered.tags, [0, 2, 3], "released packets are handed on before their slot is reused")
         XCTAssertEqual(buffer.next, 4)
@@ -274,44 +242,35 @@ final class ReorderBufferTests: XCTestCase {
     }
 
     func testPacketLessThanCapacityAheadIsHeldWithoutOverflow() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(capacity: 64, into: delivered)
-        let packets = TestPackets()
-        accept(buffer, packets, 0)
-        accept(buffer, packets, 2)
-        XCTAssertEqual(accept(buffer, packets, 64), .held)  // 63 ahead of next (1)
+        accept(0)
+        accept(2)
+        XCTAssertEqual(accept(64), .held)  // 63 ahead of next (1)
         XCTAssertEqual(buffer.counters.overflow, 0)
         XCTAssertEqual(buffer.heldCount, 2)
         XCTAssertEqual(buffer.next, 1)
     }
 
     func testSequencesWrapAt24Bits() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        XCTAssertEqual(accept(buffer, packets, 0xFF_FFFE), .deliver)
-        XCTAssertEqual(accept(buffer, packets, 0), .held)
-        XCTAssertEqual(accept(buffer, packets, 1), .held)
-        XCTAssertEqual(accept(buffer, packets, 0xFF_FFFF), .deliver)
+        XCTAssertEqual(accept(0xFF_FFFE), .deliver)
+        XCTAssertEqual(accept(0), .held)
+        XCTAssertEqual(accept(1), .held)
+        XCTAssertEqual(accept(0xFF_FFFF), .deliver)
         XCTAssertEqual(buffer.next, 2)
         XCTAssertEqual(buffer.heldCount, 0)
         buffer.finish()
         XCTAssertEqual(delivered.tags, [0xFF_FFFE, 0xFF_FFFF, 0, 1])
 
         // Across the wrap, older sequences are behind: late if unseen, else duplicate.
-        XCTAssertEqual(accept(buffer, packets, 0xFF_FFFD), .late)
-        XCTAssertEqual(accept(buffer, packets, 0xFF_FFFF), .duplicate)
-        XCTAssertEqual(accept(buffer, packets, 2), .deliver)
+        XCTAssertEqual(accept(0xFF_FFFD), .late)
+        XCTAssertEqual(accept(0xFF_FFFF), .duplicate)
+        XCTAssertEqual(accept(2), .deliver)
         buffer.finish()
         XCTAssertEqual(delivered.tags, [0xFF_FFFE, 0xFF_FFFF, 0, 1, 0xFF_FFFD, 2])
     }
 
     func testTimeoutReleaseAcrossTheWrap() {
-        let delivered = Delivered()
-        let buffer = makeBuffer(into: delivered)
-        let packets = TestPackets()
-        accept(buffer, packets, 0xFF_FFFE, now: 0)
-        accept(buffer, packets, 1, now: 0)  // gaps at 0xFFFFFF and 0
+        accept(0xFF_FFFE, now: 0)
+        accept(1, now: 0)  // gaps at 0xFFFFFF and 0
         buffer.releaseDue(now: 0.5, holdTime: 0.25)
         XCTAssertEqual(delivered.tags, [0xFF_FFFE, 1])
         XCTAssertEqual(buffer.next, 2)
