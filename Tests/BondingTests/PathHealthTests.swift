@@ -5,6 +5,11 @@ import Framework
 // Times are multiples of powers of two where exact boundaries matter, so the
 // arithmetic in the assertions is exact.
 final class PathHealthTests: XCTestCase {
+    /// Send `count` probes at `time`; their ids in order.
+    private func probes(_ health: inout PathHealth, _ count: Int, at time: Double = 0) -> [UInt32] {
+        (0..<count).map { _ in health.probeSent(now: time) }
+    }
+
     private typealias Tolerances = PathHealth.Tolerances
 
     /// Sends one probe at `at` and echoes it after `rtt`; returns the state change.
@@ -204,8 +209,7 @@ final class PathHealthTests: XCTestCase {
 
     func testLossAtToleranceIsNotLossyAboveItIs() {
         var health = PathHealth(tolerances: Tolerances(lossPercent: 20, latency: 0, timeout: 10), now: 0)
-        var ids: [UInt32] = []
-        for _ in 0..<10 { ids.append(health.probeSent(now: 0)) }
+        let ids = probes(&health, 10)
         XCTAssertEqual(health.echoReceived(id: ids[0], sentAt: 0, now: 0.03125), .up)
         for id in ids[1..<8] { XCTAssertNil(health.echoReceived(id: id, sentAt: 0, now: 0.03125)) }
         // 2 of 10 lost: exactly 20 %, not above.
@@ -231,8 +235,7 @@ final class PathHealthTests: XCTestCase {
 
     func testLossyLeavesOnlyAtHalfTheTolerance() {
         var health = PathHealth(tolerances: Tolerances(lossPercent: 20, latency: 0, timeout: 10), now: 0)
-        var ids: [UInt32] = []
-        for _ in 0..<10 { ids.append(health.probeSent(now: 0)) }
+        let ids = probes(&health, 10)
         XCTAssertEqual(health.echoReceived(id: ids[0], sentAt: 0, now: 0.03125), .up)
         for id in ids[1..<7] { XCTAssertNil(health.echoReceived(id: id, sentAt: 0, now: 0.03125)) }
         XCTAssertEqual(health.tick(now: 0.5), .lossy)  // 3 of 10 = 30 %
@@ -297,8 +300,7 @@ final class PathHealthTests: XCTestCase {
 
     func testLossyTakesPrecedenceOverSlow() {
         var health = PathHealth(tolerances: Tolerances(lossPercent: 20, latency: 0.1, timeout: 10), now: 0)
-        var ids: [UInt32] = []
-        for _ in 0..<4 { ids.append(health.probeSent(now: 0)) }
+        let ids = probes(&health, 4)
         XCTAssertEqual(health.echoReceived(id: ids[0], sentAt: 0, now: 0.25), .slow)
         XCTAssertEqual(health.tick(now: 2.0), .lossy)  // 3 of 4 lost, srtt still 0.25
     }
