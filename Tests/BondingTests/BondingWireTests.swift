@@ -63,17 +63,27 @@ final class BondingWireTests: XCTestCase {
         XCTAssertEqual(testBytes(of: fits), [0, 0, 0, 7, 1, 2, 3])
     }
 
+    func testBulkDataHeaderHasItsOwnTypeAndTheSameSequence() {
+        let packets = TestPackets(headroom: 16)
+        var packet = packets.make([0x45])
+        XCTAssertTrue(BondingWire.writeData(&packet, sequence: 0x01_0203, bulk: true))
+        XCTAssertEqual(testBytes(of: packet), [BondingWire.bulk, 0x01, 0x02, 0x03, 0x45])
+        XCTAssertEqual(BondingWire.sequence(of: packet), 0x01_0203)
+    }
+
     // MARK: probe
 
     func testProbeRoundTripWithExactLayout() {
         let packets = TestPackets()
         var packet = packets.make([])
-        let probe = BondingWire.Probe(id: 0xDEAD_BEEF, sentAt: 0x0102_0304_0506_0708, name: "wan1", fallback: true)
+        let probe = BondingWire.Probe(id: 0xDEAD_BEEF, sentAt: 0x0102_0304_0506_0708, name: "wan1", fallback: true,
+                                      nextSequence: 0xAB_CDEF)
         XCTAssertTrue(BondingWire.write(probe, into: &packet))
         XCTAssertEqual(packet.length, BondingWire.probeHeader + 4)
         XCTAssertEqual(testBytes(of: packet), [0x01, 0x01, 4, 0,
                                                0xDE, 0xAD, 0xBE, 0xEF,
                                                0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+                                               0x00, 0xAB, 0xCD, 0xEF,
                                                0x77, 0x61, 0x6E, 0x31])
         XCTAssertEqual(BondingWire.parseProbe(packet), .success(probe))
     }
@@ -112,14 +122,14 @@ final class BondingWireTests: XCTestCase {
         var packet = packets.make([])
         let name = String(repeating: "x", count: 32)
         XCTAssertTrue(BondingWire.write(BondingWire.Probe(id: 5, sentAt: 77, name: name, fallback: false), into: &packet))
-        XCTAssertEqual(packet.length, 48)
+        XCTAssertEqual(packet.length, 52)
         XCTAssertEqual(BondingWire.parseProbe(packet),
                        .success(BondingWire.Probe(id: 5, sentAt: 77, name: name, fallback: false)))
     }
 
     func testProbeWriteFailsWithoutTailroomAndLeavesPacketEmpty() {
-        // slot 48, headroom 16: an empty packet has 32 bytes of tailroom.
-        let packets = TestPackets(slotSize: 48, headroom: 16)
+        // slot 52, headroom 16: an empty packet has 36 bytes of tailroom.
+        let packets = TestPackets(slotSize: 52, headroom: 16)
         var tooLong = packets.make([])
         XCTAssertFalse(BondingWire.write(BondingWire.Probe(id: 1, sentAt: 0, name: String(repeating: "n", count: 17),
                                                            fallback: false), into: &tooLong))
@@ -127,7 +137,7 @@ final class BondingWireTests: XCTestCase {
         var fits = packets.make([])
         XCTAssertTrue(BondingWire.write(BondingWire.Probe(id: 1, sentAt: 0, name: String(repeating: "n", count: 16),
                                                           fallback: false), into: &fits))
-        XCTAssertEqual(fits.length, 32)
+        XCTAssertEqual(fits.length, 36)
     }
 
     func testProbeShorterThanHeaderIsTruncated() {
@@ -181,16 +191,28 @@ final class BondingWireTests: XCTestCase {
         XCTAssertEqual(BondingWire.parseProbe(packets.make(bytes)), .failure(.malformed))
     }
 
+    func testProbeSequenceMarkOutside24BitsIsMalformed() {
+        let packets = TestPackets()
+        var packet = packets.make([])
+        XCTAssertTrue(BondingWire.write(BondingWire.Probe(id: 2, sentAt: 3, name: "", fallback: false, nextSequence: 0xFF_FFFF),
+                                        into: &packet))
+        XCTAssertEqual(BondingWire.parseProbe(packet),
+                       .success(BondingWire.Probe(id: 2, sentAt: 3, name: "", fallback: false, nextSequence: 0xFF_FFFF)))
+        testPoke(packet, 16, 0x01)  // a 25th bit
+        XCTAssertEqual(BondingWire.parseProbe(packet), .failure(.malformed))
+    }
+
     // MARK: echo
 
     func testEchoRoundTripWithExactLayout() {
         let packets = TestPackets()
         var packet = packets.make([])
         let echo = BondingWire.Echo(id: 0x0A0B_0C0D, sentAt: 0x1122_3344_5566_7788,
-                                    receivedBytes: 0x0102_0304_0506_0708, echoedAt: 0xF0E0_D0C0_B0A0_9080)
+                                    receivedBytes: 0x0102_0304_0506_0708, echoedAt: 0xF0E0_D0C0_B0A0_9080,
+                                    nextSequence: 0x12_3456)
         XCTAssertTrue(BondingWire.write(echo, into: &packet))
         XCTAssertEqual(packet.length, BondingWire.echoBytes)
-        XCTAssertEqual(testBytes(of: packet), [0x02, 0, 0, 0,
+        XCTAssertEqual(testBytes(of: packet), [0x02, 0x12, 0x34, 0x56,
                                                0x0A, 0x0B, 0x0C, 0x0D,
                                                0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
                                                0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,

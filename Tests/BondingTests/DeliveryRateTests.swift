@@ -8,75 +8,75 @@ final class DeliveryRateTests: XCTestCase {
         var rate = DeliveryRate(prior: 1_000_000, now: 0)
         XCTAssertEqual(rate.estimate, 1_000_000)
         rate.noteSent(500_000)
-        rate.echo(receivedBytes: 0, at: 10.0, now: 0.05)  // first echo: only a baseline
+        rate.echo(receivedBytes: 0, at: 10.0, queued: false, now: 0.05)  // first echo: only a baseline
         XCTAssertEqual(rate.estimate, 1_000_000)
     }
 
     func testSampleIsBytesOverReceiverTimeOnceSpanReachesATenthOfASecond() {
         var rate = DeliveryRate(prior: 1_000_000, now: 0)
         rate.noteSent(500_000)  // offered 2.5 MB/s over 0.2 s: not application-limited
-        rate.echo(receivedBytes: 0, at: 10.0, now: 0.05)
+        rate.echo(receivedBytes: 0, at: 10.0, queued: false, now: 0.05)
         // 0.0625 s after the baseline: too short, and the baseline stays.
-        rate.echo(receivedBytes: 40_000, at: 10.0625, now: 0.1)
+        rate.echo(receivedBytes: 40_000, at: 10.0625, queued: false, now: 0.1)
         XCTAssertEqual(rate.estimate, 1_000_000)
         // 50 000 bytes in 0.125 s from the first baseline (not 10 000 from the ignored echo).
-        rate.echo(receivedBytes: 50_000, at: 10.125, now: 0.2)
+        rate.echo(receivedBytes: 50_000, at: 10.125, queued: false, now: 0.2)
         XCTAssertEqual(rate.estimate, 400_000)
     }
 
     func testSampleUsesReceiverClockNotSenderClock() {
         var rate = DeliveryRate(prior: 1_000_000, now: 0)
         rate.noteSent(10_000_000)
-        rate.echo(receivedBytes: 1_000, at: 5.0, now: 0)
+        rate.echo(receivedBytes: 1_000, at: 5.0, queued: false, now: 0)
         // The sender's clock moved 1 s, the receiver's 0.25 s: 100 000 / 0.25.
-        rate.echo(receivedBytes: 101_000, at: 5.25, now: 1.0)
+        rate.echo(receivedBytes: 101_000, at: 5.25, queued: false, now: 1.0)
         XCTAssertEqual(rate.estimate, 400_000)
     }
 
     func testSpanOfExactlyATenthOfASecondIsASample() {
         var rate = DeliveryRate(prior: 1_000_000, now: 0)
         rate.noteSent(10_000_000)
-        rate.echo(receivedBytes: 0, at: 0, now: 0)
-        rate.echo(receivedBytes: 30_000, at: DeliveryRate.sampleSpan, now: 0.1)
+        rate.echo(receivedBytes: 0, at: 0, queued: false, now: 0)
+        rate.echo(receivedBytes: 30_000, at: DeliveryRate.sampleSpan, queued: false, now: 0.1)
         XCTAssertEqual(rate.estimate, 30_000 / DeliveryRate.sampleSpan)
     }
 
     func testApplicationLimitedSampleCannotLowerTheEstimate() {
         var rate = DeliveryRate(prior: 1_000_000, now: 0)
-        rate.echo(receivedBytes: 0, at: 0, now: 0)
+        rate.echo(receivedBytes: 0, at: 0, queued: false, now: 0)
         rate.noteSent(1_000)  // offered 8 000 B/s, far below 90 % of the estimate
-        rate.echo(receivedBytes: 50_000, at: 0.125, now: 0.125)  // 400 000 B/s
+        rate.echo(receivedBytes: 50_000, at: 0.125, queued: false, now: 0.125)  // 400 000 B/s
         XCTAssertEqual(rate.estimate, 1_000_000)
     }
 
     func testApplicationLimitedSampleCanRaiseTheEstimate() {
         var rate = DeliveryRate(prior: 1_000_000, now: 0)
-        rate.echo(receivedBytes: 0, at: 0, now: 0)
+        rate.echo(receivedBytes: 0, at: 0, queued: false, now: 0)
         rate.noteSent(1_000)
-        rate.echo(receivedBytes: 50_000, at: 0.125, now: 0.125)  // limited, lower: ignored, new baseline
+        rate.echo(receivedBytes: 50_000, at: 0.125, queued: false, now: 0.125)  // limited, lower: ignored, new baseline
         rate.noteSent(1_000)
-        rate.echo(receivedBytes: 300_000, at: 0.25, now: 0.25)  // limited but 2 000 000 B/s
-        XCTAssertEqual(rate.estimate, 2_000_000)
+        rate.echo(receivedBytes: 237_500, at: 0.25, queued: false, now: 0.25)  // limited but 1 500 000 B/s
+        XCTAssertEqual(rate.estimate, 1_500_000)
     }
 
     func testSampleBelowEstimateLowersItWhenSenderOfferedEnough() {
         var rate = DeliveryRate(prior: 1_000_000, now: 0)
-        rate.echo(receivedBytes: 0, at: 0, now: 0)
+        rate.echo(receivedBytes: 0, at: 0, queued: false, now: 0)
         rate.noteSent(125_000)  // offered 1 000 000 B/s over 0.125 s: not application-limited
-        rate.echo(receivedBytes: 50_000, at: 0.125, now: 0.125)
+        rate.echo(receivedBytes: 50_000, at: 0.125, queued: false, now: 0.125)
         XCTAssertEqual(rate.estimate, 400_000)
     }
 
     func testEstimateIsMaximumOfLastTenSamples() {
-        var rate = DeliveryRate(prior: 125_000, now: 0)
+        var rate = DeliveryRate(prior: 600_000, now: 0)
         var bytes: UInt64 = 0
         var at = 0.0
-        rate.echo(receivedBytes: bytes, at: at, now: at)
+        rate.echo(receivedBytes: bytes, at: at, queued: false, now: at)
         func sample(_ delta: UInt64) {
             rate.noteSent(10_000_000)  // never application-limited
             bytes += delta
             at += 0.125
-            rate.echo(receivedBytes: bytes, at: at, now: at)
+            rate.echo(receivedBytes: bytes, at: at, queued: false, now: at)
         }
         sample(100_000)  // 800 000 B/s
         XCTAssertEqual(rate.estimate, 800_000)
@@ -90,30 +90,66 @@ final class DeliveryRateTests: XCTestCase {
 
     func testEstimateNeverFallsBelowFloor() {
         var rate = DeliveryRate(prior: 1_000_000, now: 0)
-        rate.echo(receivedBytes: 0, at: 0, now: 0)
+        rate.echo(receivedBytes: 0, at: 0, queued: false, now: 0)
         rate.noteSent(10_000_000)
-        rate.echo(receivedBytes: 125, at: 0.125, now: 0.125)  // 1 000 B/s
+        rate.echo(receivedBytes: 125, at: 0.125, queued: false, now: 0.125)  // 1 000 B/s
         XCTAssertEqual(rate.estimate, DeliveryRate.floor)
         XCTAssertEqual(DeliveryRate.floor, 125_000)
     }
 
     func testByteCounterGoingBackwardsResetsTheBaseline() {
         var rate = DeliveryRate(prior: 1_000_000, now: 0)
-        rate.echo(receivedBytes: 5_000_000, at: 1.0, now: 0)
+        rate.echo(receivedBytes: 5_000_000, at: 1.0, queued: false, now: 0)
         rate.noteSent(10_000_000)
-        rate.echo(receivedBytes: 1_000, at: 1.125, now: 0.125)  // the peer restarted its count
+        rate.echo(receivedBytes: 1_000, at: 1.125, queued: false, now: 0.125)  // the peer restarted its count
         XCTAssertEqual(rate.estimate, 1_000_000)
-        rate.echo(receivedBytes: 51_000, at: 1.25, now: 0.25)  // 50 000 in 0.125 s from the new baseline
+        rate.echo(receivedBytes: 51_000, at: 1.25, queued: false, now: 0.25)  // 50 000 in 0.125 s from the new baseline
         XCTAssertEqual(rate.estimate, 400_000)
     }
 
     func testReceiverClockGoingBackwardsResetsTheBaseline() {
         var rate = DeliveryRate(prior: 1_000_000, now: 0)
-        rate.echo(receivedBytes: 0, at: 100.0, now: 0)
+        rate.echo(receivedBytes: 0, at: 100.0, queued: false, now: 0)
         rate.noteSent(10_000_000)
-        rate.echo(receivedBytes: 10_000, at: 2.0, now: 0.125)  // earlier than the baseline
+        rate.echo(receivedBytes: 10_000, at: 2.0, queued: false, now: 0.125)  // earlier than the baseline
         XCTAssertEqual(rate.estimate, 1_000_000)
-        rate.echo(receivedBytes: 60_000, at: 2.125, now: 0.25)
+        rate.echo(receivedBytes: 60_000, at: 2.125, queued: false, now: 0.25)
         XCTAssertEqual(rate.estimate, 400_000)
+    }
+
+    // MARK: queued samples and growth
+
+    func testOneSampleRaisesTheEstimateByHalfAtMost() {
+        var rate = DeliveryRate(prior: 1_000_000, now: 0)
+        rate.echo(receivedBytes: 0, at: 0, queued: true, now: 0)
+        rate.noteSent(10_000_000)
+        rate.echo(receivedBytes: 1_000_000, at: 0.125, queued: true, now: 0.125)  // 8 000 000 B/s
+        XCTAssertEqual(rate.estimate, 1_500_000)
+        rate.noteSent(10_000_000)
+        rate.echo(receivedBytes: 2_000_000, at: 0.25, queued: true, now: 0.25)
+        XCTAssertEqual(rate.estimate, 2_250_000)
+    }
+
+    func testASpanThatStartedQueuedOutranksLargerIdleSamples() {
+        // A token bucket lets a burst through an idle path: 1 500 000 B/s measured on a
+        // path that does 1 000 000. Once a span starts with a queue, its sample rules.
+        var rate = DeliveryRate(prior: 1_000_000, now: 0)
+        rate.echo(receivedBytes: 0, at: 0, queued: false, now: 0)
+        rate.noteSent(10_000_000)
+        rate.echo(receivedBytes: 187_500, at: 0.125, queued: true, now: 0.125)  // idle start: 1 500 000
+        XCTAssertEqual(rate.estimate, 1_500_000)
+        rate.noteSent(10_000_000)
+        rate.echo(receivedBytes: 312_500, at: 0.25, queued: true, now: 0.25)  // queued start: 1 000 000
+        XCTAssertEqual(rate.estimate, 1_000_000)
+    }
+
+    func testQueuedButApplicationLimitedSampleCannotLowerTheEstimate() {
+        // Other traffic filled the uplink while this side sent only probes: the queue
+        // was someone else's, and the path has not become slower for the tunnel.
+        var rate = DeliveryRate(prior: 1_000_000, now: 0)
+        rate.echo(receivedBytes: 0, at: 0, queued: true, now: 0)
+        rate.noteSent(1_000)
+        rate.echo(receivedBytes: 1_000, at: 0.125, queued: true, now: 0.125)
+        XCTAssertEqual(rate.estimate, 1_000_000)
     }
 }

@@ -29,8 +29,8 @@ final class ReorderBufferTests: XCTestCase {
 
     /// Accepts a packet whose payload is its own sequence.
     @discardableResult
-    private func accept(_ sequence: UInt32, path: Int? = nil, now: Double = 0) -> ReorderBuffer.Verdict {
-        buffer.accept(packets.tagged(sequence), sequence: sequence, path: path, now: now)
+    private func accept(_ sequence: UInt32, path: Int? = nil, wait: Double = 0, now: Double = 0) -> ReorderBuffer.Verdict {
+        buffer.accept(packets.tagged(sequence), sequence: sequence, path: path, wait: wait, now: now)
     }
 
     func testCapacityRoundsUpToPowerOfTwoOfAtLeast64() {
@@ -120,7 +120,7 @@ final class ReorderBufferTests: XCTestCase {
     func testHeldGapIsReleasedByTimeoutAtHoldTime() {
         accept(0, now: 2.0)
         XCTAssertEqual(accept(2, now: 2.0), .held)
-        XCTAssertEqual(buffer.oldestHeldAt(), 2.0)
+        XCTAssertEqual(buffer.nextWake(holdTime: 0.25), 2.25)
 
         buffer.releaseDue(now: 2.2, holdTime: 0.25)
         XCTAssertEqual(delivered.tags, [0], "in-order packets are handed on, the gap still waits")
@@ -130,7 +130,7 @@ final class ReorderBufferTests: XCTestCase {
         buffer.releaseDue(now: 2.25, holdTime: 0.25)
         XCTAssertEqual(delivered.tags, [0, 2])
         XCTAssertEqual(buffer.heldCount, 0)
-        XCTAssertNil(buffer.oldestHeldAt())
+        XCTAssertNil(buffer.nextWake(holdTime: 0.25))
         XCTAssertEqual(buffer.counters.releasedByTimeout, 1)
         XCTAssertEqual(buffer.counters.releasedAsLost, 0)
         XCTAssertEqual(buffer.next, 3)
@@ -140,7 +140,7 @@ final class ReorderBufferTests: XCTestCase {
         accept(0, now: 2.0)
         accept(3, now: 2.0)
         accept(2, now: 2.125)
-        XCTAssertEqual(buffer.oldestHeldAt(), 2.0)
+        XCTAssertEqual(buffer.nextWake(holdTime: 0.25), 2.25)
         buffer.releaseDue(now: 2.25, holdTime: 0.25)
         XCTAssertEqual(delivered.tags, [0, 2, 3])
         XCTAssertEqual(buffer.counters.releasedByTimeout, 1)
@@ -157,7 +157,7 @@ final class ReorderBufferTests: XCTestCase {
         XCTAssertEqual(buffer.counters.releasedByTimeout, 2)
         XCTAssertEqual(buffer.heldCount, 1)
         XCTAssertEqual(buffer.next, 5)
-        XCTAssertEqual(buffer.oldestHeldAt(), 0.125)
+        XCTAssertEqual(buffer.nextWake(holdTime: 0.25), 0.375)
     }
 
     func testLatePacketIsDeliveredAndCounted() {
@@ -233,7 +233,8 @@ final class ReorderBufferTests: XCTestCase {
         // 64 ahead of next (1): the gap at 1 is given up to make room.
         XCTAssertEqual(accept(65), .held)
         XCTAssertEqual(buffer.counters.overflow, 1)
-        XCTAssertEqual(delivered.tags, [0, 2, 3], "released packets are handed on before their slot is reused")
+        buffer.finish()
+        XCTAssertEqual(delivered.tags, [0, 2, 3])
         XCTAssertEqual(buffer.next, 4)
         XCTAssertEqual(buffer.heldCount, 1)
 
@@ -275,5 +276,102 @@ final class ReorderBufferTests: XCTestCase {
         XCTAssertEqual(delivered.tags, [0xFF_FFFE, 1])
         XCTAssertEqual(buffer.next, 2)
         XCTAssertEqual(buffer.counters.releasedByTimeout, 1)
+    }
+
+    // MARK: sequence marks
+
+    func testAMarkFromAnIdlePathLetsAGapGoAsLost() {
+        holdGapWaitingOnPath1()
+        // Path 1 carries no data, but its probe says the next data packet it would
+        // have sent was 2: it has passed 1, which is therefore lost.
+        buffer.marker(path: 1, nextSequence: 2, now: 0.012)
+        buffer.releaseDue(now: 0.012, holdTime: 0.1)
+        XCTAssertEqual(delivered.tags, [0, 2])
+        XCTAssertEqual(buffer.counters.releasedAsLost, 1)
+        // The gap at 3 still waits: path 1's mark (2) is not past it.
+        XCTAssertEqual(buffer.next, 3)
+        buffer.marker(path: 1, nextSequence: 4, now: 0.013)
+        buffer.releaseDue(now: 0.013, holdTime: 0.1)
+        XCTAssertEqual(delivered.tags, [0, 2, 4])
+        XCTAssertEqual(buffer.counters.releasedAsLost, 2)
+        XCTAssertEqual(buffer.counters.releasedByTimeout, 0)
+    }
+
+    func testAMarkThatIsNotPastTheGapChangesNothing() {
+        holdGapWaitingOnPath1()
+        buffer.marker(path: 1, nextSequence: 1, now: 0.012)  // everything before 1: nothing new
+        buffer.releaseDue(now: 0.012, holdTime: 0.1)
+        XCTAssertEqual(delivered.tags, [0])
+        XCTAssertEqual(buffer.counters.releasedAsLost, 0)
+    }
+
+    func testAPathSilentForLongerThanActiveForDoesNotHoldAGap() {
+        holdGapWaitingOnPath1()
+        // Path 0 keeps bringing data; path 1 was last heard at 0.
+        accept(5, path: 0, now: ReorderBuffer.activeFor + 0.001)
+        buffer.releaseDue(now: ReorderBuffer.activeFor + 0.001, holdTime: 10)
+        XCTAssertEqual(delivered.tags, [0, 2, 4, 5])
+        XCTAssertEqual(buffer.counters.releasedAsLost, 2)
+    }
+
+    // MARK: delay alignment
+
+    func testAlignedPacketWaitsItsTimeEvenInOrder() {
+        XCTAssertEqual(accept(0, path: 0, wait: 0.03, now: 1.0), .held)
+        XCTAssertEqual(buffer.counters.aligned, 1)
+        XCTAssertEqual(buffer.counters.inOrder, 0)
+        XCTAssertEqual(buffer.nextWake(holdTime: 0.1), 1.03)
+        buffer.releaseDue(now: 1.029, holdTime: 0.1)
+        XCTAssertEqual(delivered.tags, [])
+        buffer.releaseDue(now: 1.03, holdTime: 0.1)
+        XCTAssertEqual(delivered.tags, [0])
+        XCTAssertEqual(buffer.next, 1)
+        XCTAssertNil(buffer.nextWake(holdTime: 0.1))
+    }
+
+    func testPacketBehindAnAlignedOneWaitsForIt() {
+        // 0 came by the short path and waits 30 ms; 1, small, is not aligned but stays behind it.
+        accept(0, path: 0, wait: 0.03, now: 1.0)
+        XCTAssertEqual(accept(1, path: 0, now: 1.001), .held)
+        XCTAssertEqual(buffer.counters.held, 1)
+        buffer.releaseDue(now: 1.02, holdTime: 0.005)
+        XCTAssertEqual(delivered.tags, [], "a packet waiting for its time is no gap: nothing times out")
+        XCTAssertEqual(buffer.counters.releasedByTimeout, 0)
+        buffer.releaseDue(now: 1.03, holdTime: 0.005)
+        XCTAssertEqual(delivered.tags, [0, 1])
+    }
+
+    func testAlignedPacketFromTheShortPathMeetsTheLongPathsPacketInOrder() {
+        // The long path (1) brings 11 at 1.04; the short path (0) brought 12 and 13 at
+        // 1.01 and 1.011, to wait 30 ms: delivery is in order, nothing is late.
+        accept(10, now: 0.9)
+        buffer.marker(path: 1, nextSequence: 11, now: 1.0)  // the long path is live, 11 on its way
+        accept(12, path: 0, wait: 0.03, now: 1.01)
+        accept(13, path: 0, wait: 0.03, now: 1.011)
+        buffer.releaseDue(now: 1.035, holdTime: 0.1)
+        XCTAssertEqual(delivered.tags, [10])
+        XCTAssertEqual(accept(11, path: 1, now: 1.04), .deliver)
+        buffer.releaseDue(now: 1.041, holdTime: 0.1)
+        XCTAssertEqual(delivered.tags, [10, 11, 12, 13])
+        XCTAssertEqual(buffer.counters.late, 0)
+    }
+
+    func testGapTimeoutCountsFromWhenThePacketBehindItWasReady() {
+        accept(0, now: 0)
+        accept(2, wait: 0.0625, now: 0)  // gap at 1; 2 is ready at 0.0625
+        XCTAssertEqual(buffer.nextWake(holdTime: 0.125), 0.1875)
+        buffer.releaseDue(now: 0.15, holdTime: 0.125)
+        XCTAssertEqual(delivered.tags, [0])
+        buffer.releaseDue(now: 0.1875, holdTime: 0.125)
+        XCTAssertEqual(delivered.tags, [0, 2])
+        XCTAssertEqual(buffer.counters.releasedByTimeout, 1)
+    }
+
+    func testOverflowSendsAnAlignedPacketEarly() {
+        accept(0, wait: 1, now: 0)
+        XCTAssertEqual(accept(64, now: 0), .held)  // 64 ahead of next (0): 0 must go
+        XCTAssertEqual(buffer.counters.overflow, 1)
+        XCTAssertEqual(delivered.tags, [0])
+        XCTAssertEqual(buffer.next, 1)
     }
 }

@@ -9,7 +9,8 @@ final class SchedulerDecisionTests: XCTestCase {
     private static let packetSize = 1400
 
     /// A path with a delivery rate of `mbit` Mbit/s; up with a queue-free RTT of `rtt`
-    /// (one echo at time `rtt` for a probe sent at 0), or down when `rtt` is nil.
+    /// (one echo at time `rtt` for a probe sent at 0, which took half of it one way),
+    /// or down when `rtt` is nil.
     private func makePath(_ name: String, index: Int, mbit: Double, rtt: Double?, fallback: Bool = false,
                           file: StaticString = #filePath, line: UInt = #line) throws -> BondPath {
         let path = try makeBondPath(name, index: index, fallback: fallback, tolerances: PathHealth.Tolerances(),
@@ -18,6 +19,7 @@ final class SchedulerDecisionTests: XCTestCase {
         if let rtt {
             let id = path.health.probeSent(now: 0)
             XCTAssertEqual(path.health.echoReceived(id: id, sentAt: 0, now: rtt), .up, file: file, line: line)
+            path.outbound.sample(sentAt: 0, arrivedAt: rtt / 2, now: rtt)
         }
         return path
     }
@@ -34,17 +36,23 @@ final class SchedulerDecisionTests: XCTestCase {
 
     /// Schedules `count` packets at `now` as the stage does (earliest path, then its
     /// queue clock advanced by the packet's time on it); returns packets per path.
-    private func schedule(_ paths: [BondPath], count: Int, now: Double, gains: [Double]? = nil) -> [Int] {
+    private func schedule(_ paths: [BondPath], count: Int, now: Double, gains: [Double]? = nil, bulk: Bool = false) -> [Int] {
         let gains = gains ?? [Double](repeating: 1, count: paths.count)
         var perPath = [Int](repeating: 0, count: paths.count)
         for _ in 0..<count {
-            let chosen = SchedulerStage.earliest(paths, size: Self.packetSize, now: now, gains: gains, except: -1)
+            let chosen = earliest(paths, now: now, gains: gains, bulk: bulk)
             guard chosen >= 0 else { continue }
             perPath[chosen] += 1
             let path = paths[chosen]
             path.freeAt = max(path.freeAt, now) + Double(Self.packetSize) / (path.rate.estimate * gains[chosen])
         }
         return perPath
+    }
+
+    /// The stage's choice for one packet of `packetSize` bytes.
+    private func earliest(_ paths: [BondPath], now: Double, gains: [Double]? = nil, bulk: Bool = false, except: Int = -1) -> Int {
+        SchedulerStage.earliest(paths, size: Self.packetSize, now: now, gains: gains ?? [Double](repeating: 1, count: paths.count),
+                                baseline: SchedulerStage.baseline(paths), bulk: bulk, except: except)
     }
 
     // MARK: proportional split and delay
@@ -68,46 +76,81 @@ final class SchedulerDecisionTests: XCTestCase {
         XCTAssertEqual(Double(split[0]) / Double(split[1]), 1.25, accuracy: 1.25 * 0.05, "split \(split)")
     }
 
-    func testPathWithMoreQueueDelayGetsNothingUntilShortQueueExceedsTheDifference() throws {
-        let near = try makePath("near", index: 0, mbit: 40, rtt: 0.0625)
-        let far = try makePath("far", index: 1, mbit: 40, rtt: 0.0625)
-        // A second, longer echo on the far path: srtt = 7/8 * 0.0625 + 1/8 * 0.3125 = 0.09375,
-        // min RTT stays 0.0625, so the probes see 31.25 ms of queue there.
-        let id = far.health.probeSent(now: 1.0)
-        XCTAssertNil(far.health.echoReceived(id: id, sentAt: 1.0, now: 1.3125))
-        XCTAssertEqual(near.queueDelay, 0)
-        XCTAssertEqual(far.queueDelay, 0.03125)
-
+    func testSmallPacketsTakeTheShortPathUntilItsQueueExceedsTheDifference() throws {
+        // Equal rates, one way 10 and 40 ms: a small packet goes on the far path only
+        // once the near path's queue is deeper than the 30 ms difference.
+        let near = try makePath("near", index: 0, mbit: 40, rtt: 0.02)
+        let far = try makePath("far", index: 1, mbit: 40, rtt: 0.08)
+        XCTAssertEqual(far.propagation(above: SchedulerStage.baseline([near, far])), 0.03, accuracy: 1e-12)
         let paths = [near, far]
         let now = 2.0
         var firstOnFar: Int?
         for n in 0..<200 {
-            let nearQueue = max(near.freeAt, now) - now
-            let chosen = SchedulerStage.earliest(paths, size: Self.packetSize, now: now, gains: [1, 1], except: -1)
-            guard chosen >= 0 else { return XCTFail("no path chosen for packet \(n)") }
-            if nearQueue < 0.03125 - 1e-9 {
-                XCTAssertEqual(chosen, 0, "packet \(n): near queue \(nearQueue) s is shorter than the far path's 31.25 ms")
-            }
+            let chosen = earliest(paths, now: now)
             if chosen == 1 && firstOnFar == nil { firstOnFar = n }
             let path = paths[chosen]
             path.freeAt = max(path.freeAt, now) + Double(Self.packetSize) / path.rate.estimate  // 0.28 ms each
         }
-        // 111 packets of 0.28 ms make 31.08 ms, 112 make 31.36 ms: the 113th goes to the far path.
-        XCTAssertEqual(firstOnFar, 112)
+        // With 108 packets queued on the near path (30.24 ms), the next one reaches the
+        // far end at 30.52 ms that way and at 30.28 ms by the far path: index 108.
+        XCTAssertEqual(firstOnFar, 108)
+    }
+
+    func testBulkPacketsSplitByCapacityWhateverTheDelay() throws {
+        // The far end aligns bulk packets, so delay does not tell the paths apart: the
+        // split follows the rates from the first packet on.
+        let near = try makePath("near", index: 0, mbit: 40, rtt: 0.02)
+        let far = try makePath("far", index: 1, mbit: 20, rtt: 0.08)
+        let split = schedule([near, far], count: 300, now: 1.0, bulk: true)
+        XCTAssertEqual(Double(split[0]) / Double(split[1]), 2.0, accuracy: 0.05, "split \(split)")
+        let small = try makePath("near2", index: 0, mbit: 40, rtt: 0.02)
+        let smallFar = try makePath("far2", index: 1, mbit: 20, rtt: 0.08)
+        XCTAssertEqual(schedule([small, smallFar], count: 50, now: 1.0), [50, 0], "small packets: the short path first")
     }
 
     func testPropagationDelayCounts() throws {
-        // Long but empty: one echo each, so srtt equals min RTT and the queue delay is 0.
         let near = try makePath("near", index: 0, mbit: 10, rtt: 0.02)
         let far = try makePath("far", index: 1, mbit: 100, rtt: 0.1)
-        XCTAssertEqual(near.queueDelay, 0)
-        XCTAssertEqual(far.propagationDelay, 0.05)
-        // 1.12 ms + 10 ms on the near path beats 0.112 ms + 50 ms on the far one, in either order.
-        XCTAssertEqual(SchedulerStage.earliest([near, far], size: Self.packetSize, now: 5, gains: [1, 1], except: -1), 0)
-        XCTAssertEqual(SchedulerStage.earliest([far, near], size: Self.packetSize, now: 5, gains: [1, 1], except: -1), 1)
+        XCTAssertEqual(SchedulerStage.baseline([near, far]), 0.01)
+        XCTAssertEqual(near.propagation(above: 0.01), 0)
+        XCTAssertEqual(far.propagation(above: 0.01), 0.04, accuracy: 1e-12)
+        // 1.12 ms + 0 on the near path beats 0.112 ms + 40 ms on the far one, in either order.
+        XCTAssertEqual(earliest([near, far], now: 5), 0)
+        XCTAssertEqual(earliest([far, near], now: 5), 1)
         // Once the near queue is deeper than the 40 ms difference, the far path is earlier.
         near.freeAt = 5.041
-        XCTAssertEqual(SchedulerStage.earliest([near, far], size: Self.packetSize, now: 5, gains: [1, 1], except: -1), 1)
+        XCTAssertEqual(earliest([near, far], now: 5), 1)
+    }
+
+    func testAPathNotYetMeasuredCountsNoExtraDelay() throws {
+        let path = try makePath("new", index: 0, mbit: 10, rtt: nil)
+        XCTAssertNil(path.outbound.base)
+        XCTAssertEqual(path.propagation(above: 0.01), 0)
+        XCTAssertEqual(SchedulerStage.baseline([path]), 0, "no usable path: no baseline")
+    }
+
+    // MARK: anchoring
+
+    func testAnEchoSetsTheVirtualQueueToTheQueueItsProbeMet() throws {
+        let path = try makePath("wan", index: 0, mbit: 10, rtt: 0.02)
+        path.freeAt = 1.010  // 10 ms queued at 1.0, by the rate estimate
+        path.probeSent(id: 7, now: 1.0)
+        // The probe met 25 ms at the bottleneck (another sender, or an optimistic rate):
+        // at 1.02, when 0 ms is left by the estimate, 15 ms is really still queued.
+        path.anchor(probe: 7, queue: 0.025, now: 1.02)
+        XCTAssertEqual(path.backlog(now: 1.02), 0.015, accuracy: 1e-12)
+    }
+
+    func testAnEchoThatMetLessQueueShortensTheVirtualQueue() throws {
+        let path = try makePath("wan", index: 0, mbit: 10, rtt: 0.02)
+        path.freeAt = 1.050
+        path.probeSent(id: 3, now: 1.0)
+        path.anchor(probe: 3, queue: 0.010, now: 1.02)  // 40 ms fewer than the clock said
+        XCTAssertEqual(path.backlog(now: 1.02), 0, accuracy: 1e-12, "never below empty")
+        path.freeAt = 1.100
+        path.probeSent(id: 4, now: 1.05)
+        path.anchor(probe: 4, queue: 0.040, now: 1.06)  // expected 50 ms, met 40
+        XCTAssertEqual(path.backlog(now: 1.06), 0.03, accuracy: 1e-12)
     }
 
     // MARK: tiers
@@ -169,8 +212,8 @@ final class SchedulerDecisionTests: XCTestCase {
 
     func testNoUsablePathGivesMinusOne() throws {
         let down = try makePath("down", index: 0, mbit: 10, rtt: nil)
-        XCTAssertEqual(SchedulerStage.earliest([down], size: Self.packetSize, now: 1, gains: [1], except: -1), -1)
-        XCTAssertEqual(SchedulerStage.earliest([], size: Self.packetSize, now: 1, gains: [], except: -1), -1)
+        XCTAssertEqual(earliest([down], now: 1), -1)
+        XCTAssertEqual(earliest([], now: 1), -1)
     }
 
     // MARK: except (redundant mode)
@@ -179,10 +222,10 @@ final class SchedulerDecisionTests: XCTestCase {
         let a = try makePath("a", index: 0, mbit: 40, rtt: 0.02)
         let b = try makePath("b", index: 1, mbit: 20, rtt: 0.04)
         let paths = [a, b]
-        XCTAssertEqual(SchedulerStage.earliest(paths, size: Self.packetSize, now: 1, gains: [1, 1], except: -1), 0)
-        XCTAssertEqual(SchedulerStage.earliest(paths, size: Self.packetSize, now: 1, gains: [1, 1], except: 0), 1)
-        XCTAssertEqual(SchedulerStage.earliest(paths, size: Self.packetSize, now: 1, gains: [1, 1], except: 1), 0)
-        XCTAssertEqual(SchedulerStage.earliest([a], size: Self.packetSize, now: 1, gains: [1], except: 0), -1,
+        XCTAssertEqual(earliest(paths, now: 1), 0)
+        XCTAssertEqual(earliest(paths, now: 1, except: 0), 1)
+        XCTAssertEqual(earliest(paths, now: 1, except: 1), 0)
+        XCTAssertEqual(earliest([a], now: 1, except: 0), -1,
                        "no second path: no copy")
     }
 
@@ -191,8 +234,8 @@ final class SchedulerDecisionTests: XCTestCase {
         let fallback = try makePath("fallback", index: 1, mbit: 10, rtt: 0.05, fallback: true)
         let down = try makePath("down", index: 2, mbit: 100, rtt: nil)
         let paths = [normal, fallback, down]
-        XCTAssertEqual(SchedulerStage.earliest(paths, size: Self.packetSize, now: 1, gains: [1, 1, 1], except: -1), 0)
-        XCTAssertEqual(SchedulerStage.earliest(paths, size: Self.packetSize, now: 1, gains: [1, 1, 1], except: 0), 1)
+        XCTAssertEqual(earliest(paths, now: 1), 0)
+        XCTAssertEqual(earliest(paths, now: 1, except: 0), 1)
     }
 
     // MARK: probeGains
@@ -239,61 +282,48 @@ final class SchedulerDecisionTests: XCTestCase {
         SchedulerStage.probeGains(&gains, now: 0.05)
         XCTAssertEqual(gains, [0.5])
     }
+}
 
-    // MARK: dropCommonBacklog
-
-    func testCommonBacklogIsRemovedKeepingDifferences() throws {
-        let a = try makePath("a", index: 0, mbit: 10, rtt: 0.02)
-        let b = try makePath("b", index: 1, mbit: 10, rtt: 0.02)
-        a.freeAt = 10.0625
-        b.freeAt = 10.015625
-        SchedulerStage.dropCommonBacklog([a, b], now: 10)
-        XCTAssertEqual(a.freeAt, 10.046875)
-        XCTAssertEqual(b.freeAt, 10.0)
+/// The wait the receiving side gives bulk data from each path (`BondingSession.align`).
+final class AlignmentTests: XCTestCase {
+    private func path(_ name: String, inbound oneWay: Double?, fallback: Bool = false) throws -> BondPath {
+        let link = try UDPLink(name: name, index: 0, bind: XCTUnwrap(SocketAddress.parse("127.0.0.1:0")), remote: nil,
+                               device: nil, settings: Settings(), batchSize: 1)
+        let path = BondPath(name: name, link: link, remote: try XCTUnwrap(SocketAddress.parse("127.0.0.1:9")),
+                            fallbackOnly: fallback, tolerances: PathHealth.Tolerances(), bandwidthHint: 0, now: 0)
+        let id = path.health.probeSent(now: 0)
+        _ = path.health.echoReceived(id: id, sentAt: 0, now: 0.001)  // up
+        if let oneWay { path.inbound.sample(sentAt: 0, arrivedAt: 500 + oneWay, now: 0.1) }  // far clock 500 s ahead
+        return path
     }
 
-    func testNothingIsRemovedWhenAPathIsIdle() throws {
-        let a = try makePath("a", index: 0, mbit: 10, rtt: 0.02)
-        let b = try makePath("b", index: 1, mbit: 10, rtt: 0.02)
-        a.freeAt = 10.0625
-        b.freeAt = 9.5  // drained before now
-        SchedulerStage.dropCommonBacklog([a, b], now: 10)
-        XCTAssertEqual(a.freeAt, 10.0625)
-        XCTAssertEqual(b.freeAt, 9.5)
-        b.freeAt = 10  // drains exactly now: no backlog either
-        SchedulerStage.dropCommonBacklog([a, b], now: 10)
-        XCTAssertEqual(a.freeAt, 10.0625)
+    func testShorterPathsWaitForTheLongestOfTheBestTier() throws {
+        let near = try path("near", inbound: 0.010), far = try path("far", inbound: 0.040), mid = try path("mid", inbound: 0.025)
+        BondingSession.align([near, far, mid], maximum: 0.3)
+        XCTAssertEqual(near.alignWait, 0.030, accuracy: 1e-9)
+        XCTAssertEqual(mid.alignWait, 0.015, accuracy: 1e-9)
+        XCTAssertEqual(far.alignWait, 0, accuracy: 1e-9)
     }
 
-    func testUnusablePathDoesNotLimitTheCommonBacklog() throws {
-        let a = try makePath("a", index: 0, mbit: 10, rtt: 0.02)
-        let b = try makePath("b", index: 1, mbit: 10, rtt: 0.02)
-        let down = try makePath("down", index: 2, mbit: 10, rtt: nil)
-        a.freeAt = 10.0625
-        b.freeAt = 10.015625
-        down.freeAt = 3
-        SchedulerStage.dropCommonBacklog([a, b, down], now: 10)
-        XCTAssertEqual(a.freeAt, 10.046875)
-        XCTAssertEqual(b.freeAt, 10.0)
+    func testAFallbackPathDoesNotSetTheWaitWhileANormalOneIsUp() throws {
+        let near = try path("near", inbound: 0.010), backup = try path("backup", inbound: 0.200, fallback: true)
+        BondingSession.align([near, backup], maximum: 0.3)
+        XCTAssertEqual(near.alignWait, 0)
+        XCTAssertEqual(backup.alignWait, 0, "longer than the longest of the best tier: no wait")
     }
 
-    func testNoUsablePathsLeavesClocksAlone() throws {
-        let down = try makePath("down", index: 0, mbit: 10, rtt: nil)
-        down.freeAt = 12
-        SchedulerStage.dropCommonBacklog([down], now: 10)
-        XCTAssertEqual(down.freeAt, 12)
+    func testDownOrUnmeasuredPathsWaitNothingAndSetNothing() throws {
+        let near = try path("near", inbound: 0.010), far = try path("far", inbound: 0.040), new = try path("new", inbound: nil)
+        XCTAssertEqual(far.health.tick(now: 5), .down)
+        BondingSession.align([near, far, new], maximum: 0.3)
+        XCTAssertEqual(near.alignWait, 0, "the long path is down: nothing to wait for")
+        XCTAssertEqual(far.alignWait, 0)
+        XCTAssertEqual(new.alignWait, 0)
     }
 
-    func testDroppingCommonBacklogKeepsDecisions() throws {
-        let fast = try makePath("fast", index: 0, mbit: 40, rtt: 0.02)
-        let slow = try makePath("slow", index: 1, mbit: 20, rtt: 0.02)
-        let paths = [fast, slow]
-        _ = schedule(paths, count: 300, now: 1.0)
-        let before = SchedulerStage.earliest(paths, size: Self.packetSize, now: 1.0, gains: [1, 1], except: -1)
-        let gap = fast.freeAt - slow.freeAt
-        SchedulerStage.dropCommonBacklog(paths, now: 1.0)
-        XCTAssertEqual(min(fast.freeAt, slow.freeAt), 1.0, accuracy: 1e-12)
-        XCTAssertEqual(fast.freeAt - slow.freeAt, gap, accuracy: 1e-12)
-        XCTAssertEqual(SchedulerStage.earliest(paths, size: Self.packetSize, now: 1.0, gains: [1, 1], except: -1), before)
+    func testTheWaitIsCappedAtTheLongestHold() throws {
+        let near = try path("near", inbound: 0.010), far = try path("far", inbound: 0.900)
+        BondingSession.align([near, far], maximum: 0.3)
+        XCTAssertEqual(near.alignWait, 0.3)
     }
 }

@@ -67,14 +67,17 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
     /// Reorder buffer counters (packets) and its current wait for a gap.
     public struct Reorder: Codable, Sendable, Equatable {
         public var inOrder, held, releasedByTimeout, releasedAsLost, overflow, late, duplicate: UInt64
+        /// Bulk packets held to even out the links' delays (not behind a gap).
+        public var aligned: UInt64
         /// Packets waiting now.
         public var holding: Int
         public var holdMs: Double
 
         public init(inOrder: UInt64, held: UInt64, releasedByTimeout: UInt64, releasedAsLost: UInt64, overflow: UInt64,
-                    late: UInt64, duplicate: UInt64, holding: Int, holdMs: Double) {
+                    late: UInt64, duplicate: UInt64, aligned: UInt64 = 0, holding: Int, holdMs: Double) {
             (self.inOrder, self.held, self.releasedByTimeout, self.releasedAsLost) = (inOrder, held, releasedByTimeout, releasedAsLost)
             (self.overflow, self.late, self.duplicate, self.holding, self.holdMs) = (overflow, late, duplicate, holding, holdMs)
+            self.aligned = aligned
         }
     }
 

@@ -28,6 +28,30 @@ public enum IPHeader {
         }
     }
 
+    /// The transport protocol of an IPv4 or IPv6 packet and where its header starts
+    /// (IPv4 options skipped; IPv6 extension headers not followed); nil when the packet
+    /// is not IP or too short for its own header.
+    @inlinable
+    public static func transport(_ packet: Packet) -> (proto: UInt8, offset: Int)? {
+        guard packet.length >= 20 else { return nil }
+        switch packet.byte(at: 0) >> 4 {
+        case 4:
+            let offset = Int(packet.byte(at: 0) & 0x0f) * 4
+            return offset >= 20 && packet.length >= offset ? (packet.byte(at: 9), offset) : nil
+        case 6:
+            return packet.length >= 40 ? (packet.byte(at: 6), 40) : nil
+        default:
+            return nil
+        }
+    }
+
+    /// True for a TCP segment with SYN set (the handshake's first two segments).
+    @inlinable
+    public static func isTCPSyn(_ packet: Packet) -> Bool {
+        guard let (proto, offset) = transport(packet), proto == 6, packet.length >= offset + 14 else { return false }
+        return packet.byte(at: offset + 13) & 0x02 != 0
+    }
+
     /// The DSCP of an IPv4 or IPv6 packet (the caller has checked the header).
     @inlinable
     public static func dscp(_ packet: Packet) -> UInt8 {

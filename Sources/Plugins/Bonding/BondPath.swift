@@ -15,8 +15,20 @@ final class BondPath {
     var fallbackOnly: Bool
     /// The far side's setting, from its probes (a server honours the client's choice).
     var peerFallbackOnly = false
-    /// When the queue this scheduler has put on the path drains, by its rate estimate.
+    /// When the queue this scheduler has put on the path drains, by its rate estimate;
+    /// each echo sets it right by the queue its probe really met (`anchor`).
     var freeAt = 0.0
+    /// This side's data on the path: delay to the far end, from echoes (probe sent on
+    /// our clock, taken on theirs). Its queue is the bottleneck queue in our direction,
+    /// whatever the other direction carries.
+    var outbound = OneWayDelay()
+    /// The far side's data on the path: delay from it, from its probes.
+    var inbound = OneWayDelay()
+    /// How long bulk data that came by this path waits to be even with the longest
+    /// live path (set every probe tick).
+    var alignWait = 0.0
+    /// The virtual queue when each probe in the health window went out, by probe slot.
+    private var backlogAtProbe = [Double](repeating: 0, count: PathHealth.window)
     var sentPackets: UInt64 = 0, sentBytes: UInt64 = 0
     var receivedPackets: UInt64 = 0, receivedBytes: UInt64 = 0
     var lastReceived: Double
@@ -51,19 +63,29 @@ final class BondPath {
         }
     }
 
-    /// The wait a packet meets on this path beyond its propagation delay: the queue
-    /// the probes find at the bottleneck now (srtt − min RTT), which this side's
-    /// virtual clock cannot see when bursts or another sender built it.
-    var queueDelay: Double {
-        guard let srtt = health.srtt, let minimum = health.minRTT else { return 0 }
-        return max(srtt - minimum, 0)
+    /// The queue the scheduler has put on the path, in seconds, as of `now`.
+    @inline(__always)
+    func backlog(now: Double) -> Double { max(freeAt - now, 0) }
+
+    /// A probe goes out now: remember the virtual queue it is sent behind.
+    func probeSent(id: UInt32, now: Double) {
+        backlogAtProbe[Int(id % UInt32(PathHealth.window))] = backlog(now: now)
     }
 
-    /// One-way propagation, taken as half the least RTT seen. Counting it sends a
-    /// packet to the longer path only once the shorter one's queue is deeper than
-    /// the difference, so the reorder buffer holds less and TCP's RTT grows with its
-    /// load rather than jumping by the difference as soon as both paths carry data
-    /// (which ends cubic's slow start early: 10 and 40 ms links, 40 + 20 Mbit/s,
-    /// cubic went from 0.17–0.34 of the raw sum to 0.57–0.59, bbr 0.77–0.81 to 0.82).
-    var propagationDelay: Double { (health.minRTT ?? 0) / 2 }
+    /// The echo of probe `id` says the probe met `queue` seconds of queue where the
+    /// virtual clock expected what it had when the probe went out: correct today's
+    /// clock by the difference. A rate estimate that is off, another sender on the
+    /// uplink, or a burst the bottleneck let through then cost one probe interval of
+    /// error, not a growing one.
+    func anchor(probe id: UInt32, queue: Double, now: Double) {
+        let error = queue - backlogAtProbe[Int(id % UInt32(PathHealth.window))]
+        freeAt = now + max(backlog(now: now) + error, 0)
+    }
+
+    /// How much longer than `baseline` (the shortest path's base) this path takes
+    /// one way; 0 until an echo has measured it (echoes measure it with the RTT).
+    @inline(__always)
+    func propagation(above baseline: Double) -> Double {
+        outbound.base.map { max($0 - baseline, 0) } ?? 0
+    }
 }

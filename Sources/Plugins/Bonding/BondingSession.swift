@@ -15,6 +15,13 @@ final class BondingSession {
     /// How long the reorder buffer waits for a gap, from the paths' delay spread.
     private(set) var holdTime = 0.05
     var holdLimits = (minimum: 0.002, maximum: 0.3)
+    /// How often the manager's timer probes each path (`tick`).
+    var probeInterval = 0.05
+    /// Bulk packets are sent by capacity and aligned at the far end (the reorder
+    /// stage's `align`); never in redundant mode, where the first copy should win.
+    var alignBulk = true
+    var redundant = false
+    var sendsBulk: Bool { alignBulk && !redundant }
     /// Called when a path changes state (old, new): hooks and logs.
     var onStateChange: ((BondPath, PathHealth.State, PathHealth.State) -> Void)?
     /// The stage after which probes and echoes enter the send path (set by the reorder stage).
@@ -84,13 +91,17 @@ final class BondingSession {
             if let state = path.health.tick(now: now) { stateChanged(path, from: before, to: state) }
         }
         updateHoldTime()
+        BondingSession.align(paths, maximum: holdLimits.maximum)
         guard session.state == .up else { return }  // nothing can be sealed before the handshake
         control.reset()
         let sentAt = BondingWire.microseconds(now)
+        let nextSequence = reorderStage?.nextSequence ?? 0
         for (index, path) in paths.enumerated() {
             guard let record = control.nextFree else { break }
             let id = path.health.probeSent(now: now)
-            let probe = BondingWire.Probe(id: id, sentAt: sentAt, name: path.name, fallback: path.fallbackOnly)
+            path.probeSent(id: id, now: now)
+            let probe = BondingWire.Probe(id: id, sentAt: sentAt, name: path.name, fallback: path.fallbackOnly,
+                                          nextSequence: nextSequence)
             guard BondingWire.write(probe, into: &record.pointee) else { continue }
             record.pointee.mark = SchedulerStage.forcedPath | UInt32(index)
             control.commit(length: record.pointee.length)
@@ -133,22 +144,38 @@ final class BondingSession {
         }
         let path = paths[index]
         path.peerFallbackOnly = probe.fallback
+        path.inbound.sample(sentAt: BondingWire.seconds(probe.sentAt), arrivedAt: now, now: now)
         guard let record = control.nextFree else { return }
         let echo = BondingWire.Echo(id: probe.id, sentAt: probe.sentAt, receivedBytes: path.receivedBytes,
-                                    echoedAt: BondingWire.microseconds(now))
+                                    echoedAt: BondingWire.microseconds(now), nextSequence: reorderStage?.nextSequence ?? 0)
         guard BondingWire.write(echo, into: &record.pointee) else { return }
         record.pointee.mark = SchedulerStage.forcedPath | UInt32(index)
         control.commit(length: record.pointee.length)
     }
 
-    /// An echo of one of our probes came back on path `index`.
+    /// An echo of one of our probes came back on path `index`: RTT and state, the
+    /// queue the probe met on its way out (which sets the virtual queue right), and
+    /// what the far side has taken from the path (the delivery rate).
     func echoReceived(_ echo: BondingWire.Echo, on index: Int, now: Double) {
         let path = paths[index]
         let before = path.health.state
-        if let state = path.health.echoReceived(id: echo.id, sentAt: BondingWire.seconds(echo.sentAt), now: now) {
-            stateChanged(path, from: before, to: state)
-        }
-        path.rate.echo(receivedBytes: echo.receivedBytes, at: BondingWire.seconds(echo.echoedAt), now: now)
+        let sentAt = BondingWire.seconds(echo.sentAt)
+        guard path.health.expects(id: echo.id, sentAt: sentAt, now: now) else { return }
+        let state = path.health.echoReceived(id: echo.id, sentAt: sentAt, now: now)
+        outbound(echo, on: path, sentAt: sentAt, now: now)
+        if let state { stateChanged(path, from: before, to: state) }
+    }
+
+    /// A queue this deep at the bottleneck means the path was busy: its delivery
+    /// then measures its capacity.
+    static let queuedThreshold = 0.003
+
+    private func outbound(_ echo: BondingWire.Echo, on path: BondPath, sentAt: Double, now: Double) {
+        let echoedAt = BondingWire.seconds(echo.echoedAt)
+        path.outbound.sample(sentAt: sentAt, arrivedAt: echoedAt, now: now)
+        let queue = path.outbound.queue
+        path.anchor(probe: echo.id, queue: queue, now: now)
+        path.rate.echo(receivedBytes: echo.receivedBytes, at: echoedAt, queued: queue > BondingSession.queuedThreshold, now: now)
     }
 
     /// Send the probes and echoes gathered in the control batch through the stages
@@ -166,6 +193,25 @@ final class BondingSession {
         onStateChange?(path, before, state)
     }
 
+    /// Bulk data from each path waits at this end until the longest path of the best
+    /// tier could have brought it: the difference of their one-way base delays (the
+    /// far side's probes measure them; the clock offset cancels out).
+    static func align(_ paths: [BondPath], maximum: Double) {
+        var bestTier = BondPath.unusable
+        for path in paths { bestTier = min(bestTier, path.tier) }
+        var longest = -Double.infinity
+        for path in paths where path.tier == bestTier {
+            if let base = path.inbound.base { longest = max(longest, base) }
+        }
+        for path in paths {
+            guard path.tier != BondPath.unusable, let base = path.inbound.base, longest.isFinite else {
+                path.alignWait = 0
+                continue
+            }
+            path.alignWait = min(max(longest - base, 0), maximum)
+        }
+    }
+
     /// Hold a gap for the spread of the live paths' delays plus their variation: the
     /// time a packet sent on the fastest path may be ahead of one sent alongside on
     /// the slowest. A single path needs no wait beyond the minimum.
@@ -178,7 +224,9 @@ final class BondingSession {
             variation = max(variation, path.health.rttvar)
         }
         guard lowest.isFinite else { return }
-        let wanted = (highest - lowest) + 4 * variation + holdLimits.minimum
+        // Plus a probe interval: real losses are given up sooner, when every path's
+        // sequence mark has passed them; the hold is for what the marks cannot tell.
+        let wanted = (highest - lowest) + 4 * variation + probeInterval + holdLimits.minimum
         holdTime = min(max(wanted, holdLimits.minimum), holdLimits.maximum)
     }
 }
@@ -203,7 +251,7 @@ extension BondingSession {
         let c = reorderStage?.counters ?? ReorderBuffer.Counters()
         let reorder = TunnelStatus.Reorder(inOrder: c.inOrder, held: c.held, releasedByTimeout: c.releasedByTimeout,
                                            releasedAsLost: c.releasedAsLost, overflow: c.overflow, late: c.late,
-                                           duplicate: c.duplicate, holding: reorderStage?.held ?? 0, holdMs: holdTime * 1000)
+                                           duplicate: c.duplicate, aligned: c.aligned, holding: reorderStage?.held ?? 0, holdMs: holdTime * 1000)
         return TunnelStatus.Multipath(paths: pathEntries(now: now), reorder: reorder)
     }
 

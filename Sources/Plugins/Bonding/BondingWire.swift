@@ -4,22 +4,29 @@ import Framework
 /// encrypted and authenticated with the payload when a crypto stage runs below).
 ///
 ///     data   [0x00][sequence: 24 bits, big-endian]                         4 bytes, then the IP packet
-///     probe  [0x01][flags][name length][0][probe id: u32][sent at: u64 µs][path name]
-///     echo   [0x02][0][0][0][probe id: u32][sent at: u64 µs][received bytes: u64][echoed at: u64 µs]
+///     bulk   [0x03][sequence: 24 bits, big-endian]                         the same, delivered aligned
+///     probe  [0x01][flags][name length][0][probe id: u32][sent at: u64 µs][next sequence: u32][path name]
+///     echo   [0x02][next sequence: 24 bits][probe id: u32][sent at: u64 µs][received bytes: u64][echoed at: u64 µs]
 ///
 /// Data carries only a tunnel-wide sequence (for the reorder buffer): four bytes, so
 /// a 1500-byte uplink still carries a 1436-byte inner packet with AEAD and UDP.
+/// `bulk` data is sent by capacity over every link, and the receiver holds what came
+/// by a shorter link until the longest could have brought it (see `ReorderBuffer`).
 /// Probes go on one path each and are echoed at once on the same path; the echo
 /// returns the probe's timestamp (round-trip time on the sender's clock) and how many
 /// bytes the receiver has taken from that path and when (delivery rate, on the
-/// receiver's clock, so neither needs synchronised clocks).
+/// receiver's clock, so neither needs synchronised clocks). Both carry the sequence
+/// their sender will give its next data packet: a path is first in, first out, so
+/// when that mark arrives every earlier packet sent on the path has arrived or is
+/// lost, and a gap every live path has passed is known lost.
 enum BondingWire {
     static let data: UInt8 = 0
     static let probe: UInt8 = 1
     static let echo: UInt8 = 2
+    static let bulk: UInt8 = 3
 
     static let dataHeader = 4
-    static let probeHeader = 16
+    static let probeHeader = 20
     static let echoBytes = 32
     static let maxNameBytes = 32
     /// Probe flag: the sender uses this path only when nothing else is usable.
@@ -35,11 +42,12 @@ enum BondingWire {
     @inline(__always)
     static func next(_ sequence: UInt32) -> UInt32 { (sequence &+ 1) & 0xFF_FFFF }
 
-    /// Prepend a data header. False when there is no headroom.
+    /// Prepend a data header (`bulk` type when `bulk`). False when there is no headroom.
     @inline(__always)
-    static func writeData(_ packet: inout Packet, sequence: UInt32) -> Bool {
+    static func writeData(_ packet: inout Packet, sequence: UInt32, bulk: Bool = false) -> Bool {
         guard let header = packet.prepend(dataHeader) else { return false }
-        header.storeBytes(of: (sequence & 0xFF_FFFF).bigEndian, as: UInt32.self)  // top byte 0 = data
+        let type = UInt32(bulk ? BondingWire.bulk : BondingWire.data) << 24
+        header.storeBytes(of: (type | sequence & 0xFF_FFFF).bigEndian, as: UInt32.self)
         return true
     }
 
@@ -53,6 +61,8 @@ enum BondingWire {
         var sentAt: UInt64
         var name: String
         var fallback: Bool
+        /// The sequence the sender's next data packet gets (24 bits).
+        var nextSequence: UInt32 = 0
     }
 
     struct Echo: Equatable {
@@ -60,6 +70,8 @@ enum BondingWire {
         var sentAt: UInt64
         var receivedBytes: UInt64
         var echoedAt: UInt64
+        /// The sequence the echoing side's next data packet gets (24 bits).
+        var nextSequence: UInt32 = 0
     }
 
     static func write(_ probe: Probe, into packet: inout Packet) -> Bool {
@@ -78,6 +90,7 @@ enum BondingWire {
         bytes.storeBytes(of: UInt8(0), toByteOffset: 3, as: UInt8.self)
         bytes.storeBytes(of: probe.id.bigEndian, toByteOffset: 4, as: UInt32.self)
         bytes.storeBytes(of: probe.sentAt.bigEndian, toByteOffset: 8, as: UInt64.self)
+        bytes.storeBytes(of: (probe.nextSequence & 0xFF_FFFF).bigEndian, toByteOffset: 16, as: UInt32.self)
         for (i, byte) in name.enumerated() { bytes.storeBytes(of: byte, toByteOffset: probeHeader + i, as: UInt8.self) }
         packet.length = probeHeader + name.count
         return true
@@ -86,7 +99,7 @@ enum BondingWire {
     static func write(_ echo: Echo, into packet: inout Packet) -> Bool {
         guard packet.tailroom >= echoBytes else { return false }
         let bytes = packet.base + packet.offset
-        bytes.storeBytes(of: (UInt32(BondingWire.echo) << 24).bigEndian, as: UInt32.self)  // [2][0][0][0]
+        bytes.storeBytes(of: (UInt32(BondingWire.echo) << 24 | echo.nextSequence & 0xFF_FFFF).bigEndian, as: UInt32.self)
         bytes.storeBytes(of: echo.id.bigEndian, toByteOffset: 4, as: UInt32.self)
         bytes.storeBytes(of: echo.sentAt.bigEndian, toByteOffset: 8, as: UInt64.self)
         bytes.storeBytes(of: echo.receivedBytes.bigEndian, toByteOffset: 16, as: UInt64.self)
@@ -102,7 +115,8 @@ enum BondingWire {
         let bytes = UnsafeRawPointer(packet.base + packet.offset)
         let flags = bytes.load(fromByteOffset: 1, as: UInt8.self)
         let nameLength = Int(bytes.load(fromByteOffset: 2, as: UInt8.self))
-        guard nameLength <= maxNameBytes, flags & ~fallbackFlag == 0 else { return .failure(.malformed) }
+        let next = UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+        guard nameLength <= maxNameBytes, flags & ~fallbackFlag == 0, next <= 0xFF_FFFF else { return .failure(.malformed) }
         guard packet.length == probeHeader + nameLength else {
             return .failure(packet.length < probeHeader + nameLength ? .truncated : .malformed)
         }
@@ -110,7 +124,7 @@ enum BondingWire {
         guard let name = String(validating: nameBytes, as: UTF8.self) else { return .failure(.malformed) }
         return .success(Probe(id: UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
                               sentAt: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                              name: name, fallback: flags & fallbackFlag != 0))
+                              name: name, fallback: flags & fallbackFlag != 0, nextSequence: next))
     }
 
     static func parseEcho(_ packet: Packet) -> Result<Echo, ParseError> {
@@ -119,7 +133,8 @@ enum BondingWire {
         let bytes = UnsafeRawPointer(packet.base + packet.offset)
         func u64(_ at: Int) -> UInt64 { UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
         return .success(Echo(id: UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
-                             sentAt: u64(8), receivedBytes: u64(16), echoedAt: u64(24)))
+                             sentAt: u64(8), receivedBytes: u64(16), echoedAt: u64(24),
+                             nextSequence: UInt32(bigEndian: bytes.loadUnaligned(as: UInt32.self)) & 0xFF_FFFF))
     }
 
     /// Microseconds on the monotonic clock, as carried in probes and echoes.

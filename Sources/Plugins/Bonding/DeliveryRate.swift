@@ -1,46 +1,70 @@
 /// What one path delivers now, in bytes per second, from the receiver's byte count
-/// and clock carried in echoes: the largest sample of the last `window` (about a
-/// second), like BBR's bandwidth filter. Samples taken while the sender offered
-/// less than the estimate ("application-limited") may only raise it: an idle path
-/// has not become slower. A configured bandwidth is only the starting value.
+/// and clock carried in echoes, over spans of at least `sampleSpan`.
+///
+/// A sample counts when the sender offered at least 90 % of the estimate; one taken
+/// while it offered less ("application-limited") may only raise it: an idle path has
+/// not become slower, and a path that other traffic queues on has not either.
+///
+/// A span that starts with a queue at the bottleneck (the probe that opened it met
+/// one) cannot overstate the rate: while a queue waits, a token bucket saves no
+/// tokens, so nothing is delivered faster than the rate. A span that starts with the
+/// path idle can, when a bucket lets a burst through (the test links' tbf does: 256 KB
+/// at line speed). So the estimate is the largest sample of the last `window` spans
+/// (about a second) that started queued, or of all of them when none did. A
+/// configured bandwidth is only the start.
+/// The estimate need not be exact: every echo also sets the scheduler's virtual queue
+/// right (`BondPath.anchor`), so a rate that is off costs one probe interval of error.
 struct DeliveryRate {
     static let window = 10
     static let sampleSpan = 0.1
     private(set) var estimate: Double
     private var samples: [Double]
+    private var queued: [Bool]
     private var next = 0
-    private var lastReceived: (bytes: UInt64, at: Double)?
+    private var lastReceived: (bytes: UInt64, at: Double, queued: Bool)?
     private var sentSinceSample = 0
     private var sampleStarted: Double
 
     init(prior bytesPerSecond: Double, now: Double) {
         estimate = bytesPerSecond
         samples = [Double](repeating: 0, count: DeliveryRate.window)
+        queued = [Bool](repeating: false, count: DeliveryRate.window)
         sampleStarted = now
     }
 
     mutating func noteSent(_ bytes: Int) { sentSinceSample += bytes }
 
-    /// An echo said the receiver had taken `bytes` from this path by its time `at`.
-    mutating func echo(receivedBytes bytes: UInt64, at: Double, now: Double) {
+    /// An echo said the receiver had taken `bytes` from this path by its time `at`;
+    /// the probe it answers met a queue when `queued`.
+    mutating func echo(receivedBytes bytes: UInt64, at: Double, queued nowQueued: Bool, now: Double) {
         guard let last = lastReceived, bytes >= last.bytes, at > last.at else {
-            lastReceived = (bytes, at)  // first echo, or the peer restarted its count
+            lastReceived = (bytes, at, nowQueued)  // first echo, or the peer restarted its count
             return
         }
         let span = at - last.at
         guard span >= DeliveryRate.sampleSpan else { return }
-        let rate = Double(bytes - last.bytes) / span
+        // A "queue" can also be a stall at either end (a busy CPU), when a bucket may
+        // still hold tokens; one sample may therefore raise the estimate by half at most
+        // (10 Mbit/s to 100 Mbit/s still takes well under a second).
+        let rate = min(Double(bytes - last.bytes) / span, DeliveryRate.growth * estimate)
         let offered = Double(sentSinceSample) / max(now - sampleStarted, 1e-3)
-        let applicationLimited = offered < 0.9 * estimate
-        if !applicationLimited || rate > estimate {
+        if offered >= 0.9 * estimate || rate > estimate {
             samples[next] = rate
+            queued[next] = last.queued
             next = (next + 1) % DeliveryRate.window
-            estimate = max(samples.max()!, DeliveryRate.floor)
+            var best = 0.0, bestQueued = 0.0
+            for slot in 0..<DeliveryRate.window {
+                best = max(best, samples[slot])
+                if queued[slot] { bestQueued = max(bestQueued, samples[slot]) }
+            }
+            estimate = max(bestQueued > 0 ? bestQueued : best, DeliveryRate.floor)
         }
-        lastReceived = (bytes, at)
+        lastReceived = (bytes, at, nowQueued)
         sentSinceSample = 0
         sampleStarted = now
     }
+
+    static let growth = 1.5
 
     /// Never below 1 Mbit/s, so a path that measured little still gets a share to grow from.
     static let floor = 125_000.0

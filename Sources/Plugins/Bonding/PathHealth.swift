@@ -71,8 +71,8 @@ struct PathHealth {
     /// new state if it changed. Echoes of unknown or already answered probes, and
     /// timestamps from the future, are ignored (nothing learnt, nothing changed).
     mutating func echoReceived(id: UInt32, sentAt probeTime: Double, now: Double) -> State? {
+        guard expects(id: id, sentAt: probeTime, now: now) else { return nil }
         let slot = Int(id % UInt32(PathHealth.window))
-        guard sentID[slot] == id, !answered[slot], abs(sentAt[slot] - probeTime) < 1e-5, probeTime <= now else { return nil }
         answered[slot] = true
         let rtt = now - probeTime
         if let s = srtt {
@@ -90,6 +90,12 @@ struct PathHealth {
         lastEcho = now
         echoesInARow += 1
         return evaluate(now: now)
+    }
+
+    /// True for the first echo of a probe in the window, with the time it was sent.
+    func expects(id: UInt32, sentAt probeTime: Double, now: Double) -> Bool {
+        let slot = Int(id % UInt32(PathHealth.window))
+        return sentID[slot] == id && !answered[slot] && abs(sentAt[slot] - probeTime) < 1e-5 && probeTime <= now
     }
 
     /// Called on every probe tick: notices silence. Returns the new state if it changed.

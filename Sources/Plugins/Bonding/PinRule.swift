@@ -50,20 +50,8 @@ struct PinRule: Equatable {
 
     /// Does this IP packet (already checked by the ingress) match?
     func matches(_ packet: Packet) -> Bool {
-        guard packet.length >= 20 else { return false }
+        guard let (proto, transport) = IPHeader.transport(packet) else { return false }
         let bytes = UnsafeRawPointer(packet.base + packet.offset)
-        let version = bytes.load(as: UInt8.self) >> 4
-        let proto: UInt8
-        let transport: Int
-        if version == 4 {
-            proto = bytes.load(fromByteOffset: 9, as: UInt8.self)
-            transport = Int(bytes.load(as: UInt8.self) & 0x0F) * 4
-        } else if version == 6, packet.length >= 40 {
-            proto = bytes.load(fromByteOffset: 6, as: UInt8.self)
-            transport = 40
-        } else {
-            return false
-        }
         if let protocolNumber, proto != protocolNumber { return false }
         if let dscp, IPHeader.dscp(packet) != dscp { return false }
         if let port {

@@ -3,18 +3,25 @@ import Framework
 /// Puts packets that crossed paths of different delay back into the sender's order.
 ///
 /// In-order packets pass without a copy: their records go to the output view, the
-/// bytes stay in the received batch. A packet that arrives ahead of a gap is copied
-/// into a slot of its own (memory is fixed: `capacity` slots). A gap is given up
-///  * at once when it is known lost: every path that carried data lately has already
-///    delivered a later sequence, and each path is FIFO;
-///  * after `holdTime`, measured from the arrival of the oldest held packet;
+/// bytes stay in the received batch. A packet that must wait is copied into a slot of
+/// its own (memory is fixed: `capacity` slots). A packet waits
+///  * behind a gap (an earlier sequence missing), or
+///  * for its `wait` (delay alignment): bulk data that came by a shorter path is held
+///    until the longest path could have brought it, so a TCP flow spread over links
+///    of 10 and 40 ms sees one steady delay instead of one that jumps with its load.
+///
+/// A gap is given up
+///  * at once when it is known lost: every live path has passed it. Paths are first
+///    in, first out, so a path has passed a sequence once it brought a later one or a
+///    probe marked "everything before N was sent" with N beyond it;
+///  * after `holdTime`, counted from when the packet after it was ready;
 ///  * when a packet arrives too far ahead to fit the buffer (oldest gaps first).
 /// Packets behind the sequence are delivered anyway when never seen (`late`, better
 /// than a TCP retransmission) and dropped when seen already (`duplicate`).
 final class ReorderBuffer {
     struct Counters {
-        var inOrder: UInt64 = 0, held: UInt64 = 0, releasedByTimeout: UInt64 = 0, releasedAsLost: UInt64 = 0
-        var overflow: UInt64 = 0, late: UInt64 = 0, duplicate: UInt64 = 0
+        var inOrder: UInt64 = 0, held: UInt64 = 0, aligned: UInt64 = 0, releasedByTimeout: UInt64 = 0
+        var releasedAsLost: UInt64 = 0, overflow: UInt64 = 0, late: UInt64 = 0, duplicate: UInt64 = 0
     }
 
     enum Verdict: Equatable { case deliver, held, late, duplicate }
@@ -24,7 +31,8 @@ final class ReorderBuffer {
     private let storage: PacketBatch
     private var seen: [UInt32]       // sequence whose slot this is (held or delivered)
     private var isHeld: [Bool]
-    private var heldAt: [Double]
+    /// When a held packet may go (its arrival plus its alignment wait).
+    private var readyAt: [Double]
     private(set) var heldCount = 0
     private(set) var next: UInt32 = 0
     private var started = false
@@ -32,10 +40,11 @@ final class ReorderBuffer {
     private var pendingFromStorage = 0
     private(set) var counters = Counters()
 
-    /// Per path (by index modulo `pathSlots`): the highest sequence it brought and when.
+    /// Per path (by index modulo `pathSlots`): the highest sequence it can no longer
+    /// bring, and when it was last heard from.
     static let pathSlots = 16
-    private var pathLast = [UInt32](repeating: 0, count: ReorderBuffer.pathSlots)
-    private var pathSeen = [Double](repeating: -1, count: ReorderBuffer.pathSlots)
+    private var passed = [UInt32](repeating: 0, count: ReorderBuffer.pathSlots)
+    private var heard = [Double](repeating: -1, count: ReorderBuffer.pathSlots)
     /// Paths (bit per slot) their health says are down: they cannot bring a missing
     /// packet any more, so they do not hold up a gap (the link that was just cut).
     var deadPaths: UInt16 = 0
@@ -53,24 +62,21 @@ final class ReorderBuffer {
         storage.setCount(size)
         seen = [UInt32](repeating: UInt32.max, count: size)
         isHeld = [Bool](repeating: false, count: size)
-        heldAt = [Double](repeating: 0, count: size)
+        readyAt = [Double](repeating: 0, count: size)
         output = PacketBatch(viewCapacity: 256, headroom: headroom, tailroom: tailroom)
         self.flush = flush
     }
 
     /// Take one received packet (its header already removed) with sequence `sequence`
-    /// that came by path `path` (nil if unknown).
+    /// that came by path `path` (nil if unknown), to be delivered no sooner than
+    /// `wait` seconds from `now` (delay alignment; 0 for none).
     @discardableResult
-    func accept(_ packet: Packet, sequence: UInt32, path: Int?, now: Double) -> Verdict {
+    func accept(_ packet: Packet, sequence: UInt32, path: Int?, wait: Double = 0, now: Double) -> Verdict {
         if !started {
             started = true
             next = sequence
         }
-        if let path {
-            let slot = path % ReorderBuffer.pathSlots
-            if pathSeen[slot] < 0 || BondingWire.distance(sequence, from: pathLast[slot]) > 0 { pathLast[slot] = sequence }
-            pathSeen[slot] = now
-        }
+        if let path { note(path: path, passed: sequence, now: now) }
         let distance = BondingWire.distance(sequence, from: next)
         if distance < 0 {
             let slot = Int(sequence & mask)
@@ -83,15 +89,23 @@ final class ReorderBuffer {
             emit(packet)
             return .late
         }
-        if distance == 0 && heldCount == 0 {
+        if distance == 0 && heldCount == 0 && wait <= 0 {
             counters.inOrder += 1
             seen[Int(sequence & mask)] = sequence
             next = BondingWire.next(next)
             emit(packet)
             return .deliver
         }
+        // Too far ahead: make room, oldest first (what waits for its time goes early).
         while BondingWire.distance(sequence, from: next) >= Int32(capacity) {
-            skipGap(counting: &counters.overflow)  // too far ahead: make room, oldest first
+            counters.overflow += 1
+            if heldCount == 0 {
+                next = (sequence &- UInt32(capacity - 1)) & 0xFF_FFFF
+            } else if isHeld[Int(next & mask)] {
+                releaseHead()
+            } else {
+                skipGap()
+            }
         }
         let slot = Int(sequence & mask)
         if isHeld[slot] {
@@ -99,27 +113,45 @@ final class ReorderBuffer {
             return .duplicate
         }
         let verdict: Verdict
-        if sequence == next {
+        if sequence == next && wait <= 0 {
             counters.inOrder += 1
             seen[slot] = sequence
             next = BondingWire.next(next)
             emit(packet)
             verdict = .deliver
         } else {
-            hold(packet, slot: slot, sequence: sequence, now: now)
+            hold(packet, slot: slot, sequence: sequence, until: now + max(wait, 0))
+            if wait > 0 { counters.aligned += 1 } else { counters.held += 1 }
             verdict = .held
         }
-        releaseInOrder()
+        releaseInOrder(now: now)
         return verdict
     }
 
-    /// After a batch: give up gaps that are known lost or waited `holdTime`.
+    /// A probe or echo came by `path` saying its sender's next data packet would be
+    /// `nextSequence`: that path will bring nothing before it any more.
+    func marker(path: Int, nextSequence: UInt32, now: Double) {
+        note(path: path, passed: nextSequence &- 1 & 0xFF_FFFF, now: now)
+    }
+
+    private func note(path: Int, passed sequence: UInt32, now: Double) {
+        let slot = path % ReorderBuffer.pathSlots
+        if heard[slot] < 0 || BondingWire.distance(sequence, from: passed[slot]) > 0 { passed[slot] = sequence }
+        heard[slot] = now
+    }
+
+    /// After a batch, a marker or a timer: deliver what is ready, give up gaps that
+    /// are known lost or waited `holdTime`.
     func releaseDue(now: Double, holdTime: Double) {
         while heldCount > 0 {
-            if isKnownLost(now: now, holdTime: holdTime) {
-                skipGap(counting: &counters.releasedAsLost)
-            } else if let oldest = oldestHeldAt(), now - oldest >= holdTime {
-                skipGap(counting: &counters.releasedByTimeout)
+            releaseInOrder(now: now)
+            if heldCount == 0 || isHeld[Int(next & mask)] { break }  // waiting for its time, not for a gap
+            if isKnownLost(now: now) {
+                counters.releasedAsLost += 1
+                skipGap()
+            } else if let ready = earliestReady(), now - ready >= holdTime {
+                counters.releasedByTimeout += 1
+                skipGap()
             } else {
                 break
             }
@@ -127,21 +159,30 @@ final class ReorderBuffer {
         finish()
     }
 
-    /// When the oldest held packet arrived, if any is held.
-    func oldestHeldAt() -> Double? {
+    /// When something held may next become deliverable: the head's alignment time,
+    /// or the hold time after the earliest ready packet behind a gap. Nil when empty.
+    func nextWake(holdTime: Double) -> Double? {
         guard heldCount > 0 else { return nil }
-        var oldest = Double.infinity
+        let head = Int(next & mask)
+        if isHeld[head] { return readyAt[head] }
+        return earliestReady().map { $0 + holdTime }
+    }
+
+    /// The earliest time a held packet was ready to go, if any is held.
+    private func earliestReady() -> Double? {
+        guard heldCount > 0 else { return nil }
+        var earliest = Double.infinity
         var sequence = next
         var found = 0
         while found < heldCount {
             let slot = Int(sequence & mask)
             if isHeld[slot] {
-                oldest = min(oldest, heldAt[slot])
+                earliest = min(earliest, readyAt[slot])
                 found += 1
             }
             sequence = BondingWire.next(sequence)
         }
-        return oldest
+        return earliest
     }
 
     /// Hand on whatever is in the output.
@@ -167,7 +208,7 @@ final class ReorderBuffer {
         }
     }
 
-    private func hold(_ packet: Packet, slot: Int, sequence: UInt32, now: Double) {
+    private func hold(_ packet: Packet, slot: Int, sequence: UInt32, until ready: Double) {
         // The slot may still be referenced by a released record not yet handed on.
         if pendingFromStorage > 0 { finish() }
         var copy = storage[slot]
@@ -179,49 +220,45 @@ final class ReorderBuffer {
         copy.dropReason = nil
         storage[slot] = copy
         isHeld[slot] = true
-        heldAt[slot] = now
+        readyAt[slot] = ready
         seen[slot] = sequence
         heldCount += 1
-        counters.held += 1
     }
 
-    /// Deliver held packets from `next` on while they are consecutive.
-    private func releaseInOrder() {
+    /// Deliver held packets from `next` on while they are consecutive and ready.
+    private func releaseInOrder(now: Double) {
         while heldCount > 0 {
             let slot = Int(next & mask)
-            guard isHeld[slot] else { return }
-            isHeld[slot] = false
-            heldCount -= 1
-            pendingFromStorage += 1
-            emit(storage[slot])
-            next = BondingWire.next(next)
+            guard isHeld[slot], readyAt[slot] <= now else { return }
+            releaseHead()
         }
     }
 
-    /// Give up the gap at `next`: move to the first held packet and release from there.
-    private func skipGap(counting counter: inout UInt64) {
-        guard heldCount > 0 else {
-            next = BondingWire.next(next)
-            return
-        }
-        counter += 1
+    /// Deliver the held packet at `next`.
+    private func releaseHead() {
+        let slot = Int(next & mask)
+        isHeld[slot] = false
+        heldCount -= 1
+        pendingFromStorage += 1
+        emit(storage[slot])
+        next = BondingWire.next(next)
+    }
+
+    /// Give up the gap at `next`: move on to the first held packet (there is one).
+    private func skipGap() {
         while !isHeld[Int(next & mask)] { next = BondingWire.next(next) }
-        releaseInOrder()
     }
 
-    /// A path that brought data within this long may still bring the missing packet.
-    /// Generous on purpose: a lightly used long path (a few packets a second) must not
-    /// count as idle, or its packets are given up before they arrive.
-    static let activeFor = 2.0
+    /// A path not heard from for this long (no data, no probe) cannot fill a gap.
+    static let activeFor = 1.0
 
-    /// The gap at `next` is lost when every path that brought data lately has
-    /// already brought something later.
-    private func isKnownLost(now: Double, holdTime: Double) -> Bool {
+    /// The gap at `next` is lost when every path heard from lately has passed it.
+    private func isKnownLost(now: Double) -> Bool {
         var active = 0
         for slot in 0..<ReorderBuffer.pathSlots
-        where pathSeen[slot] >= 0 && now - pathSeen[slot] <= ReorderBuffer.activeFor && deadPaths & (1 << slot) == 0 {
+        where heard[slot] >= 0 && now - heard[slot] <= ReorderBuffer.activeFor && deadPaths & (1 << slot) == 0 {
             active += 1
-            if BondingWire.distance(pathLast[slot], from: next) <= 0 { return false }
+            if BondingWire.distance(passed[slot], from: next) < 0 { return false }
         }
         return active > 0
     }

@@ -1,9 +1,17 @@
 import Framework
 
-/// The `bonding.reorder` stage. Send side: classifies packets for pin rules and puts
-/// the tunnel-wide sequence in front of each (inside the encryption). Receive side
-/// (authenticated packets): answers probes, takes echoes, counts what each path
-/// delivered, and passes data through the reorder buffer to the device.
+/// The `bonding.reorder` stage. Send side: classifies packets for pin rules, tells
+/// bulk from interactive packets, and puts the tunnel-wide sequence in front of each
+/// (inside the encryption). Receive side (authenticated packets): answers probes,
+/// takes echoes and their sequence marks, counts what each path delivered, and passes
+/// data through the reorder buffer to the device, bulk data aligned to the longest path.
+///
+/// Why align: a TCP flow spread over links of 10 and 40 ms would otherwise see 20 ms
+/// while it is small (one link) and 50 ms once it needs both. BBR sizes its window
+/// from the least RTT, so it cannot fill both links; cubic's slow start ends at the
+/// jump. Aligned, the flow sees one steady delay (the longest link's) and fills all
+/// of them. Small packets are never held for alignment, so ACKs, DNS, VoIP and pings
+/// keep the shortest link's delay.
 final class ReorderStage: Stage {
     private let bond: BondingSession
     private let buffer: ReorderBuffer
@@ -26,6 +34,7 @@ final class ReorderStage: Stage {
         }
         bond.holdLimits = (Double(context.settings.integer("min-hold") ?? 2) / 1000,
                            Double(context.settings.integer("max-hold") ?? 300) / 1000)
+        bond.alignBulk = context.settings.boolean("align") ?? true
         wrongSource = context.dropReason("wrong_source")
         duplicate = context.dropReason("duplicate")
         bond.reorderStage = self
@@ -40,20 +49,32 @@ final class ReorderStage: Stage {
 
     var counters: ReorderBuffer.Counters { buffer.counters }
     var held: Int { buffer.heldCount }
+    /// The sequence the next data packet gets (probes and echoes carry it).
+    var nextSequence: UInt32 { sequence }
+
+    /// Packets longer than this are bulk (TCP data, video); shorter ones interactive,
+    /// except TCP SYNs: the handshake gives TCP its first RTT sample, and BBR keeps the
+    /// least one for 10 s, so the handshake must see the same delay as the data.
+    static let bulkSize = 256
 
     func send(_ batch: PacketBatch) {
         let records = batch.records
         let pinned = !bond.pins.isEmpty
+        let sendsBulk = bond.sendsBulk && bond.paths.count > 1
         for index in 0..<batch.count where records[index].dropReason == nil {
             if pinned { pin(&records[index]) }
-            if BondingWire.writeData(&records[index], sequence: sequence) {
+            let bulk = sendsBulk && records[index].mark & SchedulerStage.pinnedPath == 0
+                && (records[index].length > ReorderStage.bulkSize || IPHeader.isTCPSyn(records[index]))
+            if BondingWire.writeData(&records[index], sequence: sequence, bulk: bulk) {
                 sequence = BondingWire.next(sequence)
+                if bulk { records[index].mark |= SchedulerStage.bulkPacket }
             } else {
                 batch.drop(index, .noRoom)
             }
         }
     }
 
+    /// Pinned traffic keeps its link and is never aligned (pins are for latency).
     private func pin(_ packet: inout Packet) {
         for (rule, target) in zip(bond.pins, bond.pinTargets) where rule.matches(packet) {
             if let target { packet.mark = SchedulerStage.pinnedPath | UInt32(target) }
@@ -77,8 +98,9 @@ final class ReorderStage: Stage {
                 bondPath.receivedPackets &+= 1
                 bondPath.lastReceived = now
             }
-            switch packet.byte(at: 0) {
-            case BondingWire.data:
+            let type = packet.byte(at: 0)
+            switch type {
+            case BondingWire.data, BondingWire.bulk:
                 guard packet.length > BondingWire.dataHeader else {
                     batch.drop(index, .truncated)
                     continue
@@ -89,7 +111,8 @@ final class ReorderStage: Stage {
                     batch.drop(index, wrongSource)
                     continue
                 }
-                if buffer.accept(records[index], sequence: sequence, path: path, now: now) == .duplicate {
+                let wait = type == BondingWire.bulk ? path.map { bond.paths[$0].alignWait } ?? 0 : 0
+                if buffer.accept(records[index], sequence: sequence, path: path, wait: wait, now: now) == .duplicate {
                     batch.drop(index, duplicate)
                 }
             case BondingWire.probe:
@@ -97,13 +120,19 @@ final class ReorderStage: Stage {
                 case .success(let probe):
                     if let path = path ?? bond.learnPath(probe: probe, packet: packet, now: now) {
                         bond.probeReceived(probe, on: path, now: now)
+                        if let index = bond.path(link: packet.link, peer: packet.peer) {
+                            buffer.marker(path: index, nextSequence: probe.nextSequence, now: now)
+                        }
                     }
                 case .failure(let error): batch.drop(index, error == .truncated ? .truncated : .malformed)
                 }
             case BondingWire.echo:
                 switch BondingWire.parseEcho(packet) {
                 case .success(let echo):
-                    if let path { bond.echoReceived(echo, on: path, now: now) }
+                    if let path {
+                        bond.echoReceived(echo, on: path, now: now)
+                        buffer.marker(path: path, nextSequence: echo.nextSequence, now: now)
+                    }
                 case .failure(let error): batch.drop(index, error == .truncated ? .truncated : .malformed)
                 }
             default:
@@ -119,10 +148,10 @@ final class ReorderStage: Stage {
         armTimer()
     }
 
-    /// Wake up when the oldest held packet has waited the hold time.
+    /// Wake up when the next held packet may go (its alignment time, or a gap's hold time).
     private func armTimer() {
-        guard !timerArmed, let oldest = buffer.oldestHeldAt() else { return }
-        let wait = max(1, Int(((oldest + bond.holdTime - MonotonicClock.now()) * 1000).rounded(.up)))
+        guard !timerArmed, let wake = buffer.nextWake(holdTime: bond.holdTime) else { return }
+        let wait = max(1, Int(((wake - MonotonicClock.now()) * 1000).rounded(.up)))
         timer?.arm(milliseconds: wait, repeating: false)
         timerArmed = true
     }
@@ -143,6 +172,8 @@ final class ReorderStage: Stage {
                         help: "shortest wait for a missing packet"),
             SettingSpec("max-hold", .milliseconds(1...5000), default: .integer(300),
                         help: "longest wait for a missing packet, whatever the links' delay spread"),
+            SettingSpec("align", .boolean, default: .boolean(true),
+                        help: "bulk packets (over 256 bytes) go over every link by capacity and the far end holds those of shorter links until the longest could have brought them: TCP sees one steady delay and fills every link; off: bulk takes the shortest link first (less delay, but a BBR sender cannot use links much longer than the shortest)"),
         ],
         dropReasons: ["wrong_source", "duplicate"],
         make: { context in try ReorderStage(context: context) })

@@ -2,12 +2,19 @@ import Framework
 
 /// The `bonding.scheduler` stage: picks a path for every packet sent.
 ///
-/// `aggregate` mode sends each packet on the path that will deliver it earliest:
-/// arrival = (when the path's queue drains, by its measured delivery rate) + its
-/// one-way delay. Paths therefore fill in proportion to what they deliver now, and a
-/// slow-but-long path gets packets only once the short one's queue is deeper than the
-/// difference in delay — which is also what keeps reordering small. Usable paths are
-/// tried by tier: normal up, normal lossy/slow, fallback up, fallback lossy/slow.
+/// Each path has a virtual queue: a clock of when what was put on it will have left,
+/// advanced by each packet's size over the path's measured delivery rate, and set
+/// right by every probe echo to the queue the probe really met (`BondPath.anchor`).
+/// `aggregate` mode sends each packet on the path that delivers it first:
+///  * bulk packets (the reorder stage marks them; the far side aligns them to the
+///    longest live path) arrive at (when the path's queue has sent them) + the
+///    longest delay, the same for every path, so they go where the queue empties
+///    first: every path fills in proportion to what it delivers, at any load;
+///  * other packets (small ones: ACKs, DNS, VoIP, pings) are not held at the far
+///    end, so their arrival counts each path's own delay: a short path takes them,
+///    and a longer one only when the short one's queue is deeper than the difference.
+/// Usable paths are tried by tier: normal up, normal lossy/slow, fallback up,
+/// fallback lossy/slow.
 ///
 /// To learn that a path can do more than it was given, each path in turn is offered
 /// 25 % more for an eighth of a cycle (as BBR probes for bandwidth) and a little
@@ -19,6 +26,7 @@ final class SchedulerStage: Stage {
     /// `Packet.mark` flags set above this stage (the index of a path in the low bits).
     static let forcedPath: UInt32 = 1 << 31
     static let pinnedPath: UInt32 = 1 << 30
+    static let bulkPacket: UInt32 = 1 << 29
     static let pathMask: UInt32 = 0xFFFF
 
     private let bond: BondingSession
@@ -35,6 +43,7 @@ final class SchedulerStage: Stage {
         noUsablePath = context.dropReason("no_usable_path")
         let tunnel = context.tunnel
         let redundant = context.settings.string("mode") == "redundant"
+        bond.redundant = redundant
         copies = redundant ? PacketBatch(capacity: tunnel.spec.batchSize, slotSize: tunnel.slotSize,
                                          headroom: tunnel.headroom, tailroom: tunnel.tailroom) : nil
     }
@@ -50,6 +59,7 @@ final class SchedulerStage: Stage {
         let now = MonotonicClock.now()
         if gains.count != count { gains = [Double](repeating: 1, count: count) }
         SchedulerStage.probeGains(&gains, now: now)
+        let baseline = SchedulerStage.baseline(paths)
         copies?.reset()
         for index in 0..<batch.count where records[index].dropReason == nil {
             let mark = records[index].mark
@@ -63,9 +73,13 @@ final class SchedulerStage: Stage {
                     let wanted = Int(mark & SchedulerStage.pathMask)
                     if wanted < count && paths[wanted].tier != BondPath.unusable { chosen = wanted }
                 }
-                if chosen < 0 { chosen = SchedulerStage.earliest(paths, size: length, now: now, gains: gains, except: -1) }
+                let bulk = mark & SchedulerStage.bulkPacket != 0
+                if chosen < 0 {
+                    chosen = SchedulerStage.earliest(paths, size: length, now: now, gains: gains, baseline: baseline, bulk: bulk, except: -1)
+                }
                 if let copies, chosen >= 0 {
-                    let second = SchedulerStage.earliest(paths, size: length, now: now, gains: gains, except: chosen)
+                    let second = SchedulerStage.earliest(paths, size: length, now: now, gains: gains, baseline: baseline, bulk: bulk,
+                                                         except: chosen)
                     if second >= 0 { duplicate(records[index], into: copies, on: paths[second], now: now, gain: gains[second]) }
                 }
             }
@@ -78,7 +92,6 @@ final class SchedulerStage: Stage {
             records[index].peer = path.remote
             account(path, bytes: length, now: now, gain: gains[chosen])
         }
-        SchedulerStage.dropCommonBacklog(paths, now: now)
         if let copies, !copies.isEmpty, let transport = session.pipeline?.stages.last {
             transport.send(copies)
             copies.removeDropped()
@@ -102,9 +115,22 @@ final class SchedulerStage: Stage {
         account(path, bytes: packet.length, now: now, gain: gain)
     }
 
-    /// The usable path of the best tier whose queue, by its rate, would deliver
-    /// `size` bytes first; -1 when none is usable.
-    static func earliest(_ paths: [BondPath], size: Int, now: Double, gains: [Double], except: Int) -> Int {
+    /// The shortest one-way base delay of the usable paths (on the far side's clock,
+    /// so only differences mean anything); 0 when none is measured.
+    static func baseline(_ paths: [BondPath]) -> Double {
+        var lowest = Double.infinity
+        for path in paths where path.tier != BondPath.unusable {
+            if let base = path.outbound.base { lowest = min(lowest, base) }
+        }
+        return lowest.isFinite ? lowest : 0
+    }
+
+    /// The usable path of the best tier that delivers `size` bytes first: by when its
+    /// queue has sent them, plus its extra one-way delay unless `bulk` (the far side
+    /// aligns bulk packets to the longest path, so delay does not tell paths apart);
+    /// -1 when none is usable.
+    static func earliest(_ paths: [BondPath], size: Int, now: Double, gains: [Double], baseline: Double,
+                         bulk: Bool, except: Int) -> Int {
         var best = -1
         var bestTier = BondPath.unusable
         var bestArrival = Double.infinity
@@ -112,8 +138,8 @@ final class SchedulerStage: Stage {
             let path = paths[index]
             let tier = path.tier
             guard tier != BondPath.unusable, tier <= bestTier else { continue }
-            let arrival = max(path.freeAt, now) + Double(size) / (path.rate.estimate * gains[index])
-                + path.queueDelay + path.propagationDelay
+            var arrival = max(path.freeAt, now) + Double(size) / (path.rate.estimate * gains[index])
+            if !bulk { arrival += path.propagation(above: baseline) }
             if tier < bestTier || arrival < bestArrival {
                 best = index
                 bestTier = tier
@@ -121,16 +147,6 @@ final class SchedulerStage: Stage {
             }
         }
         return best
-    }
-
-    /// When every usable path is backlogged (more offered than they deliver), the
-    /// backlog they share says nothing about which is better; only the differences
-    /// do. Removing it keeps the clocks near now, so delays keep their weight.
-    static func dropCommonBacklog(_ paths: [BondPath], now: Double) {
-        var common = Double.infinity
-        for path in paths where path.tier != BondPath.unusable { common = min(common, path.freeAt - now) }
-        guard common.isFinite, common > 0 else { return }
-        for path in paths { path.freeAt -= common }
     }
 
     static let cycle = 0.8

@@ -144,7 +144,7 @@ final class MetricsExporter: Sendable {
                 let r = multipath.reorder
                 for (outcome, value) in [("in_order", r.inOrder), ("held", r.held), ("released_by_timeout", r.releasedByTimeout),
                                          ("released_as_lost", r.releasedAsLost), ("overflow", r.overflow),
-                                         ("late", r.late), ("duplicate", r.duplicate)] {
+                                         ("late", r.late), ("duplicate", r.duplicate), ("aligned", r.aligned)] {
                     counter("tunneld_reorder_packets_total", "Packets through the reorder buffer, by outcome.",
                             s + [("outcome", outcome)], value)
                 }

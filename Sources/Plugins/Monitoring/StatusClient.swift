@@ -35,7 +35,7 @@ public enum StatusTable {
             lines.append("  session \(session.name): \(session.state) for \(since), peer \(session.peer ?? "(not yet known)"), \(session.dataPlane)")
             lines.append("    \(traffic(session.counters))")
             if let r = session.multipath?.reorder {
-                lines.append("    reorder: \(r.inOrder) in order, \(r.held) held (\(r.holding) now, wait \(String(format: "%.1f", r.holdMs)) ms), released \(r.releasedByTimeout) by timeout, \(r.releasedAsLost) as lost, \(r.overflow) by overflow; \(r.late) late, \(r.duplicate) duplicate")
+                lines.append("    reorder: \(r.inOrder) in order, \(r.held) held (\(r.holding) now, wait \(String(format: "%.1f", r.holdMs)) ms), released \(r.releasedByTimeout) by timeout, \(r.releasedAsLost) as lost, \(r.overflow) by overflow; \(r.late) late, \(r.duplicate) duplicate; \(r.aligned) aligned")
             }
             if let paths = session.multipath?.paths, !paths.isEmpty {
                 lines += pathTable(paths).map { "    " + $0 }
