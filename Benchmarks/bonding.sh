@@ -31,7 +31,7 @@ for name in one two; do ip netns exec $A "$BIN" run "$WORK/$name.yaml" 2>"$WORK/
 sleep 1.5
 bench_wait_up $A 10.97.0.2 10.96.0.2
 
-echo "single-stream TCP, $SECONDS_PER_RUN s per run, bonding-client/-server (encrypted, MTU 1436), $(nproc) cores"
+echo "single-stream TCP, $SECONDS_PER_RUN s per run, bonding-client/-server (encrypted, MTU 1444), $(nproc) cores"
 for cc in cubic bbr; do
     raw=$(bench_tcp $B $A 10.201.1.2 $cc)
     one=$(bench_tcp $B $A 10.97.0.2 $cc)

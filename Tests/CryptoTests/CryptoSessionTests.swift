@@ -122,8 +122,8 @@ final class CryptoSessionTests: XCTestCase {
             switch plan.removeFirst() {
             case "replay": return [datagram, datagram, datagram]
             case "bitflip": copy[copy.count - 20] ^= 0x01; return [copy, datagram]
-            case "truncate": return [Array(datagram[0..<24]), datagram]
-            case "index": copy[5] ^= 0x80; return [copy, datagram]
+            case "truncate": return [Array(datagram[0..<(DataRecord.overhead - 1)]), datagram]
+            case "index": copy[2] ^= 0x80; return [copy, datagram]  // the 24-bit receiver index
             default: return [datagram]
             }
         }

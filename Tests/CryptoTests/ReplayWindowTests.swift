@@ -48,4 +48,30 @@ final class ReplayWindowTests: XCTestCase {
         XCTAssertEqual(window.accept(UInt64.max - 1), .replayed)
         XCTAssertEqual(window.accept(UInt64.max), .fresh)
     }
+
+    // MARK: expanding the 32 bits a record carries
+
+    func testExpandBeforeAnyCounterIsTheLowHalf() {
+        let window = ReplayWindow()
+        XCTAssertEqual(window.expand(0), 0)
+        XCTAssertEqual(window.expand(7), 7)
+        XCTAssertEqual(window.expand(0xFFFF_FFFF), 0xFFFF_FFFF)
+    }
+
+    func testExpandPicksTheCounterNearestTheNewest() {
+        let window = ReplayWindow()
+        _ = window.accept(0x5_0000_0010)
+        XCTAssertEqual(window.expand(0x0000_0011), 0x5_0000_0011, "just ahead")
+        XCTAssertEqual(window.expand(0x0000_0001), 0x5_0000_0001, "just behind")
+        XCTAssertEqual(window.expand(0xFFFF_FFF0), 0x4_FFFF_FFF0, "behind, across the 2^32 boundary")
+        XCTAssertEqual(window.expand(0x8000_0010), 0x5_8000_0010, "2^31 ahead is still ahead")
+        XCTAssertEqual(window.expand(0x8000_0011), 0x4_8000_0011, "beyond 2^31 ahead: behind instead")
+    }
+
+    func testExpandAcrossTheBoundaryGoingForward() {
+        let window = ReplayWindow()
+        _ = window.accept(0x2_FFFF_FFF0)
+        XCTAssertEqual(window.expand(0x0000_0005), 0x3_0000_0005)
+        XCTAssertEqual(window.expand(0xFFFF_FFFF), 0x2_FFFF_FFFF)
+    }
 }

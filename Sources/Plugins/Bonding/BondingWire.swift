@@ -9,7 +9,7 @@ import Framework
 ///     echo   [0x02][next sequence: 24 bits][probe id: u32][sent at: u64 µs][received bytes: u64][echoed at: u64 µs]
 ///
 /// Data carries only a tunnel-wide sequence (for the reorder buffer): four bytes, so
-/// a 1500-byte uplink still carries a 1436-byte inner packet with AEAD and UDP.
+/// a 1500-byte IPv4 uplink still carries a 1444-byte inner packet with AEAD and UDP.
 /// `bulk` data is sent by capacity over every link, and the receiver holds what came
 /// by a shorter link until the longest could have brought it (see `ReorderBuffer`).
 /// Probes go on one path each and are echoed at once on the same path; the echo

@@ -53,7 +53,7 @@ final class AEADStage: Stage {
         let records = batch.records
         var opened = false
         for index in 0..<batch.count where records[index].dropReason == nil {
-            let fields: (index: UInt32, counter: UInt64)
+            let fields: (index: UInt32, counter: UInt32)
             switch DataRecord.peek(records[index]) {
             case .failure(let error):
                 batch.drop(index, reason(for: error))

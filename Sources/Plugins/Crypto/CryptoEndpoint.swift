@@ -68,9 +68,8 @@ final class CryptoEndpoint {
         }
         // A hub's session manager finds a record's session by the index it names.
         tunnel.dataRouter = { [unowned self] packet in
-            guard packet.length >= DataRecord.overhead else { return nil }
-            let index = UInt32(littleEndian: (packet.base + packet.offset).loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-            return self.indices[index]?.session
+            guard case .success(let fields) = DataRecord.peek(packet) else { return nil }
+            return self.indices[fields.index]?.session
         }
         timer = try tunnel.loop.addTimer(milliseconds: 100, repeating: true) { [unowned self] in
             let now = MonotonicClock.now()
@@ -93,10 +92,11 @@ final class CryptoEndpoint {
         peersBySession[peer.session.id] = nil
     }
 
-    /// A random index no key pair or handshake of this tunnel uses (0 is never used).
+    /// A random index no key pair or handshake of this tunnel uses (0 is never used;
+    /// records carry 24 bits of it).
     func allocateIndex(for peer: CryptoPeer) -> UInt32 {
         while true {
-            let index = UInt32.random(in: 1...UInt32.max)
+            let index = UInt32.random(in: 1...DataRecord.maxIndex)
             if indices[index] == nil {
                 indices[index] = peer
                 return index
@@ -136,7 +136,9 @@ final class CryptoEndpoint {
         guard limiter.allow(source, now: now) else { return reasons.handshakeRateLimited }
         let initiatorIndex = HandshakeLayout.index(message, at: 4)
         // One of our own indices: our initiation reflected back at us.
-        guard initiatorIndex != 0, indices[initiatorIndex] == nil else { return reasons.handshakeFailed }
+        guard initiatorIndex != 0, initiatorIndex <= DataRecord.maxIndex, indices[initiatorIndex] == nil else {
+            return reasons.handshakeFailed
+        }
         let noise = NoiseIKpsk2(responder: identity.local, prologue: HandshakeLayout.prologue)
         guard let payload = try? noise.readInitiation(Array(message[8..<HandshakeLayout.initiationMac1])),
               payload.count == HandshakeLayout.initiationPayload, let staticKey = noise.peerStatic else {

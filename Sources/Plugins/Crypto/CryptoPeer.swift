@@ -114,12 +114,14 @@ final class CryptoPeer {
         guard let handshake = pending, handshake.index == HandshakeLayout.index(message, at: 8) else {
             return endpoint.reasons.handshakeUnexpected
         }
+        let responderIndex = HandshakeLayout.index(message, at: 4)
+        guard responderIndex != 0, responderIndex <= DataRecord.maxIndex else { return endpoint.reasons.handshakeFailed }
         let noiseMessage = Array(message[12..<HandshakeLayout.responseMac1])
         guard let payload = try? handshake.noise.readResponse(noiseMessage), payload.count == HandshakeLayout.responsePayload,
               let cipher = CryptoPeer.cipher(bit: payload[0], accepted: settings.acceptedCiphers),
               let keys = try? handshake.noise.transportKeys(),
               let keypair = try? Keypair(cipher: cipher, send: keys.send, receive: keys.receive, localIndex: handshake.index,
-                                         remoteIndex: HandshakeLayout.index(message, at: 4), created: now, initiatedLocally: true)
+                                         remoteIndex: responderIndex, created: now, initiatedLocally: true)
         else {
             // A forged or corrupted response: keep waiting for the real one until the retry.
             return endpoint.reasons.handshakeFailed

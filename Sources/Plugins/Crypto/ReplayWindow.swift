@@ -24,6 +24,20 @@ public final class ReplayWindow {
 
     deinit { blocks.deallocate() }
 
+    /// The 64-bit counter whose low half is `low` and which lies nearest the newest
+    /// counter accepted (within 2^31 either way).
+    @inline(__always)
+    public func expand(_ low: UInt32) -> UInt64 {
+        let half: UInt64 = 1 << 31, span: UInt64 = 1 << 32
+        var candidate = (newest & ~(span - 1)) | UInt64(low)
+        if candidate &+ half <= newest {
+            candidate &+= span
+        } else if candidate > newest &+ half && candidate >= span {
+            candidate -= span
+        }
+        return candidate
+    }
+
     /// Whether `counter` would be accepted, without recording it.
     @inline(__always)
     public func check(_ counter: UInt64) -> Verdict {
