@@ -66,7 +66,9 @@ final class BondingLab {
         return (ns, key, try BondingLab.keyPair(lab, key))
     }
 
-    func clientFile(_ name: String, key: String, address: String, uplinks: [Uplink], firstNetwork: Int = 1, extra: String = "") throws -> String {
+    /// `stages`: more lines under `settings:` (two spaces in), e.g. `  bonding.scheduler: { mode: redundant }`.
+    func clientFile(_ name: String, key: String, address: String, uplinks: [Uplink], firstNetwork: Int = 1, extra: String = "",
+                    stages: String = "") throws -> String {
         var links = ""
         for (offset, uplink) in uplinks.enumerated() {
             let network = firstNetwork + offset
@@ -79,12 +81,13 @@ final class BondingLab {
         \(links)
         settings:
           crypto.aead: { private-key-file: \(key), peer-public-key: "\(hubPublicKey)" }
+        \(stages)
         status: { socket: \(lab.directory.appendingPathComponent(name + ".sock").path) }
         \(extra)
         """)
     }
 
-    func hubFile(peers: [String], extra: String = "") throws -> String {
+    func hubFile(peers: [String], extra: String = "", stages: String = "") throws -> String {
         try lab.file("hub.yaml", """
         profile: bonding-server
         device: { name: tun0, address: 10.99.0.2/30 }
@@ -92,6 +95,7 @@ final class BondingLab {
           - { name: hub, bind: "10.201.9.2:5080" }
         settings:
           crypto.aead: { private-key-file: \(hubKey), peers: [\(peers.map { "\"\($0)\"" }.joined(separator: ", "))] }
+        \(stages)
         status: { socket: \(lab.directory.appendingPathComponent("hub.sock").path) }
         \(extra)
         """)

@@ -4,21 +4,18 @@ import XCTest
 /// Real `tunneld` processes in namespaces, bonding-client to bonding-server over
 /// rate-limited uplinks with emulated delay, TCP through the tunnel.
 final class BondingTunnelTests: LabTestCase {
-    private func start(_ uplinks: [BondingLab.Uplink], clientExtra: String = "", hubExtra: String = "")
+    private func start(_ uplinks: [BondingLab.Uplink], clientExtra: String = "", hubExtra: String = "",
+                       clientStages: String = "", hubStages: String = "")
         throws -> (bond: BondingLab, site: String, client: Lab.Daemon, hub: Lab.Daemon) {
         let bond = try BondingLab(lab)
         let site = try bond.site("c", uplinks: uplinks)
-        let hubFile = try bond.hubFile(peers: ["site1=\(site.publicKey)"], extra: hubExtra)
-        let clientFile = try bond.clientFile("client.yaml", key: site.key, address: "10.99.0.1/30", uplinks: uplinks, extra: clientExtra)
+        let hubFile = try bond.hubFile(peers: ["site1=\(site.publicKey)"], extra: hubExtra, stages: hubStages)
+        let clientFile = try bond.clientFile("client.yaml", key: site.key, address: "10.99.0.1/30", uplinks: uplinks, extra: clientExtra,
+                                             stages: clientStages)
         let hub = try lab.tunneld(bond.hub, site: hubFile, name: "hub")
         let client = try lab.tunneld(site.ns, site: clientFile, name: "client")
         try bond.waitUp(client, links: uplinks.filter { !$0.extra.contains("fallback") }.map(\.name))
         return (bond, site.ns, client, hub)
-    }
-
-    /// What one uplink carries for TCP without the tunnel (iperf3 to the middle box).
-    private func raw(_ bond: BondingLab, _ site: String, network: Int, seconds: Int = 3) throws -> Double {
-        try bond.tcp(from: site, to: "10.201.\(network).2", serverNamespace: bond.middle, seconds: seconds, port: 5300 + network).mbps
     }
 
     /// Both uplinks at once without the tunnel, steady state over the same window as
@@ -82,7 +79,7 @@ final class BondingTunnelTests: LabTestCase {
     // c. the faster link is cut mid-transfer, then restored.
     func testFailoverKeepsTCPAndTheLinkRejoins() throws {
         let (bond, site, client, _) = try start([.init(name: "fast", rate: "40mbit", delayMs: 5), .init(name: "slow", rate: "20mbit", delayMs: 5)])
-        let slowRaw = try raw(bond, site, network: 2)
+        let slowRaw = try XCTUnwrap(bond.rawLinks(from: site, networks: [2], seconds: 5).first).steady()
         _ = try lab.spawn(bond.hub, ["iperf3", "-s", "-1", "-p", "5401"], name: "iperf3-server-5401")
         usleep(300_000)
         let transfer = try lab.spawn(site, ["iperf3", "-c", "10.99.0.2", "-p", "5401", "-t", "9", "-i", "0.5", "-J"], name: "iperf-failover")
@@ -109,12 +106,18 @@ final class BondingTunnelTests: LabTestCase {
             guard fields.count == 2 else { throw LabError("cannot read the hub's counter: \(text)") }
             return (fields[0], fields[1])
         }
+        // IP bytes to TCP payload: 1392 of every 1444.
+        func goodput(_ from: (bytes: Double, seconds: Double), _ to: (bytes: Double, seconds: Double)) -> Double {
+            (to.bytes - from.bytes) * 8 / (to.seconds - from.seconds) / 1e6 * 1392 / 1444
+        }
         usleep(useconds_t(max(0, 1 - Date().timeIntervalSince(cut)) * 1e6))
         let first = try hubBytes()
-        usleep(2_000_000)
+        usleep(1_000_000)
+        let middle = try hubBytes()
+        usleep(1_000_000)
         let second = try hubBytes()
-        // IP bytes to TCP payload: 1392 of every 1444.
-        let afterCut = (second.bytes - first.bytes) * 8 / (second.seconds - first.seconds) / 1e6 * 1392 / 1444
+        // The second after "within 1 s" on its own, and the one after it.
+        let firstSecond = goodput(first, middle), secondSecond = goodput(middle, second)
         let clientSocket = lab.directory.appendingPathComponent("client.yaml.sock").path
         let beforeRestore = client.output.count
         bond.signalRelay("c/fast", SIGUSR2)  // restore it
@@ -139,8 +142,9 @@ final class BondingTunnelTests: LabTestCase {
         let intervals = (json?["intervals"] as? [[String: Any]] ?? []).compactMap {
             (($0["sum"] as? [String: Any])?["bits_per_second"] as? Double).map { $0 / 1e6 }
         }
-        print("bonding c: cut detected after \(detected.map { String(format: "%.2f s", $0) } ?? "no"); slow link raw \(String(format: "%.1f", slowRaw)) Mbit/s; TCP 1.0–3.0 s after the cut \(String(format: "%.1f", afterCut)) (\(String(format: "%.2f", afterCut / slowRaw))); fast link carried \(fastCarried) packets in the 2 s after the restore; rejoined \(rejoined.map { String(format: "%.2f s", $0) } ?? "no") after restore; intervals \(intervals.map { String(format: "%.0f", $0) })")
-        XCTAssertGreaterThan(afterCut, 0.9 * slowRaw)
+        print("bonding c: cut detected after \(detected.map { String(format: "%.2f s", $0) } ?? "no"); slow link raw \(String(format: "%.1f", slowRaw)) Mbit/s; TCP 1.0–2.0 s after the cut \(String(format: "%.1f", firstSecond)) (\(String(format: "%.2f", firstSecond / slowRaw))), 2.0–3.0 s \(String(format: "%.1f", secondSecond)) (\(String(format: "%.2f", secondSecond / slowRaw))); fast link carried \(fastCarried) packets in the 2 s after the restore; rejoined \(rejoined.map { String(format: "%.2f s", $0) } ?? "no") after restore; intervals \(intervals.map { String(format: "%.0f", $0) })")
+        XCTAssertGreaterThan(firstSecond, 0.9 * slowRaw, "the second from 1 s after the cut")
+        XCTAssertGreaterThan(secondSecond, 0.9 * slowRaw, "the second from 2 s after the cut")
         XCTAssertLessThan(rejoined ?? 99, 2)
         // Traffic uses the fast link again: the last second carries more than the slow link can.
         XCTAssertGreaterThan(intervals.suffix(2).reduce(0, +) / 2, slowRaw * 1.2)
@@ -271,5 +275,49 @@ final class BondingTunnelTests: LabTestCase {
         XCTAssertEqual(Array(lines.prefix(3).dropFirst()), ["tun0 rtun_up wan1 \(env)", "tun0 rtun_up wan2 \(env)"], events)
         XCTAssertEqual(lines.last, "tun0 tuntap_down \(env)", events)
         XCTAssertEqual(lines.filter { $0.contains("rtun_down") }.count, 2, events)
+    }
+
+    // Pin rules: ICMP kept on the long link, whatever its delay (mlvpn's filters).
+    func testPinRuleKeepsTrafficOnItsLink() throws {
+        let (bond, site, _, _) = try start([.init(name: "fast", rate: "20mbit", delayMs: 5), .init(name: "slow", rate: "20mbit", delayMs: 30)],
+                                           clientStages: "  bonding.scheduler: { pin: [\"icmp -> slow\"] }")
+        let socket = lab.directory.appendingPathComponent("client.yaml.sock").path
+        let before = try bond.pathTx(socket: socket)
+        let ping = try lab.exec(site, "ping", "-c", "20", "-i", "0.05", "-s", "1000", "-W", "1", "-q", "10.99.0.2").output
+        let after = try bond.pathTx(socket: socket)
+        let slow = (after["slow"]!.packets - before["slow"]!.packets, after["slow"]!.bytes - before["slow"]!.bytes)
+        let fast = (after["fast"]!.packets - before["fast"]!.packets, after["fast"]!.bytes - before["fast"]!.bytes)
+        print("bonding pin: slow carried \(slow.0) packets, \(slow.1) B; fast \(fast.0) packets, \(fast.1) B; \(ping.split(separator: "\n").last ?? "")")
+        XCTAssertTrue(ping.contains("20 received"), ping)
+        XCTAssertGreaterThanOrEqual(slow.1, 20 * 1028, "every echo request on the pinned link")
+        // Probes and echoes are 50-60 bytes; a single 1028-byte echo request would lift the average past 75.
+        XCTAssertLessThan(Double(fast.1) / Double(max(fast.0, 1)), 75, "the fast link carried a ping")
+        // The requests took the 30 ms link (the replies, not pinned at the hub, the 5 ms one).
+        let minimum = try XCTUnwrap(ping.split(separator: "=").last?.split(separator: "/").first.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) })
+        XCTAssertGreaterThan(minimum, 35, ping)
+    }
+
+    // Redundant mode on both ends: a link cut costs no packet, even before it is
+    // declared down (the copy on the other link arrives).
+    func testRedundantModeLosesNothingWhenALinkIsCut() throws {
+        let redundant = "  bonding.scheduler: { mode: redundant }"
+        let (bond, site, client, hub) = try start([.init(name: "fast", rate: "20mbit", delayMs: 5), .init(name: "slow", rate: "20mbit", delayMs: 20)],
+                                                  clientStages: redundant, hubStages: redundant)
+        let socket = lab.directory.appendingPathComponent("client.yaml.sock").path
+        let before = try bond.pathTx(socket: socket)
+        let pinger = try lab.spawn(site, ["ping", "-c", "100", "-i", "0.01", "-W", "1", "-q", "10.99.0.2"], name: "ping-redundant")
+        usleep(300_000)
+        bond.signalRelay("c/fast", SIGUSR2)  // blackhole the fast uplink mid-stream, both ways
+        XCTAssertEqual(pinger.stop(signal: 0, timeout: 10), 0, pinger.output)
+        let after = try bond.pathTx(socket: socket)
+        print("bonding redundant: \(pinger.output.split(separator: "\n").filter { $0.contains("received") }.first ?? "") ; fast +\(after["fast"]!.packets - before["fast"]!.packets) slow +\(after["slow"]!.packets - before["slow"]!.packets) packets")
+        XCTAssertTrue(pinger.output.contains("100 packets transmitted, 100 received"), pinger.output)
+        XCTAssertTrue(client.output.split(separator: "\n").contains { $0.contains("link fast (10.201.1.2:6001)") && $0.contains(" → down") },
+                      "the cut link was declared down during the pings: \(client.output)")
+        // Each request went on both links while both were up.
+        XCTAssertGreaterThanOrEqual(after["slow"]!.packets - before["slow"]!.packets, 100)
+        hub.stop()
+        // The hub kept the first copy of each request; the replay window refused the second.
+        XCTAssertGreaterThanOrEqual(counters(in: hub.output, for: "session=site1")["drop.replayed"] ?? 0, 20, hub.output)
     }
 }
