@@ -375,3 +375,30 @@ final class ReorderBufferTests: XCTestCase {
         XCTAssertEqual(buffer.next, 1)
     }
 }
+
+extension ReorderBufferTests {
+    /// A gap that every path passed is lost; the missing packets after it, which one
+    /// path has not passed yet, are not (they were given up with it before: late).
+    func testOnlyWhatEveryPathPassedIsGivenUpAsLost() {
+        let delivered = Delivered()
+        let buffer = ReorderBuffer(capacity: 64, slotSize: 128, headroom: 16, tailroom: 0) { batch in
+            for index in 0..<batch.count { delivered.tags.append(testTag(of: batch[index])) }
+        }
+        let packets = TestPackets()
+        func accept(_ sequence: UInt32, path: Int, now: Double) {
+            buffer.accept(packets.tagged(sequence), sequence: sequence, path: path, now: now)
+        }
+        accept(0, path: 0, now: 0)
+        accept(5, path: 0, now: 0.001)                       // 1 to 4 missing; path 0 passed 5
+        buffer.marker(path: 1, nextSequence: 3, now: 0.002)  // path 1 sent everything before 3
+        buffer.releaseDue(now: 0.002, holdTime: 1)
+        XCTAssertEqual(buffer.next, 3, "1 and 2 are lost; 3 and 4 may still come by path 1")
+        XCTAssertEqual(delivered.tags, [0])
+        accept(3, path: 1, now: 0.003)
+        accept(4, path: 1, now: 0.004)
+        buffer.releaseDue(now: 0.004, holdTime: 1)
+        XCTAssertEqual(delivered.tags, [0, 3, 4, 5])
+        XCTAssertEqual(buffer.counters.late, 0)
+        XCTAssertEqual(buffer.counters.releasedAsLost, 1)
+    }
+}

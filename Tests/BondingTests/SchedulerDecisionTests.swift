@@ -286,7 +286,7 @@ final class SchedulerDecisionTests: XCTestCase {
 
 /// The wait the receiving side gives bulk data from each path (`BondingSession.align`).
 final class AlignmentTests: XCTestCase {
-    private func path(_ name: String, inbound oneWay: Double?, fallback: Bool = false) throws -> BondPath {
+    func path(_ name: String, inbound oneWay: Double?, fallback: Bool = false) throws -> BondPath {
         let link = try UDPLink(name: name, index: 0, bind: XCTUnwrap(SocketAddress.parse("127.0.0.1:0")), remote: nil,
                                device: nil, settings: Settings(), batchSize: 1)
         let path = BondPath(name: name, link: link, remote: try XCTUnwrap(SocketAddress.parse("127.0.0.1:9")),
@@ -325,5 +325,13 @@ final class AlignmentTests: XCTestCase {
         let near = try path("near", inbound: 0.010), far = try path("far", inbound: 0.900)
         BondingSession.align([near, far], maximum: 0.3)
         XCTAssertEqual(near.alignWait, 0.3)
+    }
+}
+
+extension AlignmentTests {
+    func testUnderAMillisecondIsNotWorthHolding() throws {
+        let near = try path("near", inbound: 0.0101), far = try path("far", inbound: 0.0108)
+        BondingSession.align([near, far], maximum: 0.3)
+        XCTAssertEqual(near.alignWait, 0)
     }
 }

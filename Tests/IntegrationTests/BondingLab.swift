@@ -136,34 +136,29 @@ final class BondingLab {
         if let relay = relays[key] { kill(relay.process.processIdentifier, signal) }
     }
 
-    /// One iperf3 run: goodput in Mbit/s over the whole run (receiver side) and per
-    /// interval (sender side), and the sender's retransmissions.
+    /// One iperf3 run: goodput in Mbit/s as the receiver counted it (after the omitted
+    /// start, if any), per interval (sender side), and the sender's retransmissions.
     struct Transfer {
         var mbps: Double
         var retransmits: Int
         var intervals: [Double]
-
-        /// The mean of the intervals after the first `skip` seconds: TCP's steady
-        /// state, without its start (slow start, the token buckets' initial burst).
-        func steady(skipping skip: Int = 2) -> Double {
-            let rest = intervals.dropFirst(skip)
-            return rest.reduce(0, +) / Double(max(rest.count, 1))
-        }
     }
 
-    /// TCP from `ns` to `server` for `seconds` (iperf3, JSON).
-    func tcp(from ns: String, to server: String, serverNamespace: String, seconds: Int, congestion: String = "bbr",
+    /// TCP from `ns` to `server` for `seconds` (iperf3, JSON). With `omit`, the first
+    /// seconds (slow start, the token buckets' initial burst) are left out of the
+    /// figures: TCP's steady state, as the receiver saw it.
+    func tcp(from ns: String, to server: String, serverNamespace: String, seconds: Int, omit: Int = 0, congestion: String = "bbr",
              port: Int = 5201, interval: Double = 1) throws -> Transfer {
         _ = try lab.spawn(serverNamespace, ["iperf3", "-s", "-1", "-p", "\(port)"], name: "iperf3-server-\(port)")
         usleep(300_000)
-        let output = try lab.exec(ns, "iperf3", "-c", server, "-p", "\(port)", "-t", "\(seconds)", "-J", "-C", congestion,
-                                  "-i", "\(interval)", timeout: TimeInterval(seconds + 30)).output
+        let output = try lab.exec(ns, "iperf3", "-c", server, "-p", "\(port)", "-t", "\(seconds)", "-O", "\(omit)", "-J", "-C", congestion,
+                                  "-i", "\(interval)", timeout: TimeInterval(seconds + omit + 30)).output
         return try BondingLab.transfer(output)
     }
 
     /// What the raw uplinks carry for TCP without the tunnel, all at once (one iperf3
-    /// per uplink to the middle box), each over `seconds` like the tunnel's run.
-    func rawLinks(from ns: String, networks: [Int], seconds: Int, congestion: String = "bbr") throws -> [Transfer] {
+    /// per uplink to the middle box), each over `seconds` after `omit` like the tunnel's run.
+    func rawLinks(from ns: String, networks: [Int], seconds: Int, omit: Int, congestion: String = "bbr") throws -> [Transfer] {
         var clients: [Lab.Daemon] = []
         for network in networks {
             let port = 5300 + network
@@ -172,10 +167,10 @@ final class BondingLab {
         usleep(300_000)
         for network in networks {
             clients.append(try lab.spawn(ns, ["iperf3", "-c", "10.201.\(network).2", "-p", "\(5300 + network)", "-t", "\(seconds)",
-                                              "-J", "-C", congestion, "-i", "1"], name: "iperf3-raw-\(network)"))
+                                              "-O", "\(omit)", "-J", "-C", congestion, "-i", "1"], name: "iperf3-raw-\(network)"))
         }
         return try clients.map { client in
-            guard client.stop(signal: 0, timeout: TimeInterval(seconds + 30)) == 0 else {
+            guard client.stop(signal: 0, timeout: TimeInterval(seconds + omit + 30)) == 0 else {
                 throw LabError("raw iperf3 failed: \(client.output.prefix(500))")
             }
             return try BondingLab.transfer(client.output)

@@ -193,6 +193,9 @@ final class BondingSession {
         onStateChange?(path, before, state)
     }
 
+    /// A shorter wait than this is not worth holding (and copying) a packet for.
+    static let smallestAlignment = 0.001
+
     /// Bulk data from each path waits at this end until the longest path of the best
     /// tier could have brought it: the difference of their one-way base delays (the
     /// far side's probes measure them; the clock offset cancels out).
@@ -208,7 +211,9 @@ final class BondingSession {
                 path.alignWait = 0
                 continue
             }
-            path.alignWait = min(max(longest - base, 0), maximum)
+            // Under a millisecond is not worth a copy: the reorder buffer absorbs it.
+            let wait = min(max(longest - base, 0), maximum)
+            path.alignWait = wait >= BondingSession.smallestAlignment ? wait : 0
         }
     }
 

@@ -13,7 +13,8 @@ import Framework
 /// A gap is given up
 ///  * at once when it is known lost: every live path has passed it. Paths are first
 ///    in, first out, so a path has passed a sequence once it brought a later one or a
-///    probe marked "everything before N was sent" with N beyond it;
+///    probe marked "everything before N was sent" with N beyond it. Only the missing
+///    sequences every path has passed go; a later gap waits for its own proof;
 ///  * after `holdTime`, counted from when the packet after it was ready;
 ///  * when a packet arrives too far ahead to fit the buffer (oldest gaps first).
 /// Packets behind the sequence are delivered anyway when never seen (`late`, better
@@ -146,9 +147,11 @@ final class ReorderBuffer {
         while heldCount > 0 {
             releaseInOrder(now: now)
             if heldCount == 0 || isHeld[Int(next & mask)] { break }  // waiting for its time, not for a gap
-            if isKnownLost(now: now) {
+            if let through = knownLostThrough(now: now) {
+                // Only what every live path has passed is lost; later missing packets
+                // may still be on their way.
                 counters.releasedAsLost += 1
-                skipGap()
+                while !isHeld[Int(next & mask)] && BondingWire.distance(through, from: next) >= 0 { next = BondingWire.next(next) }
             } else if let ready = earliestReady(), now - ready >= holdTime {
                 counters.releasedByTimeout += 1
                 skipGap()
@@ -252,14 +255,15 @@ final class ReorderBuffer {
     /// A path not heard from for this long (no data, no probe) cannot fill a gap.
     static let activeFor = 1.0
 
-    /// The gap at `next` is lost when every path heard from lately has passed it.
-    private func isKnownLost(now: Double) -> Bool {
-        var active = 0
+    /// The gap at `next` is lost when every path heard from lately has passed it: then
+    /// everything up to the least of what they passed is (nil: the gap may still come).
+    private func knownLostThrough(now: Double) -> UInt32? {
+        var through: UInt32?
         for slot in 0..<ReorderBuffer.pathSlots
         where heard[slot] >= 0 && now - heard[slot] <= ReorderBuffer.activeFor && deadPaths & (1 << slot) == 0 {
-            active += 1
-            if BondingWire.distance(passed[slot], from: next) < 0 { return false }
+            if BondingWire.distance(passed[slot], from: next) < 0 { return nil }
+            if through.map({ BondingWire.distance(passed[slot], from: $0) < 0 }) ?? true { through = passed[slot] }
         }
-        return active > 0
+        return through
     }
 }

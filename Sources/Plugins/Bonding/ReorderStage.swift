@@ -18,8 +18,10 @@ final class ReorderStage: Stage {
     private unowned let tunnel: Tunnel
     private let session: Session
     private var sequence: UInt32 = 0
+    private var flows = BulkFlows()
     private var timer: EventLoop.Timer?
-    private var timerArmed = false
+    /// When the armed timer fires (infinity: not armed).
+    private var timerFires = Double.infinity
     private let wrongSource: DropReason
     private let duplicate: DropReason
 
@@ -40,7 +42,7 @@ final class ReorderStage: Stage {
         bond.reorderStage = self
         // Created disarmed; armed while packets are held.
         timer = try context.tunnel.loop.addTimer(milliseconds: 0, repeating: false) { [unowned self] in
-            self.timerArmed = false
+            self.timerFires = .infinity
             self.buffer.deadPaths = self.bond.deadPathMask
             self.buffer.releaseDue(now: MonotonicClock.now(), holdTime: self.bond.holdTime)
             self.armTimer()
@@ -48,23 +50,19 @@ final class ReorderStage: Stage {
     }
 
     var counters: ReorderBuffer.Counters { buffer.counters }
+
     var held: Int { buffer.heldCount }
     /// The sequence the next data packet gets (probes and echoes carry it).
     var nextSequence: UInt32 { sequence }
-
-    /// Packets longer than this are bulk (TCP data, video); shorter ones interactive,
-    /// except TCP SYNs: the handshake gives TCP its first RTT sample, and BBR keeps the
-    /// least one for 10 s, so the handshake must see the same delay as the data.
-    static let bulkSize = 256
 
     func send(_ batch: PacketBatch) {
         let records = batch.records
         let pinned = !bond.pins.isEmpty
         let sendsBulk = bond.sendsBulk && bond.paths.count > 1
+        let now = sendsBulk ? MonotonicClock.now() : 0
         for index in 0..<batch.count where records[index].dropReason == nil {
             if pinned { pin(&records[index]) }
-            let bulk = sendsBulk && records[index].mark & SchedulerStage.pinnedPath == 0
-                && (records[index].length > ReorderStage.bulkSize || IPHeader.isTCPSyn(records[index]))
+            let bulk = sendsBulk && records[index].mark & SchedulerStage.pinnedPath == 0 && flows.isBulk(records[index], now: now)
             if BondingWire.writeData(&records[index], sequence: sequence, bulk: bulk) {
                 sequence = BondingWire.next(sequence)
                 if bulk { records[index].mark |= SchedulerStage.bulkPacket }
@@ -148,12 +146,14 @@ final class ReorderStage: Stage {
         armTimer()
     }
 
-    /// Wake up when the next held packet may go (its alignment time, or a gap's hold time).
+    /// Wake up when the next held packet may go (its alignment time, or a gap's hold
+    /// time), sooner than the timer was set for if that is earlier now.
     private func armTimer() {
-        guard !timerArmed, let wake = buffer.nextWake(holdTime: bond.holdTime) else { return }
-        let wait = max(1, Int(((wake - MonotonicClock.now()) * 1000).rounded(.up)))
+        guard let wake = buffer.nextWake(holdTime: bond.holdTime), wake < timerFires - 0.0005 else { return }
+        let now = MonotonicClock.now()
+        let wait = max(1, Int(((wake - now) * 1000).rounded(.up)))
         timer?.arm(milliseconds: wait, repeating: false)
-        timerArmed = true
+        timerFires = now + Double(wait) / 1000
     }
 
     func stop() {
