@@ -175,9 +175,9 @@ final class BondingWireTests: XCTestCase {
         let packets = TestPackets()
         var packet = packets.make([])
         XCTAssertTrue(BondingWire.write(BondingWire.Probe(id: 2, sentAt: 3, name: "wan1", fallback: true), into: &packet))
-        testPoke(packet, 1, 0x03)
+        testPoke(packet, 1, 0x05)
         XCTAssertEqual(BondingWire.parseProbe(packet), .failure(.malformed))
-        testPoke(packet, 1, 0x02)
+        testPoke(packet, 1, 0x80)
         XCTAssertEqual(BondingWire.parseProbe(packet), .failure(.malformed))
     }
 
@@ -189,6 +189,17 @@ final class BondingWireTests: XCTestCase {
         bytes[BondingWire.probeHeader] = 0xFF
         bytes[BondingWire.probeHeader + 1] = 0xFE
         XCTAssertEqual(BondingWire.parseProbe(packets.make(bytes)), .failure(.malformed))
+    }
+
+    func testProbeDegradedFlagRoundTrips() {
+        let packets = TestPackets()
+        var packet = packets.make([])
+        let probe = BondingWire.Probe(id: 3, sentAt: 4, name: "lte", fallback: true, nextSequence: 5, degraded: true)
+        XCTAssertTrue(BondingWire.write(probe, into: &packet))
+        XCTAssertEqual(packet.byte(at: 1), 0x03)
+        XCTAssertEqual(BondingWire.parseProbe(packet), .success(probe))
+        testPoke(packet, 1, 0x04)  // an unknown flag
+        XCTAssertEqual(BondingWire.parseProbe(packet), .failure(.malformed))
     }
 
     func testProbeSequenceMarkOutside24BitsIsMalformed() {

@@ -335,3 +335,20 @@ extension AlignmentTests {
         XCTAssertEqual(near.alignWait, 0)
     }
 }
+
+extension AlignmentTests {
+    func testAPathTheFarSideFindsDegradedDoesNotSetTheWait() throws {
+        // The far side's latency tolerance put its 4G link out of aggregation: its bulk
+        // goes by DSL alone, and waiting for the 4G link's delay would only add latency.
+        let dsl = try path("dsl", inbound: 0.010), lte = try path("lte", inbound: 0.060)
+        lte.peerDegraded = true
+        XCTAssertEqual(lte.tier, 0, "this side finds it fine")
+        XCTAssertEqual(lte.peerTier, 1)
+        BondingSession.align([dsl, lte], maximum: 0.3)
+        XCTAssertEqual(dsl.alignWait, 0)
+        lte.peerDegraded = false
+        BondingSession.align([dsl, lte], maximum: 0.3)
+        XCTAssertEqual(dsl.alignWait, 0.05, accuracy: 1e-9)
+    }
+}
+

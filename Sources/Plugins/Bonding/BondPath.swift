@@ -15,6 +15,8 @@ final class BondPath {
     var fallbackOnly: Bool
     /// The far side's setting, from its probes (a server honours the client's choice).
     var peerFallbackOnly = false
+    /// The far side finds the path lossy or slow (its probes say so).
+    var peerDegraded = false
     /// When the queue this scheduler has put on the path drains, by its rate estimate;
     /// each echo sets it right by the queue its probe really met (`anchor`).
     var freeAt = 0.0
@@ -61,6 +63,14 @@ final class BondPath {
         case .up: return base
         case .lossy, .slow: return base + 1
         }
+    }
+
+    /// The tier the far side sends bulk data by, as far as this side knows: its
+    /// fallback and degraded flags, and down when this side hears nothing. The far
+    /// side's own tolerances (a latency tolerance only it has) decide, not ours.
+    var peerTier: Int {
+        guard health.state != .down else { return BondPath.unusable }
+        return (isFallback ? 2 : 0) + (peerDegraded ? 1 : 0)
     }
 
     /// The queue the scheduler has put on the path, in seconds, as of `now`.

@@ -101,7 +101,7 @@ final class BondingSession {
             let id = path.health.probeSent(now: now)
             path.probeSent(id: id, now: now)
             let probe = BondingWire.Probe(id: id, sentAt: sentAt, name: path.name, fallback: path.fallbackOnly,
-                                          nextSequence: nextSequence)
+                                          nextSequence: nextSequence, degraded: path.health.state == .lossy || path.health.state == .slow)
             guard BondingWire.write(probe, into: &record.pointee) else { continue }
             record.pointee.mark = SchedulerStage.forcedPath | UInt32(index)
             control.commit(length: record.pointee.length)
@@ -144,6 +144,7 @@ final class BondingSession {
         }
         let path = paths[index]
         path.peerFallbackOnly = probe.fallback
+        path.peerDegraded = probe.degraded
         path.inbound.sample(sentAt: BondingWire.seconds(probe.sentAt), arrivedAt: now, now: now)
         guard let record = control.nextFree else { return }
         let echo = BondingWire.Echo(id: probe.id, sentAt: probe.sentAt, receivedBytes: path.receivedBytes,
@@ -197,17 +198,18 @@ final class BondingSession {
     static let smallestAlignment = 0.001
 
     /// Bulk data from each path waits at this end until the longest path of the best
-    /// tier could have brought it: the difference of their one-way base delays (the
-    /// far side's probes measure them; the clock offset cancels out).
+    /// tier (as the far side, which sends it, sees them) could have brought it: the
+    /// difference of their one-way base delays (the far side's probes measure them;
+    /// the clock offset cancels out).
     static func align(_ paths: [BondPath], maximum: Double) {
         var bestTier = BondPath.unusable
-        for path in paths { bestTier = min(bestTier, path.tier) }
+        for path in paths { bestTier = min(bestTier, path.peerTier) }
         var longest = -Double.infinity
-        for path in paths where path.tier == bestTier {
+        for path in paths where path.peerTier == bestTier {
             if let base = path.inbound.base { longest = max(longest, base) }
         }
         for path in paths {
-            guard path.tier != BondPath.unusable, let base = path.inbound.base, longest.isFinite else {
+            guard path.peerTier != BondPath.unusable, let base = path.inbound.base, longest.isFinite else {
                 path.alignWait = 0
                 continue
             }

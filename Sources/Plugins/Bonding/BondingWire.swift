@@ -6,6 +6,7 @@ import Framework
 ///     data   [0x00][sequence: 24 bits, big-endian]                         4 bytes, then the IP packet
 ///     bulk   [0x03][sequence: 24 bits, big-endian]                         the same, delivered aligned
 ///     probe  [0x01][flags][name length][0][probe id: u32][sent at: u64 µs][next sequence: u32][path name]
+///            flags: 0x01 fallback-only, 0x02 degraded (lossy or slow to the sender)
 ///     echo   [0x02][next sequence: 24 bits][probe id: u32][sent at: u64 µs][received bytes: u64][echoed at: u64 µs]
 ///
 /// Data carries only a tunnel-wide sequence (for the reorder buffer): four bytes, so
@@ -31,6 +32,9 @@ enum BondingWire {
     static let maxNameBytes = 32
     /// Probe flag: the sender uses this path only when nothing else is usable.
     static let fallbackFlag: UInt8 = 0x01
+    /// Probe flag: the sender finds the path lossy or slow and sends no bulk on it
+    /// while a better one is up, so the receiver should not wait for it.
+    static let degradedFlag: UInt8 = 0x02
 
     /// 24-bit sequence arithmetic (RFC 1982 style): how far `a` is ahead of `b`,
     /// negative when it is behind.
@@ -63,6 +67,7 @@ enum BondingWire {
         var fallback: Bool
         /// The sequence the sender's next data packet gets (24 bits).
         var nextSequence: UInt32 = 0
+        var degraded = false
     }
 
     struct Echo: Equatable {
@@ -85,7 +90,7 @@ enum BondingWire {
         guard packet.tailroom >= probeHeader + name.count else { return false }
         let bytes = packet.base + packet.offset
         bytes.storeBytes(of: BondingWire.probe, as: UInt8.self)
-        bytes.storeBytes(of: probe.fallback ? fallbackFlag : 0, toByteOffset: 1, as: UInt8.self)
+        bytes.storeBytes(of: (probe.fallback ? fallbackFlag : 0) | (probe.degraded ? degradedFlag : 0), toByteOffset: 1, as: UInt8.self)
         bytes.storeBytes(of: UInt8(name.count), toByteOffset: 2, as: UInt8.self)
         bytes.storeBytes(of: UInt8(0), toByteOffset: 3, as: UInt8.self)
         bytes.storeBytes(of: probe.id.bigEndian, toByteOffset: 4, as: UInt32.self)
@@ -116,7 +121,7 @@ enum BondingWire {
         let flags = bytes.load(fromByteOffset: 1, as: UInt8.self)
         let nameLength = Int(bytes.load(fromByteOffset: 2, as: UInt8.self))
         let next = UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
-        guard nameLength <= maxNameBytes, flags & ~fallbackFlag == 0, next <= 0xFF_FFFF else { return .failure(.malformed) }
+        guard nameLength <= maxNameBytes, flags & ~(fallbackFlag | degradedFlag) == 0, next <= 0xFF_FFFF else { return .failure(.malformed) }
         guard packet.length == probeHeader + nameLength else {
             return .failure(packet.length < probeHeader + nameLength ? .truncated : .malformed)
         }
@@ -124,7 +129,8 @@ enum BondingWire {
         guard let name = String(validating: nameBytes, as: UTF8.self) else { return .failure(.malformed) }
         return .success(Probe(id: UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
                               sentAt: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                              name: name, fallback: flags & fallbackFlag != 0, nextSequence: next))
+                              name: name, fallback: flags & fallbackFlag != 0, nextSequence: next,
+                              degraded: flags & degradedFlag != 0))
     }
 
     static func parseEcho(_ packet: Packet) -> Result<Echo, ParseError> {
