@@ -231,8 +231,8 @@ final class BondingTunnelTests: LabTestCase {
         XCTAssertGreaterThan(intervals.last ?? 0, 30)  // both links carry traffic again after the move
     }
 
-    // Hooks with mlvpn's calling convention, and SIGHUP adding a link without a new session.
-    func testStatusHooksAndReloadAddingALink() throws {
+    // Hooks with mlvpn's calling convention; SIGHUP adding, then removing and retuning links under TCP, no new session.
+    func testStatusHooksAndReloadAddingAndRemovingLinks() throws {
         let hookLog = lab.directory.appendingPathComponent("hooks.log").path
         // Every variable mlvpn passes; `-unset` tells an unset one from an empty one.
         let script = try lab.file("hook.sh", "#!/bin/sh\necho \"$* MTU=$MTU IP4=$IP4 IP6=$IP6 IP4_GATEWAY=$IP4_GATEWAY IP6_GATEWAY=${IP6_GATEWAY-unset} IP4_ROUTES=$IP4_ROUTES IP6_ROUTES=${IP6_ROUTES-unset} DEVICE=$DEVICE\" >> \(hookLog)\n")
@@ -249,7 +249,7 @@ final class BondingTunnelTests: LabTestCase {
         // Reload with a second link; TCP runs across the reload.
         _ = try lab.spawn(bond.hub, ["iperf3", "-s", "-1", "-p", "5701"], name: "iperf3-server-5701")
         usleep(300_000)
-        let transfer = try lab.spawn(site.ns, ["iperf3", "-c", "10.99.0.2", "-p", "5701", "-t", "5", "-J"], name: "iperf-reload")
+        let transfer = try lab.spawn(site.ns, ["iperf3", "-c", "10.99.0.2", "-p", "5701", "-t", "6", "-J"], name: "iperf-reload")
         sleep(1)
         _ = try bond.clientFile("client.yaml", key: site.key, address: "10.99.0.1/30", uplinks: uplinks, extra: hooks)
         kill(client.process.processIdentifier, SIGHUP)
@@ -258,7 +258,18 @@ final class BondingTunnelTests: LabTestCase {
         _ = try lab.file("client.yaml", "profile: bonding-client\nlinks: [ {name: x}\n")
         kill(client.process.processIdentifier, SIGHUP)
         usleep(500_000)
+        // Remove wan1 and retune wan2 (a loss tolerance): the TCP transfer carries on over wan2.
+        var retuned = uplinks[1]
+        retuned.extra = ", loss-tolerance: 50"
+        _ = try bond.clientFile("client.yaml", key: site.key, address: "10.99.0.1/30", uplinks: [retuned], firstNetwork: 2, extra: hooks)
+        kill(client.process.processIdentifier, SIGHUP)
+        let removed = Date().addingTimeInterval(3)
+        while !client.output.contains("1 link (wan2)") && Date() < removed { usleep(50_000) }
+        XCTAssertTrue(client.output.contains("link wan1 closed"), client.output)
+        XCTAssertTrue(client.output.contains("reloaded \(clientFile): 1 link (wan2)"), client.output)
         XCTAssertEqual(transfer.stop(signal: 0, timeout: 20), 0, transfer.output)
+        let result = try JSONSerialization.jsonObject(with: Data(transfer.output.utf8)) as? [String: Any]
+        XCTAssertNil(result?["error"], "the TCP connection broke across the reloads: \(transfer.output.suffix(300))")
         XCTAssertTrue(client.output.contains("reloaded"), client.output)
         XCTAssertTrue(client.output.contains("reload refused, keeping the running configuration: \(clientFile):3:1: not valid YAML: while parsing a flow sequence: did not find expected ',' or ']'"), client.output)
         XCTAssertEqual(client.output.components(separatedBy: "keys established").count, 2, "the reload must not start a new session")
@@ -269,7 +280,8 @@ final class BondingTunnelTests: LabTestCase {
         XCTAssertEqual(lines.first, "tun0 tuntap_up \(env)", events)
         XCTAssertEqual(Array(lines.prefix(3).dropFirst()), ["tun0 rtun_up wan1 \(env)", "tun0 rtun_up wan2 \(env)"], events)
         XCTAssertEqual(lines.last, "tun0 tuntap_down \(env)", events)
-        XCTAssertEqual(lines.filter { $0.contains("rtun_down") }.count, 2, events)
+        // wan1 went down when the reload removed it, wan2 at the stop.
+        XCTAssertEqual(lines.filter { $0.contains("rtun_down") }, ["tun0 rtun_down wan1 \(env)", "tun0 rtun_down wan2 \(env)"], events)
     }
 
     // Pin rules: ICMP kept on the long link, whatever its delay (mlvpn's filters).
