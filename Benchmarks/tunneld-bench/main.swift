@@ -1,3 +1,4 @@
+import Bonding
 import Crypto
 import ExampleStages
 import Foundation
@@ -157,7 +158,17 @@ do {
     if delivered == 0 { print("the demultiplexer kept no data datagram"); exit(1) }
 }
 
-// 4. The crypto stage against bare libsodium on the same batches (1400-byte packets).
+// 4. The bonding stages' per-packet pieces: bulk classification, the scheduler's
+//    choice, the reorder buffer with delay alignment (two paths 30 ms apart).
+do {
+    let bonding = try BondingBench(batch: batchSize)
+    results.append(measure("bonding: bulk classification", packetsPerRun: batchSize) { bonding.runClassify() })
+    results.append(measure("bonding: scheduler choice", packetsPerRun: batchSize) { bonding.runSchedule() })
+    results.append(measure("bonding: reorder + alignment", packetsPerRun: batchSize, iterations: 5000) { bonding.runReorder() })
+    if bonding.bulk == 0 || bonding.delivered == 0 { print("bonding bench: nothing classified bulk or delivered"); exit(1) }
+}
+
+// 5. The crypto stage against bare libsodium on the same batches (1400-byte packets).
 var cryptoRatios: [String] = []
 for cipher in AEADCipher.aesAvailable ? [AEADCipher.aes256gcm, .chacha20poly1305] : [.chacha20poly1305] {
     let (stage, bare) = try CryptoBench.measureCipher(cipher)
