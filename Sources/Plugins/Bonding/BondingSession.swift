@@ -48,12 +48,13 @@ final class BondingSession {
         changed()
     }
 
-    /// Bit `index % 16` set for each path that is down, for the reorder buffer.
+    /// Bit `index % 16` set for each path that is down or has gone silent, for the
+    /// reorder buffer: such a path will not fill a gap soon.
     private(set) var deadPathMask: UInt16 = 0
 
-    private func updateDeadPaths() {
+    private func updateDeadPaths(now: Double = MonotonicClock.now()) {
         deadPathMask = 0
-        for (index, path) in paths.enumerated() where path.health.state == .down {
+        for (index, path) in paths.enumerated() where path.health.state == .down || path.health.isSilent(now: now) {
             deadPathMask |= 1 << (index % ReorderBuffer.pathSlots)
         }
     }
@@ -90,6 +91,7 @@ final class BondingSession {
             let before = path.health.state
             if let state = path.health.tick(now: now) { stateChanged(path, from: before, to: state) }
         }
+        updateDeadPaths(now: now)
         updateHoldTime()
         BondingSession.align(paths, maximum: holdLimits.maximum)
         guard session.state == .up else { return }  // nothing can be sealed before the handshake
