@@ -165,4 +165,21 @@ final class PrefixTableTests: XCTestCase {
         XCTAssertNil(table.owner(of: packets.make(Array(full[0..<39])), destination: true))
         XCTAssertEqual(table.owner(of: packets.make(full), destination: true), "hub")
     }
+
+    func testIPv6PrefixesInTheLowHalfAndHostRoutes() throws {
+        let packets = TestPackets()
+        let table = try PrefixTable.parse(["half=fd00:a::8000:0:0:0/65", "host=fd00:a::1/128", "all=::/0"])
+        XCTAssertEqual(table.owner(of: v6(source: "::1", destination: "fd00:a::8000:0:0:5", packets), destination: true), "half")
+        XCTAssertEqual(table.owner(of: v6(source: "::1", destination: "fd00:a::7fff:0:0:5", packets), destination: true), "all")
+        XCTAssertEqual(table.owner(of: v6(source: "::1", destination: "fd00:a::1", packets), destination: true), "host")
+        XCTAssertEqual(table.owner(of: v6(source: "::1", destination: "fd00:a::2", packets), destination: true), "all")
+    }
+
+    func testOwnersAreNumberedInTheOrderTheRoutesNameThem() throws {
+        let packets = TestPackets()
+        let table = try PrefixTable.parse(["b=10.2.0.0/16", "a=10.1.0.0/16 10.3.0.0/16", "b=10.4.0.0/16"])
+        XCTAssertEqual(table.names, ["b", "a"])
+        XCTAssertEqual(table.ownerIndex(of: v4(source: [0, 0, 0, 0], destination: [10, 3, 0, 1], packets), destination: true), 1)
+        XCTAssertEqual(table.ownerIndex(of: v4(source: [0, 0, 0, 0], destination: [10, 4, 0, 1], packets), destination: true), 0)
+    }
 }

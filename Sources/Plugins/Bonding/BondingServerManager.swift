@@ -9,6 +9,8 @@ import Framework
 final class BondingServerManager: BondingManager, SessionManager {
     private(set) var sessions: [Session] = []
     private var byName: [String: Session] = [:]
+    /// The session of each owner in `routes.names` (nil while that site is away).
+    private var byOwner: [Session?]
     private var bondsByID: [UInt32: BondingSession] = [:]
     private var byAddress: [SocketAddress: Session] = [:]
     private let routes: PrefixTable
@@ -19,6 +21,7 @@ final class BondingServerManager: BondingManager, SessionManager {
 
     override init(context: SessionManagerContext) throws {
         routes = try PrefixTable.parse(context.settings.list("routes").map(\.description))
+        byOwner = [Session?](repeating: nil, count: routes.names.count)
         sessionTimeout = Double(context.settings.integer("session-timeout") ?? 60_000) / 1000
         maxSessions = context.settings.integer("max-sessions") ?? 1024
         let tunnel = context.tunnel
@@ -52,7 +55,10 @@ final class BondingServerManager: BondingManager, SessionManager {
         bond.learn = { [unowned self] link, address, name in
             self.makePath(name: name, link: link, remote: address, now: MonotonicClock.now())
         }
-        if routes.owners.contains(name) { bond.allowedSources = (routes, name) }
+        if let owner = routes.names.firstIndex(of: name) {
+            bond.allowedSources = (routes, owner)
+            byOwner[owner] = session
+        }
         sessions.append(session)
         byName[name] = session
         bondsByID[session.id] = bond
@@ -103,6 +109,7 @@ final class BondingServerManager: BondingManager, SessionManager {
         session.pipeline?.stop()
         sessions.removeAll { $0 === session }
         byName[session.name] = nil
+        if let owner = routes.names.firstIndex(of: session.name) { byOwner[owner] = nil }
         for (address, owner) in byAddress where owner === session { byAddress[address] = nil }
     }
 
@@ -114,7 +121,7 @@ final class BondingServerManager: BondingManager, SessionManager {
             return
         }
         dispatch(batch, outbound: true) { packet in
-            self.routes.owner(of: packet, destination: true).flatMap { self.byName[$0] }
+            self.routes.ownerIndex(of: packet, destination: true).flatMap { self.byOwner[$0] }
         }
     }
 

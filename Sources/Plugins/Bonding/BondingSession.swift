@@ -11,7 +11,7 @@ final class BondingSession {
     /// Per pin rule, the index of its path (nil when that link is not a path now).
     private(set) var pinTargets: [Int?] = []
     /// On a server: the inner source prefixes this site may use (nil: anything).
-    var allowedSources: (table: PrefixTable, owner: String)?
+    var allowedSources: (table: PrefixTable, owner: Int)?
     /// How long the reorder buffer waits for a gap, from the paths' delay spread.
     private(set) var holdTime = 0.05
     var holdLimits = (minimum: 0.002, maximum: 0.3)

@@ -105,7 +105,7 @@ final class ReorderStage: Stage {
                 }
                 let sequence = BondingWire.sequence(of: packet)
                 _ = records[index].trimFront(BondingWire.dataHeader)
-                if let allowed = bond.allowedSources, allowed.table.owner(of: records[index], destination: false) != allowed.owner {
+                if let allowed = bond.allowedSources, allowed.table.ownerIndex(of: records[index], destination: false) != allowed.owner {
                     batch.drop(index, wrongSource)
                     continue
                 }
