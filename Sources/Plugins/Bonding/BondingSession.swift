@@ -48,13 +48,12 @@ final class BondingSession {
         changed()
     }
 
-    /// Bit `index % 16` set for each path that is down or has gone silent, for the
-    /// reorder buffer: such a path will not fill a gap soon.
+    /// Bit `index % 16` set for each path that is down, for the reorder buffer.
     private(set) var deadPathMask: UInt16 = 0
 
-    private func updateDeadPaths(now: Double = MonotonicClock.now()) {
+    private func updateDeadPaths() {
         deadPathMask = 0
-        for (index, path) in paths.enumerated() where path.health.state == .down || path.health.isSilent(now: now) {
+        for (index, path) in paths.enumerated() where path.health.state == .down {
             deadPathMask |= 1 << (index % ReorderBuffer.pathSlots)
         }
     }
@@ -91,7 +90,6 @@ final class BondingSession {
             let before = path.health.state
             if let state = path.health.tick(now: now) { stateChanged(path, from: before, to: state) }
         }
-        updateDeadPaths(now: now)
         updateHoldTime()
         BondingSession.align(paths, maximum: holdLimits.maximum)
         guard session.state == .up else { return }  // nothing can be sealed before the handshake

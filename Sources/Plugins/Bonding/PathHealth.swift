@@ -115,33 +115,6 @@ struct PathHealth {
         return considered == 0 ? 0 : Double(lost) * 100 / Double(considered)
     }
 
-    /// The two latest probes that should have been answered by now (sent more than
-    /// srtt + 4·rttvar + 20 ms ago) were not: the path has gone quiet. Until an echo
-    /// comes back it is treated as lossy — no bulk data while a better path is up, no
-    /// gap waits for it — which takes a cut link out of use in about 100 ms on a fast
-    /// path instead of the `timeout` (250 ms) that declares it down. One lost probe
-    /// does not do it.
-    func isSilent(now: Double) -> Bool {
-        guard let srtt, let lastEcho, wasEverUp else { return false }
-        let due = srtt + 4 * rttvar + 0.02
-        // Late echoes still coming (a queue building up) are not silence.
-        guard now - lastEcho > due else { return false }
-        var checked = 0
-        var id = nextProbeID &- 1
-        for _ in 0..<PathHealth.window {
-            guard id != 0 else { break }
-            let slot = Int(id % UInt32(PathHealth.window))
-            guard sentID[slot] == id, sentAt[slot] >= 0 else { break }
-            if now - sentAt[slot] > due {
-                if answered[slot] { return false }
-                checked += 1
-                if checked == 2 { return true }
-            }
-            id &-= 1
-        }
-        return false
-    }
-
     /// How old an unanswered probe must be to count as lost.
     private var lossGrace: Double { max(0.1, 2 * (srtt ?? 0.1) + 4 * rttvar) }
 
@@ -170,7 +143,6 @@ struct PathHealth {
 
     /// up, lossy or slow for a live path, with the exit thresholds below the entry ones.
     private func quality(now: Double) -> State {
-        if isSilent(now: now) { return .lossy }
         let loss = lossPercent(now: now)
         let tolerance = tolerances.lossPercent
         if tolerance < 100 && (loss > tolerance || (state == .lossy && loss > tolerance / 2)) { return .lossy }
