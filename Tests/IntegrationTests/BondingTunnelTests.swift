@@ -163,7 +163,7 @@ final class BondingTunnelTests: LabTestCase {
         XCTAssertLessThan(upBytes, max(upPackets, 1) * 80, "backup carried data while main was up")
         bond.signalRelay("c/main", SIGUSR2)
         sleep(1)
-        // Idle, it is down within the second (through lossy once its probes go unanswered).
+        // Idle, it is down within the second.
         XCTAssertTrue(client.output.split(separator: "\n").contains { $0.contains("link main (10.201.1.2:6001)") && $0.contains(" → down") },
                       client.output)
         let ping = try push()

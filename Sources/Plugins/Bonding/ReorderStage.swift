@@ -10,8 +10,9 @@ import Framework
 /// while it is small (one link) and 50 ms once it needs both. BBR sizes its window
 /// from the least RTT, so it cannot fill both links; cubic's slow start ends at the
 /// jump. Aligned, the flow sees one steady delay (the longest link's) and fills all
-/// of them. Small packets are never held for alignment, so ACKs, DNS, VoIP and pings
-/// keep the shortest link's delay.
+/// of them. Which packets are bulk is `BulkFlows`' call; small packets of other flows
+/// are never held for alignment, so ACKs, DNS, VoIP and pings keep the shortest
+/// link's delay.
 final class ReorderStage: Stage {
     private let bond: BondingSession
     private let buffer: ReorderBuffer
