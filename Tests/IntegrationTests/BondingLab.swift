@@ -177,10 +177,14 @@ final class BondingLab {
         }
     }
 
+    /// Parse iperf3's JSON; throws when it reports an error (a broken connection) or no result.
     static func transfer(_ output: String) throws -> Transfer {
         guard let data = output.data(using: .utf8),
-              let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let end = json["end"] as? [String: Any],
+              let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw LabError("iperf3 gave no JSON: \(output.prefix(500))")
+        }
+        if let error = json["error"] { throw LabError("iperf3 failed (the TCP connection broke?): \(error)") }
+        guard let end = json["end"] as? [String: Any],
               let received = end["sum_received"] as? [String: Any], let bits = received["bits_per_second"] as? Double else {
             throw LabError("iperf3 gave no result: \(output.prefix(500))")
         }

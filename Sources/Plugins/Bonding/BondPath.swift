@@ -73,6 +73,11 @@ final class BondPath {
         return (isFallback ? 2 : 0) + (peerDegraded ? 1 : 0)
     }
 
+    /// The latest probe met a queue at least this deep on its way out: the path was
+    /// busy, so what it delivers measures its capacity and probing it for more is moot.
+    static let backlogged = 0.003
+    var isBacklogged: Bool { outbound.queue > BondPath.backlogged }
+
     /// The queue the scheduler has put on the path, in seconds, as of `now`.
     @inline(__always)
     func backlog(now: Double) -> Double { max(freeAt - now, 0) }

@@ -14,7 +14,6 @@ public final class BondingBench {
     private var gains: [Double]
     private var sequence: UInt32 = 0
     private var clock = 0.0
-    public private(set) var delivered = 0
     public private(set) var bulk = 0
 
     public init(batch: Int = 64) throws {
@@ -52,12 +51,15 @@ public final class BondingBench {
         paths = made
         gains = [Double](repeating: 1, count: made.count)
         BondingSession.align(made, maximum: 0.3)
-        var count = 0
-        buffer = ReorderBuffer(capacity: 4096, slotSize: 2048, headroom: 128, tailroom: 64) { batch in count += batch.count }
-        deliveredCount = { count }
+        let sink = Sink()
+        buffer = ReorderBuffer(capacity: 4096, slotSize: 2048, headroom: 128, tailroom: 64) { batch in sink.packets += batch.count }
+        self.sink = sink
     }
 
-    private var deliveredCount: () -> Int = { 0 }
+    /// What the reorder buffer handed on.
+    private final class Sink { var packets = 0 }
+    private let sink: Sink
+    public var delivered: Int { sink.packets }
 
     /// Classify every packet of the batch as bulk or not (the reorder stage's send side).
     public func runClassify() {
@@ -89,6 +91,5 @@ public final class BondingBench {
         }
         sequence = (sequence &+ UInt32(packets.count)) & 0xFF_FFFF
         buffer.releaseDue(now: clock, holdTime: 0.1)
-        delivered = deliveredCount()
     }
 }

@@ -125,7 +125,9 @@ final class BondingSession {
     /// names the client's link; when that name belongs to another path, the client's
     /// link has moved (NAT rebinding, a new address): the older path, with its
     /// history, takes the new address and the newcomer goes.
-    func probeReceived(_ probe: BondingWire.Probe, on arrival: Int, now: Double) {
+    /// Returns the index of the path the probe belongs to now.
+    @discardableResult
+    func probeReceived(_ probe: BondingWire.Probe, on arrival: Int, now: Double) -> Int {
         var index = arrival
         if learn != nil, paths[index].name != probe.name {
             let newcomer = paths[index]
@@ -146,12 +148,13 @@ final class BondingSession {
         path.peerFallbackOnly = probe.fallback
         path.peerDegraded = probe.degraded
         path.inbound.sample(sentAt: BondingWire.seconds(probe.sentAt), arrivedAt: now, now: now)
-        guard let record = control.nextFree else { return }
+        guard let record = control.nextFree else { return index }
         let echo = BondingWire.Echo(id: probe.id, sentAt: probe.sentAt, receivedBytes: path.receivedBytes,
                                     echoedAt: BondingWire.microseconds(now), nextSequence: reorderStage?.nextSequence ?? 0)
-        guard BondingWire.write(echo, into: &record.pointee) else { return }
+        guard BondingWire.write(echo, into: &record.pointee) else { return index }
         record.pointee.mark = SchedulerStage.forcedPath | UInt32(index)
         control.commit(length: record.pointee.length)
+        return index
     }
 
     /// An echo of one of our probes came back on path `index`: RTT and state, the
@@ -163,20 +166,18 @@ final class BondingSession {
         let sentAt = BondingWire.seconds(echo.sentAt)
         guard path.health.expects(id: echo.id, sentAt: sentAt, now: now) else { return }
         let state = path.health.echoReceived(id: echo.id, sentAt: sentAt, now: now)
-        outbound(echo, on: path, sentAt: sentAt, now: now)
+        measureOutbound(echo, on: path, sentAt: sentAt, now: now)
         if let state { stateChanged(path, from: before, to: state) }
     }
 
-    /// A queue this deep at the bottleneck means the path was busy: its delivery
-    /// then measures its capacity.
-    static let queuedThreshold = 0.003
-
-    private func outbound(_ echo: BondingWire.Echo, on path: BondPath, sentAt: Double, now: Double) {
+    /// The echo's timestamps give the one-way delay out and the queue the probe met,
+    /// which sets the virtual queue right and says whether the rate sample measures
+    /// capacity.
+    private func measureOutbound(_ echo: BondingWire.Echo, on path: BondPath, sentAt: Double, now: Double) {
         let echoedAt = BondingWire.seconds(echo.echoedAt)
         path.outbound.sample(sentAt: sentAt, arrivedAt: echoedAt, now: now)
-        let queue = path.outbound.queue
-        path.anchor(probe: echo.id, queue: queue, now: now)
-        path.rate.echo(receivedBytes: echo.receivedBytes, at: echoedAt, queued: queue > BondingSession.queuedThreshold, now: now)
+        path.anchor(probe: echo.id, queue: path.outbound.queue, now: now)
+        path.rate.echo(receivedBytes: echo.receivedBytes, at: echoedAt, queued: path.isBacklogged, now: now)
     }
 
     /// Send the probes and echoes gathered in the control batch through the stages

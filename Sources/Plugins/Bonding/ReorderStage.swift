@@ -118,10 +118,9 @@ final class ReorderStage: Stage {
                 switch BondingWire.parseProbe(packet) {
                 case .success(let probe):
                     if let path = path ?? bond.learnPath(probe: probe, packet: packet, now: now) {
-                        bond.probeReceived(probe, on: path, now: now)
-                        if let index = bond.path(link: packet.link, peer: packet.peer) {
-                            buffer.marker(path: index, nextSequence: probe.nextSequence, now: now)
-                        }
+                        // The probe may move its link's path (NAT rebinding): mark the one it names.
+                        let owner = bond.probeReceived(probe, on: path, now: now)
+                        buffer.marker(path: owner, nextSequence: probe.nextSequence, now: now)
                     }
                 case .failure(let error): batch.drop(index, error == .truncated ? .truncated : .malformed)
                 }
@@ -174,7 +173,7 @@ final class ReorderStage: Stage {
             SettingSpec("max-hold", .milliseconds(1...5000), default: .integer(300),
                         help: "longest wait for a missing packet, whatever the links' delay spread"),
             SettingSpec("align", .boolean, default: .boolean(true),
-                        help: "bulk packets (over 256 bytes) go over every link by capacity and the far end holds those of shorter links until the longest could have brought them: TCP sees one steady delay and fills every link; off: bulk takes the shortest link first (less delay, but a BBR sender cannot use links much longer than the shortest)"),
+                        help: "bulk packets (over 256 bytes, SYNs, and every packet of a flow that sent one in the last second) go over every link by capacity and the far end holds those of shorter links until the longest could have brought them: TCP sees one steady delay and fills every link; off: bulk takes the shortest link first (less delay, but a BBR sender cannot use links much longer than the shortest)"),
         ],
         dropReasons: ["wrong_source", "duplicate"],
         make: { context in try ReorderStage(context: context) })

@@ -61,7 +61,7 @@ final class SchedulerStage: Stage {
         SchedulerStage.probeGains(&gains, now: now)
         // A path with a queue is full already: its delivery measures it, and probing
         // it only moves its queue against the others' (reordering at the far end).
-        for index in 0..<count where paths[index].outbound.queue > BondingSession.queuedThreshold { gains[index] = 1 }
+        for index in 0..<count where paths[index].isBacklogged { gains[index] = 1 }
         let baseline = SchedulerStage.baseline(paths)
         copies?.reset()
         for index in 0..<batch.count where records[index].dropReason == nil {
