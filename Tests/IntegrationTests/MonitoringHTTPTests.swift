@@ -189,6 +189,18 @@ final class MonitoringHTTPTests: LabTestCase {
         while ping.process.isRunning && Date() < deadline { usleep(100_000) }
         XCTAssertTrue(ping.output.contains("80 packets transmitted, 80 received"), ping.output)
         XCTAssertEqual(daemon.stop(), 0)
-        XCTAssertTrue(daemon.output.contains("http: connections cut: deadline=32 too_large=1 too_many_connections=68"), daemon.output)
+        // Every one of the 100 slow clients is cut exactly once, by the limit or by the
+        // deadline; how many by which depends on how fast the client could open them
+        // (on a loaded machine some of the first 32 reach their deadline before the
+        // last ones connect: one full run counted deadline=64 too_many_connections=36).
+        let cut = daemon.output.split(separator: "\n").first { $0.contains("http: connections cut:") } ?? ""
+        var counts: [String: Int] = [:]
+        for field in cut.split(separator: " ") where field.contains("=") {
+            let parts = field.split(separator: "=")
+            if parts.count == 2 { counts[String(parts[0])] = Int(parts[1]) }
+        }
+        XCTAssertEqual(counts["too_large"], 1, daemon.output)
+        XCTAssertEqual((counts["deadline"] ?? 0) + (counts["too_many_connections"] ?? 0), 100, daemon.output)
+        XCTAssertGreaterThanOrEqual(counts["deadline"] ?? 0, 32, "the 32 admitted at first reach their deadline: \(daemon.output)")
     }
 }
