@@ -35,7 +35,7 @@ let package = Package(
         .target(
             name: "Framework",
             dependencies: [
-                "CYAML", "CLinux",
+                "CYAML", "CLinux", "CNetlink",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],
@@ -54,6 +54,8 @@ let package = Package(
                     .product(name: "Logging", package: "swift-log"),
                 ], path: "Sources/Plugins/Monitoring"),
         .target(name: "Bonding", dependencies: ["Framework"], path: "Sources/Plugins/Bonding"),
+        // tunneldigger-compatible L2TPv3 broker and client; libsodium for the cookie MAC.
+        .target(name: "L2TPv3", dependencies: ["Framework", "CSodium"], path: "Sources/Plugins/L2TPv3"),
 
         // An example of a user's own stages, registered beside the stock plugins.
         .target(name: "ExampleStages", dependencies: ["Framework"], path: "Sources/Examples/ExampleStages"),
@@ -61,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "tunneld",
             dependencies: [
-                "Framework", "Crypto", "Monitoring", "Bonding", "ExampleStages",
+                "Framework", "Crypto", "Monitoring", "Bonding", "L2TPv3", "ExampleStages",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -84,6 +86,7 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "Framework", "CSodium", .product(name: "Logging", package: "swift-log")], path: "Tests/CryptoTests",
                     exclude: ["generate_record_vectors.py", "generate_noise_vectors.py", "generate_handshake_vectors.py", "noise_fixture.py"]),
+        .testTarget(name: "L2TPv3Tests", dependencies: ["L2TPv3", "Framework"], path: "Tests/L2TPv3Tests"),
         .testTarget(name: "BondingTests", dependencies: ["Bonding", "Framework"], path: "Tests/BondingTests"),
         .testTarget(name: "MonitoringTests", dependencies: [
                         "Monitoring", "Framework",
