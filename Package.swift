@@ -81,6 +81,8 @@ let package = Package(
 
         // Test tools run by the integration tests.
         .executableTarget(name: "udp-delay-relay", path: "Tests/Tools/udp-delay-relay"),
+        // Many tunneldigger clients from one process, for the broker's scale benchmark.
+        .executableTarget(name: "td-loadgen", path: "Tests/Tools/td-loadgen"),
 
         .testTarget(name: "FrameworkTests", dependencies: ["Framework", "Crypto", "Bonding", "ExampleStages"], path: "Tests/FrameworkTests"),
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),

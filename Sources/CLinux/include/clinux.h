@@ -11,6 +11,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/eventfd.h>
 
 /// Same layout as glibc's `struct mmsghdr`, which needs _GNU_SOURCE and so is not
 /// visible to Swift. The C side checks the layouts match.

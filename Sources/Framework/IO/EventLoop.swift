@@ -19,10 +19,24 @@ public final class EventLoop {
     private var fds: [Int32] = []
     private var freeTokens: [Int] = []
     private var running = false
+    private let mailbox: LoopMailbox
 
     public init() throws {
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         if epoll < 0 { throw SystemError("epoll_create1") }
+        mailbox = try LoopMailbox()
+        try watch(mailbox.fd) { [mailbox] in mailbox.drain() }
+    }
+
+    /// Run `work` on this loop's thread soon. Safe to call from any thread: how work
+    /// done elsewhere (a netlink request, a device removal) reports back.
+    public var poster: @Sendable (@escaping @Sendable () -> Void) -> Void {
+        { [mailbox] work in mailbox.post(work) }
+    }
+
+    /// `poster`, called from the loop's own thread or any other.
+    public func post(_ work: @escaping @Sendable () -> Void) {
+        mailbox.post(work)
     }
 
     deinit {
