@@ -24,11 +24,13 @@ public final class TunDevice {
     public let counters = TrafficCounters()
 
     private static let scratchSize = VirtioNetHeader.size + TCPCoalescer.maxLength + 1
-    private let readScratch: UnsafeMutableRawPointer
-    private let writeScratch: UnsafeMutableRawPointer
+    /// Super-packet buffers, only with offloads: a broker's thousands of plain TAP
+    /// devices must not each carry 128 KB they never use.
+    private let readScratch: UnsafeMutableRawPointer?
+    private let writeScratch: UnsafeMutableRawPointer?
 
     /// Create the device, set its MTU and addresses, and bring it up.
-    public init(kind: Kind, name: String, mtu: Int, addresses: [InterfaceAddress], offload: Bool = false) throws {
+    public init(kind: Kind, name: String, mtu: Int, addresses: [InterfaceAddress], offload: Bool = false, up: Bool = true) throws {
         self.kind = kind
         self.mtu = mtu
         self.addresses = addresses
@@ -36,14 +38,15 @@ public final class TunDevice {
         let useOffload = offload && kind == .tun
         fd = try check(tl_tun_open(name, kind == .tap ? 1 : 0, useOffload ? 1 : 0, &actual), "cannot create \(kind.rawValue) device '\(name)'")
         self.name = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        readScratch = .allocate(byteCount: TunDevice.scratchSize, alignment: 64)
-        writeScratch = .allocate(byteCount: TunDevice.scratchSize, alignment: 64)
+        readScratch = useOffload ? .allocate(byteCount: TunDevice.scratchSize, alignment: 64) : nil
+        writeScratch = useOffload ? .allocate(byteCount: TunDevice.scratchSize, alignment: 64) : nil
         // If the kernel refuses the offload flags we still get (empty) virtio headers,
         // so the framing stays on; only the super-packets do not come.
         tso = useOffload && tl_tun_set_offload(fd, tl_TUN_F_CSUM | tl_TUN_F_TSO4 | tl_TUN_F_TSO6) == 0
         self.offload = useOffload
         do {
             try check(tl_if_set_mtu(self.name, Int32(mtu)), "cannot set MTU \(mtu) on \(self.name)")
+            currentMTU = mtu
             for address in addresses {
                 switch address.family {
                 case .ipv4(let bits):
@@ -52,7 +55,7 @@ public final class TunDevice {
                     try check(tl_if_add_ipv6(self.name, bytes, Int32(address.prefix)), "cannot add address \(address) on \(self.name)")
                 }
             }
-            try check(tl_if_set_up(self.name, 1), "cannot bring \(self.name) up")
+            if up { try check(tl_if_set_up(self.name, 1), "cannot bring \(self.name) up") }
         } catch {
             close()  // deinit frees the scratch buffers
             throw error
@@ -61,16 +64,32 @@ public final class TunDevice {
 
     deinit {
         close()
-        readScratch.deallocate()
-        writeScratch.deallocate()
+        readScratch?.deallocate()
+        writeScratch?.deallocate()
     }
 
-    /// Close the descriptor; the kernel deletes the device.
+    /// Close the descriptor; the kernel deletes the device (about 20 ms of kernel
+    /// time each: many devices go through `DeviceReaper` instead).
     public func close() {
         if fd >= 0 {
             Glibc.close(fd)
             fd = -1
         }
+    }
+
+    /// Give up the descriptor without closing it (the caller removes the device).
+    func detachDescriptor() -> Int32 {
+        defer { fd = -1 }
+        return fd
+    }
+
+    /// The device's MTU now, in the kernel.
+    public private(set) var currentMTU: Int = 0
+
+    /// Change the MTU (a PMTU discovery result); the caller's packets must fit it.
+    public func setMTU(_ value: Int) throws {
+        try check(tl_if_set_mtu(name, Int32(value)), "cannot set MTU \(value) on \(name)")
+        currentMTU = value
     }
 
     /// Read packets until the device is empty or `maxReads` reads were made. Packets
@@ -80,6 +99,7 @@ public final class TunDevice {
         var reads = 0
         while reads < maxReads {
             if offload {
+                guard let readScratch else { break }
                 let n = Glibc.read(fd, readScratch, TunDevice.scratchSize)
                 if n <= VirtioNetHeader.size { break }  // EAGAIN (drained), or nothing useful
                 let header = VirtioNetHeader(from: readScratch)
@@ -133,7 +153,7 @@ public final class TunDevice {
         var index = 0
         while index < batch.count {
             let (count, head) = TCPCoalescer.run(in: batch, from: index)
-            if count > 1, let head {
+            if count > 1, let head, let writeScratch {
                 let length = TCPCoalescer.build(batch, from: index, count: count, head: head, into: writeScratch)
                 if Glibc.write(fd, writeScratch, length) != length {
                     for i in index..<(index + count) { batch.drop(i, .deviceWriteFailed) }

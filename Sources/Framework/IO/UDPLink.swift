@@ -26,8 +26,40 @@ public final class UDPLink {
     public private(set) var gso = true
     private static let peerOffset = MemoryLayout<Packet>.offset(of: \Packet.peer)!
 
+    /// Socket options for links opened at run time (a broker's per-tunnel sockets).
+    public struct Options: Sendable {
+        /// Share the bound address and port with other sockets (`SO_REUSEPORT`): a
+        /// connected socket per client on the broker's well-known port.
+        public var reusePort = false
+        /// `connect()` to this peer: the kernel then delivers only its datagrams here.
+        public var connectTo: SocketAddress?
+        /// Path-MTU discovery mode (`IP_MTU_DISCOVER` / `IPV6_MTU_DISCOVER`).
+        public var pmtuDiscovery: PMTUDiscovery?
+        /// Receive and send buffer size; a busy listening socket wants more.
+        public var socketBuffer = 4 << 20
+
+        public init(reusePort: Bool = false, connectTo: SocketAddress? = nil, pmtuDiscovery: PMTUDiscovery? = nil,
+                    socketBuffer: Int = 4 << 20) {
+            (self.reusePort, self.connectTo, self.pmtuDiscovery, self.socketBuffer) = (reusePort, connectTo, pmtuDiscovery, socketBuffer)
+        }
+    }
+
+    /// The kernel's IP_PMTUDISC_* values (the same numbers for IPv6).
+    public enum PMTUDiscovery: Int32, Sendable {
+        /// Never set DF.
+        case dont = 0
+        /// Set DF, learn the path MTU from ICMP and refuse larger sends (EMSGSIZE).
+        case `do` = 2
+        /// Set DF but ignore the learnt path MTU: for probes that must try sizes
+        /// beyond it (tunneldigger's PMTU discovery).
+        case probe = 3
+    }
+
+    public let options: Options
+
     public init(name: String, index: Int, bind: SocketAddress, remote: SocketAddress?, device: String?,
-                settings: Settings, batchSize: Int, socketBuffer: Int = 4 << 20) throws {
+                settings: Settings, batchSize: Int, options: Options = Options()) throws {
+        self.options = options
         self.name = name
         self.index = index
         self.bind = bind
@@ -43,7 +75,7 @@ public final class UDPLink {
         runs = .allocate(capacity: batchSize)
         runs.initialize(repeating: (0, 0, 0), count: batchSize)
         // On failure every stored property is set, so deinit frees the buffers.
-        try open(socketBuffer: socketBuffer)
+        try open(socketBuffer: options.socketBuffer)
     }
 
     deinit {
@@ -60,6 +92,15 @@ public final class UDPLink {
         if fd < 0 { throw SystemError("link \(name): socket") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if options.reusePort {
+            try check(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, 4) < 0 ? -errno : 0, "link \(name): SO_REUSEPORT")
+        }
+        if let mode = options.pmtuDiscovery {
+            var value = mode.rawValue
+            let (level, option) = family == AF_INET6 ? (Int32(IPPROTO_IPV6), Int32(23 /* IPV6_MTU_DISCOVER */))
+                                                     : (Int32(IPPROTO_IP), Int32(10 /* IP_MTU_DISCOVER */))
+            try check(setsockopt(fd, level, option, &value, 4) < 0 ? -errno : 0, "link \(name): path-MTU discovery mode")
+        }
         if family == AF_INET6 {
             // An IPv6 link talks IPv6 only; a site that wants both lists two links.
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -81,6 +122,28 @@ public final class UDPLink {
             fd = -1
             throw SystemError("link \(name): cannot bind \(bind)", code: code)
         }
+        if let peer = options.connectTo {
+            var address = peer.storage
+            let rc = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, peer.length) }
+            }
+            if rc < 0 {
+                let code = errno
+                Glibc.close(fd)
+                fd = -1
+                throw SystemError("link \(name): cannot connect to \(peer)", code: code)
+            }
+            remote = peer
+        }
+    }
+
+    /// The socket's path MTU as the kernel knows it (`IP_MTU`; connected sockets only).
+    public var pathMTU: Int? {
+        var value: Int32 = 0
+        var length = socklen_t(4)
+        let (level, option) = bind.family == AF_INET6 ? (Int32(IPPROTO_IPV6), Int32(24 /* IPV6_MTU */))
+                                                      : (Int32(IPPROTO_IP), Int32(14 /* IP_MTU */))
+        return getsockopt(fd, level, option, &value, &length) == 0 ? Int(value) : nil
     }
 
     public func close() {

@@ -128,7 +128,15 @@ public struct ProfileLoader: Sendable {
 
         // Device.
         var device: TunnelSpec.DeviceSpec?
-        if let kind = ingressKind ?? egress.descriptor.deviceKind {
+        var perSession = false
+        if case .scalar(TunnelSpec.perSessionDevices, _, _) = profile.device {
+            // A fleet profile (a broker): each session gets its own device, which
+            // its session manager names and sizes; the tunnel has none.
+            perSession = true
+            if let node = site.value("device") {
+                throw ProfileError(node.mark, "profile '\(profileName)' gives each session its own device, named and sized by its session manager; remove 'device:'")
+            }
+        } else if let kind = ingressKind ?? egress.descriptor.deviceKind {
             device = try parseDevice(site.value("device"), defaults: profile.device, kind: kind, siteMark: site.mark)
         } else if let node = site.value("device") {
             throw ProfileError(node.mark, "profile '\(profileName)' uses no local device; remove 'device:'")
@@ -165,7 +173,8 @@ public struct ProfileLoader: Sendable {
             services.append(TunnelSpec.ServiceSpec(descriptor: descriptor, settings: settings))
         }
 
-        return TunnelSpec(file: file, profile: profileName, summary: profile.summary, device: device, links: links,
+        return TunnelSpec(file: file, profile: profileName, summary: profile.summary, device: device,
+                          devicesPerSession: perSession, links: links,
                           sessionManager: manager, sessionSettings: sessionSettings, stages: stages, egress: egress,
                           services: services, batchSize: batch, logLevel: logLevel)
     }

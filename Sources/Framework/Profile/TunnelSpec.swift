@@ -36,7 +36,12 @@ public struct TunnelSpec: Sendable {
     public var file: String
     public var profile: String
     public var summary: String
+    /// The tunnel-wide device; nil when the pipeline has none or devices are per session.
     public var device: DeviceSpec?
+    /// Each session owns a device of `deviceKind`, made by its session manager
+    /// (a broker's `l2tp<T>-<S>` interfaces); the stock profile says `device: per-session`.
+    public var devicesPerSession: Bool
+    public static let perSessionDevices = "per-session"
     public var links: [LinkSpec]
     public var sessionManager: SessionManagerDescriptor
     public var sessionSettings: Settings

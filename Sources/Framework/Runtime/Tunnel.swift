@@ -43,6 +43,10 @@ public final class Tunnel {
     private let deviceBatch: PacketBatch
     private let linkBatch: PacketBatch
     private var nextSessionID: UInt32 = 1
+    /// Removes ended sessions' devices off the loop, in batches.
+    private lazy var reaper = DeviceReaper(post: loop.poster, remover: ClosingRemover())
+    /// Sockets opened while running (per-client sockets of a broker), by descriptor.
+    private var runtimeLinks: [Int32: (link: UDPLink, token: EventLoop.Token)] = [:]
     private var stopping = false
     private var sharedState: [ObjectIdentifier: AnyObject] = [:]
     private var linkWatches: [ObjectIdentifier: EventLoop.Token] = [:]
@@ -209,17 +213,92 @@ public final class Tunnel {
         links = result
     }
 
-    /// Build a session with its own instance of every stage of the profile.
-    public func makeSession(name: String, peer: SocketAddress?) throws -> Session {
+    /// A device a session owns (fleet profiles): created with the session, removed
+    /// when it ends. The kind is the profile's (`tun` or `tap` ingress).
+    public struct SessionDevice: Sendable {
+        public var name: String
+        public var mtu: Int
+        public var addresses: [InterfaceAddress]
+        /// Bring it up now; a tunneldigger hook expects to do that itself.
+        public var up: Bool
+
+        public init(name: String, mtu: Int, addresses: [InterfaceAddress] = [], up: Bool = true) {
+            (self.name, self.mtu, self.addresses, self.up) = (name, mtu, addresses, up)
+        }
+    }
+
+    /// Build a session with its own instance of every stage of the profile and, when
+    /// `device` is given (profiles with `device: per-session`), its own device, whose
+    /// reads go to this session's pipeline.
+    public func makeSession(name: String, peer: SocketAddress?, device: SessionDevice? = nil) throws -> Session {
         let session = Session(id: nextSessionID, name: name, peer: peer)
         nextSessionID &+= 1
-        func build(_ stage: TunnelSpec.StageSpec) throws -> Stage {
-            try stage.descriptor.make(StageContext(tunnel: self, session: session, settings: stage.settings, stageName: stage.descriptor.name))
+        if let device {
+            guard let kind = spec.deviceKind else {
+                throw ConfigurationError("profile '\(spec.profile)' has no device stage; a session device would carry nothing")
+            }
+            session.device = try TunDevice(kind: kind, name: device.name, mtu: device.mtu, addresses: device.addresses, up: device.up)
         }
-        let stages = try spec.stages.map(build)
-        let egress = try build(spec.egress)
-        session.dataPlane = .userspace(Pipeline(stages: stages, egress: egress, counters: session.counters))
+        do {
+            func build(_ stage: TunnelSpec.StageSpec) throws -> Stage {
+                try stage.descriptor.make(StageContext(tunnel: self, session: session, settings: stage.settings, stageName: stage.descriptor.name))
+            }
+            let stages = try spec.stages.map(build)
+            let egress = try build(spec.egress)
+            session.dataPlane = .userspace(Pipeline(stages: stages, egress: egress, counters: session.counters))
+            if let sessionDevice = session.device {
+                session.deviceWatch = try loop.watch(sessionDevice.fd) { [unowned self, unowned session] in
+                    self.sessionDeviceReadable(session)
+                }
+            }
+        } catch {
+            session.device?.close()
+            throw error
+        }
         return session
+    }
+
+    /// A session whose packets the kernel forwards (an L2TP session made over generic
+    /// netlink): no stages, but counters, status, hooks and a lifetime like any other.
+    /// `device` names the interface the kernel made for it, if any.
+    public func makeKernelSession(name: String, peer: SocketAddress?, description: String, device: String?) -> Session {
+        let session = Session(id: nextSessionID, name: name, peer: peer)
+        nextSessionID &+= 1
+        session.dataPlane = .kernel(description)
+        session.kernelDevice = device
+        return session
+    }
+
+    /// End a session: stop its stages and remove its device. Devices of sessions
+    /// ended in the same turn of the loop are removed together, off the loop. The
+    /// manager drops the session from its own table.
+    public func endSession(_ session: Session) {
+        guard !session.ended else { return }
+        session.ended = true
+        session.pipeline?.stop()
+        if let token = session.deviceWatch { loop.unwatch(token) }
+        session.deviceWatch = nil
+        if let device = session.device { reaper.remove(device) }
+    }
+
+    // MARK: sockets at run time
+
+    /// Open a UDP socket while running (not from the site file): a broker's
+    /// per-client socket, say. Its datagrams go through the demultiplexer like a
+    /// site link's; it is not in `links` (the transport stage never picks it), so a
+    /// session sends on it directly. `fd` may be handed to the kernel.
+    public func openLink(name: String, bind: SocketAddress, device: String? = nil, options: UDPLink.Options) throws -> UDPLink {
+        let link = try UDPLink(name: name, index: -1, bind: bind, remote: options.connectTo, device: device,
+                               settings: Settings(), batchSize: min(spec.batchSize, 8), options: options)
+        let token = try loop.watch(link.fd) { [unowned self, unowned link] in self.linkReadable(link) }
+        runtimeLinks[link.fd] = (link, token)
+        return link
+    }
+
+    /// Close a socket `openLink` made.
+    public func closeLink(_ link: UDPLink) {
+        if let entry = runtimeLinks.removeValue(forKey: link.fd) { loop.unwatch(entry.token) }
+        link.close()
     }
 
     /// Serve until SIGTERM/SIGINT, then shut down cleanly.
@@ -245,6 +324,10 @@ public final class Tunnel {
         for session in manager?.sessions ?? [] { session.pipeline?.stop() }
         hooks.drain()  // the down hooks the manager queued, before the device goes
         for line in counterReport() { logger.notice("\(line)") }
+        for session in manager?.sessions ?? [] { endSession(session) }
+        reaper.removeAllNow()
+        for (_, entry) in runtimeLinks { entry.link.close() }
+        runtimeLinks = [:]
         for link in links { link.close() }
         if let device {
             let name = device.name
@@ -265,6 +348,14 @@ public final class Tunnel {
         // Bounded reads per wake-up, so one busy source cannot starve the others.
         _ = device.read(into: batch, maxReads: batch.capacity * 2) { full in manager.outbound(full) }
         if !batch.isEmpty { manager.outbound(batch) }
+    }
+
+    private func sessionDeviceReadable(_ session: Session) {
+        guard let device = session.device, let pipeline = session.pipeline else { return }
+        let batch = deviceBatch
+        batch.reset()
+        _ = device.read(into: batch, maxReads: batch.capacity * 2) { full in pipeline.send(full) }
+        if !batch.isEmpty { pipeline.send(batch) }
     }
 
     private func linkReadable(_ link: UDPLink) {

@@ -46,10 +46,21 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
         public var state: String
         /// Unix time (seconds) the session started.
         public var since: Double
+        /// `userspace` (the session's stages run here) or `kernel` (the kernel forwards).
         public var dataPlane: String
+        /// The session's own network device, in fleet profiles.
+        public var device: String?
         public var counters: Counters
         /// Paths and reordering, when the session's manager bonds several links.
         public var multipath: Multipath?
+        /// What the session's plugin reports about it (`Session.statusExtension`).
+        public var details: StatusValue?
+
+        public init(id: UInt32, name: String, peer: String?, state: String, since: Double, dataPlane: String,
+                    device: String? = nil, counters: Counters, multipath: Multipath? = nil, details: StatusValue? = nil) {
+            (self.id, self.name, self.peer, self.state, self.since) = (id, name, peer, state, since)
+            (self.dataPlane, self.device, self.counters, self.multipath, self.details) = (dataPlane, device, counters, multipath, details)
+        }
     }
 
     /// A session spread over several links: each path, and the reorder buffer that
@@ -159,14 +170,11 @@ extension Tunnel {
             TunnelStatus.Device(name: $0.name, kind: $0.kind.rawValue, mtu: spec.device?.mtu ?? 0, counters: counters($0.counters))
         }
         let sessions = (manager?.sessions ?? []).map { session -> TunnelStatus.SessionEntry in
-            let plane: String
-            switch session.dataPlane {
-            case .userspace: plane = "userspace"
-            case .kernel(let what): plane = "kernel: \(what)"
-            }
-            return .init(id: session.id, name: session.name, peer: session.peer?.description, state: session.state.rawValue,
-                         since: Double(session.started.tv_sec) + Double(session.started.tv_nsec) / 1e9,
-                         dataPlane: plane, counters: counters(session.counters), multipath: session.multipathStatus?())
+            .init(id: session.id, name: session.name, peer: session.peer?.description, state: session.state.rawValue,
+                  since: Double(session.started.tv_sec) + Double(session.started.tv_nsec) / 1e9,
+                  dataPlane: session.dataPlane.name, device: session.device?.name ?? session.kernelDevice,
+                  counters: counters(session.counters), multipath: session.multipathStatus?(),
+                  details: session.statusExtension?())
         }
         let links = links.map {
             TunnelStatus.LinkEntry(name: $0.name, local: $0.localAddress.description, remote: $0.remote?.description,

@@ -1,14 +1,23 @@
 import Glibc
 
 /// One peer relationship: its own pipeline (or a kernel data plane that bypasses the
-/// userspace stages), counters, and the peer it talks to.
+/// userspace stages), counters, the peer it talks to and, in fleet profiles, its own
+/// network device.
 public final class Session {
     public enum DataPlane {
         /// Packets run through this session's stages in this process.
         case userspace(Pipeline)
-        /// The kernel forwards the packets (e.g. an L2TP session over generic netlink);
-        /// the description says what was set up, for status output.
+        /// The kernel forwards the packets (e.g. an L2TP session made over generic
+        /// netlink); the text says what was set up, for status output.
         case kernel(String)
+
+        /// `userspace` or `kernel`, as status output names it.
+        public var name: String {
+            switch self {
+            case .userspace: return "userspace"
+            case .kernel: return "kernel"
+            }
+        }
     }
 
     public let id: UInt32
@@ -23,9 +32,19 @@ public final class Session {
     }
 
     public var state: State = .up
+    /// What the session's plugin adds to its status entry (paths of a bond, the ids
+    /// and client of an L2TP tunnel), read on the loop when a status is taken.
+    public var statusExtension: (() -> StatusValue)?
     /// Paths and reordering for status output, set by managers that bond links.
     public var multipathStatus: (() -> TunnelStatus.Multipath)?
     public internal(set) var dataPlane: DataPlane = .kernel("not assembled")
+    /// The device this session owns (fleet profiles), removed when the session ends.
+    public internal(set) var device: TunDevice?
+    /// The device name of a kernel data plane (the kernel made and owns the device).
+    public internal(set) var kernelDevice: String?
+    var deviceWatch: EventLoop.Token?
+    /// Set once the tunnel ended the session: its device is gone or going.
+    public internal(set) var ended = false
 
     init(id: UInt32, name: String, peer: SocketAddress?) {
         self.id = id
@@ -40,5 +59,10 @@ public final class Session {
     public var pipeline: Pipeline? {
         if case .userspace(let pipeline) = dataPlane { return pipeline }
         return nil
+    }
+
+    /// Seconds since the session started (wall clock, as status reports `since`).
+    public var age: Double {
+        TunnelStatus.wallClock() - (Double(started.tv_sec) + Double(started.tv_nsec) / 1e9)
     }
 }

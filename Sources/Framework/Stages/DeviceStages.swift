@@ -66,8 +66,8 @@ final class TapStage: Stage {
 
 enum DeviceStages {
     static func device(_ context: StageContext) throws -> TunDevice {
-        guard let device = context.tunnel.device else {
-            throw ConfigurationError("stage '\(context.stageName)' needs the tunnel's device, which is not open")
+        guard let device = context.session.device ?? context.tunnel.device else {
+            throw ConfigurationError("stage '\(context.stageName)' needs a device: the tunnel's, or in a per-session profile the session's, and neither is open")
         }
         return device
     }
