@@ -2,6 +2,7 @@ import Bonding
 import Crypto
 import ExampleStages
 import Framework
+import L2TPv3
 import Monitoring
 
 /// The one place that lists the plugins compiled into `tunneld`. To add your own
@@ -13,6 +14,7 @@ enum StockPlugins {
         registry.register(CryptoPlugin.plugin)
         registry.register(MonitoringPlugin.plugin)
         registry.register(BondingPlugin.plugin)
+        registry.register(L2TPv3Plugin.plugin)
         registry.register(ExamplePlugin.plugin)
         return registry
     }

@@ -95,12 +95,7 @@ public final class UDPLink {
         if options.reusePort {
             try check(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, 4) < 0 ? -errno : 0, "link \(name): SO_REUSEPORT")
         }
-        if let mode = options.pmtuDiscovery {
-            var value = mode.rawValue
-            let (level, option) = family == AF_INET6 ? (Int32(IPPROTO_IPV6), Int32(23 /* IPV6_MTU_DISCOVER */))
-                                                     : (Int32(IPPROTO_IP), Int32(10 /* IP_MTU_DISCOVER */))
-            try check(setsockopt(fd, level, option, &value, 4) < 0 ? -errno : 0, "link \(name): path-MTU discovery mode")
-        }
+        if let mode = options.pmtuDiscovery { try setPMTUDiscovery(mode) }
         if family == AF_INET6 {
             // An IPv6 link talks IPv6 only; a site that wants both lists two links.
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -135,6 +130,14 @@ public final class UDPLink {
             }
             remote = peer
         }
+    }
+
+    /// Change the path-MTU discovery mode of the open socket.
+    public func setPMTUDiscovery(_ mode: PMTUDiscovery) throws {
+        var value = mode.rawValue
+        let (level, option) = bind.family == AF_INET6 ? (Int32(IPPROTO_IPV6), Int32(23 /* IPV6_MTU_DISCOVER */))
+                                                      : (Int32(IPPROTO_IP), Int32(10 /* IP_MTU_DISCOVER */))
+        try check(setsockopt(fd, level, option, &value, 4) < 0 ? -errno : 0, "link \(name): path-MTU discovery mode")
     }
 
     /// The socket's path MTU as the kernel knows it (`IP_MTU`; connected sockets only).

@@ -149,6 +149,7 @@ public struct ProfileLoader: Sendable {
         sessionSettings = try SettingsValidator.validate(site.value("sessions"), specs: manager.settings,
                                                          owner: "session manager '\(manager.name)'", over: sessionSettings,
                                                          at: site.keyMark("sessions") ?? site.mark)
+        if let check = manager.check { try check(sessionSettings) }
         let links = try parseLinks(site.value("links"), manager: manager, siteMark: site.mark)
 
         var batch = 64

@@ -77,14 +77,25 @@ public struct SessionManagerDescriptor: Sendable {
     public let settings: [SettingSpec]
     /// Extra per-link settings this manager understands (beyond name/bind/remote/device).
     public let linkSettings: [SettingSpec]
+    /// Checks of the manager's settings beyond types and ranges, at load time
+    /// (throw a `ProfileError` at the setting's mark).
+    public let check: (@Sendable (Settings) throws -> Void)?
+    /// Socket options for the site's links, from the manager's settings: a broker
+    /// that hands per-client sockets to the kernel needs `SO_REUSEPORT` on the
+    /// listening ones, and large receive buffers for handshake bursts.
+    public let linkOptions: (@Sendable (Settings) -> UDPLink.Options)?
     public let make: @Sendable (SessionManagerContext) throws -> SessionManager
 
     public init(name: String, summary: String, settings: [SettingSpec] = [], linkSettings: [SettingSpec] = [],
+                check: (@Sendable (Settings) throws -> Void)? = nil,
+                linkOptions: (@Sendable (Settings) -> UDPLink.Options)? = nil,
                 make: @escaping @Sendable (SessionManagerContext) throws -> SessionManager) {
         self.name = name
         self.summary = summary
         self.settings = settings
         self.linkSettings = linkSettings
+        self.check = check
+        self.linkOptions = linkOptions
         self.make = make
     }
 }

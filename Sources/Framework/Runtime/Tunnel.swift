@@ -125,8 +125,9 @@ public final class Tunnel {
     }
 
     private func openLink(_ linkSpec: TunnelSpec.LinkSpec, index: Int) throws -> UDPLink {
+        let options = spec.sessionManager.linkOptions?(spec.sessionSettings) ?? UDPLink.Options()
         let link = try UDPLink(name: linkSpec.name, index: index, bind: linkSpec.bind, remote: linkSpec.remote,
-                               device: linkSpec.device, settings: linkSpec.settings, batchSize: spec.batchSize)
+                               device: linkSpec.device, settings: linkSpec.settings, batchSize: spec.batchSize, options: options)
         logger.info("link \(link.name) bound to \(link.localAddress)\(link.remote.map { " → \($0)" } ?? " (remote learnt from the first datagram)")")
         return link
     }

@@ -16,7 +16,7 @@ final class BondingServerManager: BondingManager, SessionManager {
     private let routes: PrefixTable
     private let sessionTimeout: Double
     private let maxSessions: Int
-    private let view: PacketBatch
+    private let dispatcher: SessionDispatcher
     private let noRoute: DropReason
 
     override init(context: SessionManagerContext) throws {
@@ -25,7 +25,7 @@ final class BondingServerManager: BondingManager, SessionManager {
         sessionTimeout = Double(context.settings.integer("session-timeout") ?? 60_000) / 1000
         maxSessions = context.settings.integer("max-sessions") ?? 1024
         let tunnel = context.tunnel
-        view = PacketBatch(viewCapacity: tunnel.spec.batchSize, headroom: tunnel.headroom, tailroom: tunnel.tailroom)
+        dispatcher = SessionDispatcher(batchSize: tunnel.spec.batchSize, headroom: tunnel.headroom, tailroom: tunnel.tailroom)
         noRoute = tunnel.dropReason(named: "no_route")
         try super.init(context: context)
     }
@@ -133,34 +133,9 @@ final class BondingServerManager: BondingManager, SessionManager {
         }
     }
 
-    /// Run each session's pipeline on its packets of `batch`: the whole batch when one
-    /// session owns it all (the common case), else per session through a view, so no
-    /// packet is copied.
+    /// Run each session's pipeline on its packets of `batch`.
     private func dispatch(_ batch: PacketBatch, outbound: Bool, _ owner: (Packet) -> Session?) {
-        var first: Session?
-        var mixed = false
-        for index in 0..<batch.count {
-            guard let session = owner(batch[index]) else {
-                batch.drop(index, outbound ? noRoute : .unknownPeer)
-                continue
-            }
-            batch[index].sequence = UInt64(session.id)
-            if first == nil { first = session } else if first !== session { mixed = true }
-        }
-        batch.removeDropped()
-        guard let first, let pipeline = first.pipeline else { return }
-        if !mixed {
-            outbound ? pipeline.send(batch) : pipeline.receive(batch)
-            return
-        }
-        for session in sessions {
-            view.reset()
-            for index in 0..<batch.count where batch[index].sequence == UInt64(session.id) { view.append(batch[index]) }
-            guard !view.isEmpty, let pipeline = session.pipeline else { continue }
-            outbound ? pipeline.send(view) : pipeline.receive(view)
-        }
-        view.reset()
-        batch.consumeAll()
+        dispatcher.dispatch(batch, outbound: outbound, unowned: outbound ? noRoute : .unknownPeer, owner: owner)
     }
 
     func stop() {
