@@ -20,7 +20,7 @@ public final class KernelL2TP {
     /// Whether the kernel has L2TP here; false too when netlink itself fails, since
     /// the kernel data plane could not be driven then either.
     public static func available() -> Bool {
-        (try? open()).flatMap { $0 } != nil
+        (try? open()) != nil
     }
 
     private init(netlink: GenericNetlink, family: UInt16) {
