@@ -1,0 +1,30 @@
+/// A generic-netlink request as a family's API describes it: command, version and
+/// attributes. The family id is known only once the family is resolved, so it is
+/// supplied when the request becomes a message.
+public struct GenericNetlinkRequest: Sendable, Equatable {
+    public var command: UInt8
+    public var version: UInt8
+    public var attributes: [NetlinkAttribute]
+    public var dump: Bool
+    /// Names the request in errors, e.g. "SESSION_CREATE tunnel 100 session 100".
+    public var label: String
+
+    public init(command: UInt8, version: UInt8, attributes: [NetlinkAttribute], dump: Bool = false, label: String) {
+        self.command = command
+        self.version = version
+        self.attributes = attributes
+        self.dump = dump
+        self.label = label
+    }
+
+    /// The message for family `family`: the genlmsghdr is command, version and two
+    /// reserved zero bytes.
+    public func message(family: UInt16) -> NetlinkRequest {
+        NetlinkRequest(type: family, flags: dump ? NetlinkRequest.dumpFlags : NetlinkRequest.requestFlags,
+                       fixedHeader: [command, version, 0, 0], attributes: attributes, label: label)
+    }
+
+    public func encoded(family: UInt16, sequence: UInt32, portID: UInt32) -> [UInt8] {
+        message(family: family).encoded(sequence: sequence, portID: portID)
+    }
+}
