@@ -34,8 +34,8 @@ extension EventLoop {
         /// A first delay apart from the period spreads many timers of one period
         /// (10 000 sessions' keepalives after a restart) instead of firing them together.
         ///
-        /// Armed less than 256 ms ahead and repeating (if at all) more often than that,
-        /// a timer fires at its deadline; otherwise up to 1/256 of the longer of the
+        /// Armed less than 128 ms ahead and repeating (if at all) more often than that,
+        /// a timer fires at its deadline; otherwise up to 1/128 of the longer of the
         /// two later, so that far-off timers share wake-ups (`TimerQueue` says why).
         public func arm(milliseconds: Int, period: Int) {
             guard handler != nil, let queue else { return }

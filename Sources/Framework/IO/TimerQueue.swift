@@ -1,93 +1,118 @@
 /// The timers of one event loop, earliest first; the loop arms its one timerfd for
 /// `earliest` and calls `fireDue` when it expires.
 ///
-/// Why a min-heap whose timers know their place in it (an indexed heap), not a timer
-/// wheel, nor a heap with lazy cancellation:
+/// Coalescing comes first, because what costs most is waking up: 10 000 sessions'
+/// 5 s keepalives at random phases would wake the loop 2 000 times a second. So a
+/// timer armed far ahead may fire a little late — up to 1/128 of how far ahead it
+/// was armed (or of its period, if longer), rounded down to a power of two of
+/// milliseconds (5 s: 32 ms, 120 s: 512 ms) — on a grid shared by all timers, which
+/// then fire together. Timers armed less than 128 ms ahead (the reorder stage's,
+/// probes, retransmits) fire at their deadline exactly. On these VMs a wake-up costs
+/// 50–100 µs of CPU, most of it in the kernel, so the grid is what keeps 30 000
+/// timers under 1 % of a core; the kernel's own timer wheel allows 12.5 %.
+///
+/// The structure follows: timers due at the same instant share a bucket, a list
+/// linked through their records, and a binary min-heap orders the buckets. On the
+/// grid, 30 000 timers of 5 s, 120 s and 600 s fall on a few hundred instants,
+/// so the heap stays small and in cache; an exact timer is a bucket of its own.
+/// Arming appends to a bucket (found by its instant) or adds one to the heap,
+/// cancelling unlinks, firing takes from the first bucket: O(1), or O(log buckets)
+/// when a bucket comes or goes.
+///
+/// Why not a timer wheel, nor a heap of all timers, nor lazy cancellation:
 /// * Deadlines are exact. A wheel fires on its tick, so the reorder stage's few-ms
 ///   one-shots would need a 1 ms tick — a thousand wake-ups a second even while the
-///   next timer is minutes away — or a second, precise structure beside the wheel.
-///   The heap's root is the next deadline itself: the timerfd is armed for it, so the
-///   loop sleeps until something is due and not a moment longer.
-/// * Arm, re-arm and cancel are O(log n) sifts in place (about 8 levels at 30 000
-///   timers). Because a timer knows its place, a re-arm moves it instead of leaving
-///   a tombstone behind: with lazy cancellation the reorder timer, re-armed per
-///   batch, would grow the heap by an entry each time and need purges.
-/// * The heap is plain integers in buffers the queue owns, so a sift does no reference
-///   counting and re-arming allocates nothing. Each entry holds its due time beside
-///   the timer's id, and the heap is 4-ary with every group of siblings on one cache
-///   line: at 30 000 timers the heap is as big as the L2 cache, and what a sift
-///   costs is its cache misses — about 8 levels of one line each instead of a binary
-///   heap's 15 levels with the due times elsewhere.
-/// A wheel's O(1) pays off with millions of timers, most cancelled before they fire;
-/// at tens of thousands the heap's log n is cheaper than the wake-ups a tick costs.
-///
-/// Coalescing: what costs is waking up, not the heap. 10 000 sessions' 5 s keepalives
-/// at random phases would wake the loop 2 000 times a second, so a timer armed far
-/// ahead may fire a little late — up to 1/256 of how far ahead it was armed (or of
-/// its period, if longer), rounded down to a power of two of milliseconds (5 s:
-/// 16 ms, 120 s: 256 ms) — on a grid shared by all timers, which then fire together.
-/// Timers armed less than 256 ms ahead (the reorder stage's, probes, retransmits)
-/// fire at their deadline exactly.
+///   next timer is minutes away. Here the heap's root is the next deadline itself:
+///   the timerfd is armed for it, and the loop sleeps until something is due.
+/// * A heap of all 30 000 timers is deeper than the cache holds: each firing sifted
+///   through ~15 cold cache lines (other processes run between wake-ups), which cost
+///   more than the rest of the loop. A firing here touches its record and a bucket's end.
+/// * Lazy cancellation leaves a tombstone per re-arm (the reorder timer re-arms per
+///   batch) and needs purges; unlinking is exact and allocates nothing.
+/// Records, buckets and the heap are plain values in buffers the queue owns: no
+/// reference counting while moving them, no allocation on re-arm.
 final class TimerQueue {
-    /// One heap slot: when the timer fires, and which timer.
-    private struct Entry {
-        var due: Int64
-        var id: Int
-    }
-
-    /// What the queue knows of one timer besides its due time, by the timer's id.
+    /// One timer, by its id.
     private struct Record {
         /// When it was asked to fire (monotonic nanoseconds); a repeating timer's next
         /// is this + `period`, so the grain's rounding never accumulates into drift.
         var deadline: Int64 = 0
+        /// When it fires: `deadline` rounded up to its grain.
+        var due: Int64 = 0
         /// Nanoseconds between firings; 0 for a one-shot.
         var period: Int64 = 0
         /// The grain of `period`.
         var periodGrain: Int64 = 0
+        /// The bucket it is in; -1 while disarmed.
+        var bucket = -1
+        /// The timer, retained while armed: the loop keeps a timer alive while it may
+        /// fire. Held here rather than in an array of references, whose every access
+        /// is a generic, reference-counted call in unoptimised builds.
+        var timer: Unmanaged<EventLoop.Timer>?
+        var previous = -1
+        var next = -1
     }
 
-    private static let arity = 4
-    /// Logical index 0 sits at slot 3 of a 64-byte aligned block, so the children of
-    /// index i (4i+1 … 4i+4, at slots 4(i+1) … 4(i+1)+3) fill one 64-byte line.
-    private static let rootOffset = 3
-    private var heapBlock: UnsafeMutableRawPointer
-    /// Entries in heap order by `due`; the first `count` are in use.
-    private var heap: UnsafeMutablePointer<Entry>
-    /// By id: the index in `heap`, -1 while disarmed.
-    private var positions: UnsafeMutablePointer<Int>
-    private var records: UnsafeMutablePointer<Record>
-    private var capacity: Int
-    /// Ids handed out so far; some may be free again.
+    /// Timers due at one instant.
+    private struct Bucket {
+        /// The instant, when the bucket is shared (coalesced timers); nil for the
+        /// bucket of one exact timer.
+        var sharedDue: Int64?
+        var head = -1
+        var tail = -1
+        /// Index in `heap`.
+        var position = -1
+    }
+
+    private struct HeapEntry {
+        var due: Int64
+        var bucket: Int
+    }
+
+    // Every bucket holds a timer and every heap entry a bucket, so all three buffers
+    // need at most one element per timer id: they share `capacity`. Only the loop's
+    // thread touches the queue, and these are read on every firing: no dynamic
+    // exclusivity checks (unoptimised builds make one per read).
+    @exclusivity(unchecked) private var records: UnsafeMutablePointer<Record>
+    @exclusivity(unchecked) private var buckets: UnsafeMutablePointer<Bucket>
+    @exclusivity(unchecked) private var heap: UnsafeMutablePointer<HeapEntry>
+    private var capacity = 64
     private var ids = 0
     private var freeIDs: [Int] = []
-    /// The armed timers, by id: the loop keeps a timer alive while it may fire.
-    private var armed: [EventLoop.Timer?] = []
+    private var bucketsMade = 0
+    /// Buckets given back, linked through their `head`: a bucket comes and goes at
+    /// nearly every wake-up, and an array's popLast is a generic call in debug builds.
+    private var freeBucket = -1
+    private var sharedBuckets: [Int64: Int] = [:]
+    /// The shared bucket found or made last: the timers of one bucket mostly move
+    /// on to the same next one, so most firings skip the dictionary.
+    private var lastSharedDue = Int64.min
+    private var lastShared = -1
+    @exclusivity(unchecked) private var heapCount = 0
     /// How many timers are armed.
     private(set) var count = 0
 
     init() {
-        capacity = 64
-        (heapBlock, heap) = Self.allocateHeap(capacity)
-        positions = .allocate(capacity: capacity)
         records = .allocate(capacity: capacity)
+        buckets = .allocate(capacity: capacity)
+        heap = .allocate(capacity: capacity)
     }
 
     deinit {
-        heapBlock.deallocate()
-        positions.deallocate()
+        for id in 0..<ids { records[id].timer?.release() }
         records.deallocate()
+        buckets.deallocate()
+        heap.deallocate()
     }
 
     /// The next time a timer fires (monotonic nanoseconds), nil when none is armed.
-    var earliest: Int64? { count > 0 ? heap[0].due : nil }
+    var earliest: Int64? { heapCount > 0 ? heap[0].due : nil }
 
     /// An id for a new timer, disarmed.
     func register() -> Int {
         if let id = freeIDs.popLast() { return id }
         if ids == capacity { grow() }
-        (positions + ids).initialize(to: -1)
         (records + ids).initialize(to: Record())
-        armed.append(nil)
         ids += 1
         return ids - 1
     }
@@ -97,42 +122,33 @@ final class TimerQueue {
         freeIDs.append(id)
     }
 
-    func isArmed(_ id: Int) -> Bool { positions[id] >= 0 }
+    func isArmed(_ id: Int) -> Bool { records[id].bucket >= 0 }
 
     /// Arm `timer` (or move it, if armed) to fire at `deadline`, then every `period`
     /// nanoseconds if that is not 0. `delay` is how far ahead of now `deadline` is:
     /// with the period, it sets how late the first firing may be to coalesce.
     func schedule(_ timer: EventLoop.Timer, at deadline: Int64, delay: Int64, period: Int64) {
         let id = timer.id
-        records[id] = Record(deadline: deadline, period: period, periodGrain: Self.grain(of: period))
-        // A repeating timer's first firing is one of its periods, as late as the others may be.
-        let due = Self.roundUp(deadline, to: Self.grain(of: max(delay, period)))
-        let position = positions[id]
-        if position >= 0 {
-            heap[position].due = due
-            restore(position)
+        if records[id].bucket >= 0 {
+            unlink(id)
         } else {
-            heap[count] = Entry(due: due, id: id)
-            positions[id] = count
+            records[id].timer = .passRetained(timer)
             count += 1
-            armed[id] = timer
-            siftUp(count - 1)
         }
+        records[id].deadline = deadline
+        records[id].period = period
+        records[id].periodGrain = Self.grain(of: period)
+        // A repeating timer's first firing is one of its periods, as late as the others may be.
+        link(id, at: deadline, grain: Self.grain(of: max(delay, period)))
     }
 
     /// Disarm the timer with `id`; nothing if it is not armed.
     func disarm(_ id: Int) {
-        let position = positions[id]
-        guard position >= 0 else { return }
-        positions[id] = -1
+        guard records[id].bucket >= 0, let timer = records[id].timer else { return }
+        unlink(id)
         count -= 1
-        if position < count {
-            let last = heap[count]
-            heap[position] = last
-            positions[last.id] = position
-            restore(position)
-        }
-        armed[id] = nil  // last: this may free the timer
+        records[id].timer = nil
+        timer.release()  // last: this may free the timer
     }
 
     /// Fire every timer due at `now`, earliest first. A repeating timer is moved to
@@ -141,27 +157,33 @@ final class TimerQueue {
     /// its handler runs, so the handler may re-arm or cancel it, or any other timer.
     /// Timers armed by handlers are due after `now`, so this always ends.
     func fireDue(now: Int64) {
-        while count > 0 {
-            let top = heap[0]
-            guard top.due <= now, let timer = armed[top.id] else { return }
-            let record = records[top.id]
-            if record.period > 0 {
-                var next = record.deadline + record.period
-                if next <= now { next += ((now - next) / record.period + 1) * record.period }
-                records[top.id].deadline = next
-                heap[0].due = Self.roundUp(next, to: record.periodGrain)
-                siftDown(0)
+        while heapCount > 0, heap[0].due <= now {
+            let id = buckets[heap[0].bucket].head
+            guard let held = records[id].timer else { return }
+            // A strong reference to the end of this iteration (lexical lifetime): a
+            // one-shot is released below and a handler may cancel its own timer, yet
+            // the handler runs with its timer alive.
+            let timer = held.takeUnretainedValue()
+            unlink(id)
+            let period = records[id].period
+            if period > 0 {
+                var next = records[id].deadline + period
+                if next <= now { next += ((now - next) / period + 1) * period }
+                records[id].deadline = next
+                link(id, at: next, grain: records[id].periodGrain)
             } else {
-                disarm(top.id)
+                count -= 1
+                records[id].timer = nil
+                held.release()
             }
             if let handler = timer.handler { handler() }
         }
     }
 
     /// How late a deadline `interval` ahead may fire: the largest power of two of
-    /// milliseconds not above interval / 256; 0 under 256 ms.
+    /// milliseconds not above interval / 128; 0 under 128 ms.
     static func grain(of interval: Int64) -> Int64 {
-        let milliseconds = interval / 256_000_000
+        let milliseconds = interval / 128_000_000
         guard milliseconds > 0 else { return 0 }
         return (Int64(1) << (63 - milliseconds.leadingZeroBitCount)) * 1_000_000
     }
@@ -170,33 +192,87 @@ final class TimerQueue {
         grain == 0 ? time : (time + grain - 1) / grain * grain
     }
 
-    private static func allocateHeap(_ capacity: Int) -> (UnsafeMutableRawPointer, UnsafeMutablePointer<Entry>) {
-        let block = UnsafeMutableRawPointer.allocate(byteCount: (capacity + rootOffset) * MemoryLayout<Entry>.stride,
-                                                     alignment: 64)
-        let entries = block.bindMemory(to: Entry.self, capacity: capacity + rootOffset)
-        return (block, entries + rootOffset)
+    // MARK: buckets
+
+    /// Put the disarmed timer `id` in the bucket for `deadline` rounded up to `grain`.
+    private func link(_ id: Int, at deadline: Int64, grain: Int64) {
+        let records = self.records, buckets = self.buckets
+        let due = Self.roundUp(deadline, to: grain)
+        records[id].due = due
+        records[id].next = -1
+        if grain > 0, let shared = due == lastSharedDue ? lastShared : sharedBuckets[due] {
+            (lastSharedDue, lastShared) = (due, shared)
+            let tail = buckets[shared].tail
+            records[id].bucket = shared
+            records[id].previous = tail
+            records[tail].next = id
+            buckets[shared].tail = id
+            return
+        }
+        let bucket: Int
+        if freeBucket >= 0 {
+            bucket = freeBucket
+            freeBucket = buckets[bucket].head
+        } else {
+            bucket = bucketsMade
+            bucketsMade += 1
+        }
+        buckets[bucket] = Bucket(sharedDue: grain > 0 ? due : nil, head: id, tail: id, position: heapCount)
+        if grain > 0 {
+            sharedBuckets[due] = bucket
+            (lastSharedDue, lastShared) = (due, bucket)
+        }
+        records[id].bucket = bucket
+        records[id].previous = -1
+        heap[heapCount] = HeapEntry(due: due, bucket: bucket)
+        heapCount += 1
+        siftUp(heapCount - 1)
+    }
+
+    /// Take the armed timer `id` out of its bucket; a bucket left empty is given back.
+    private func unlink(_ id: Int) {
+        let records = self.records, buckets = self.buckets
+        let bucket = records[id].bucket, previous = records[id].previous, next = records[id].next
+        records[id].bucket = -1
+        if previous >= 0 { records[previous].next = next } else { buckets[bucket].head = next }
+        if next >= 0 { records[next].previous = previous } else { buckets[bucket].tail = previous }
+        guard buckets[bucket].head < 0 else { return }
+        let position = buckets[bucket].position
+        heapCount -= 1
+        if position < heapCount {
+            heap[position] = heap[heapCount]
+            buckets[heap[position].bucket].position = position
+            restore(position)
+        }
+        if let due = buckets[bucket].sharedDue {
+            sharedBuckets[due] = nil
+            if lastShared == bucket { (lastSharedDue, lastShared) = (Int64.min, -1) }
+        }
+        buckets[bucket].head = freeBucket
+        freeBucket = bucket
     }
 
     private func grow() {
         let larger = capacity * 2
-        let (newBlock, newHeap) = Self.allocateHeap(larger)
-        newHeap.moveInitialize(from: heap, count: count)
-        heapBlock.deallocate()
-        (heapBlock, heap) = (newBlock, newHeap)
-        let newPositions = UnsafeMutablePointer<Int>.allocate(capacity: larger)
-        newPositions.moveInitialize(from: positions, count: ids)
-        positions.deallocate()
-        positions = newPositions
-        let newRecords = UnsafeMutablePointer<Record>.allocate(capacity: larger)
-        newRecords.moveInitialize(from: records, count: ids)
-        records.deallocate()
-        records = newRecords
+        records = Self.moved(records, count: ids, to: larger)
+        buckets = Self.moved(buckets, count: bucketsMade, to: larger)
+        heap = Self.moved(heap, count: heapCount, to: larger)
         capacity = larger
     }
 
+    private static func moved<Element>(_ buffer: UnsafeMutablePointer<Element>, count: Int,
+                                       to capacity: Int) -> UnsafeMutablePointer<Element> {
+        let larger = UnsafeMutablePointer<Element>.allocate(capacity: capacity)
+        larger.moveInitialize(from: buffer, count: count)
+        buffer.deallocate()
+        return larger
+    }
+
+    // MARK: the heap of buckets
+
     /// After the due time at `position` changed: move it up or down to its place.
     private func restore(_ position: Int) {
-        if position > 0, heap[position].due < heap[(position - 1) / Self.arity].due {
+        if position > 0, heap[position].due < heap[(position - 1) / 2].due {
             siftUp(position)
         } else {
             siftDown(position)
@@ -206,40 +282,34 @@ final class TimerQueue {
     // Both sifts carry the moving entry in a hole and write it once, at its place.
 
     private func siftUp(_ start: Int) {
-        let heap = self.heap, positions = self.positions
+        let heap = self.heap, buckets = self.buckets
         let moving = heap[start]
         var index = start
         while index > 0 {
-            let parent = (index - 1) / Self.arity
+            let parent = (index - 1) / 2
             guard moving.due < heap[parent].due else { break }
             heap[index] = heap[parent]
-            positions[heap[index].id] = index
+            buckets[heap[index].bucket].position = index
             index = parent
         }
         heap[index] = moving
-        positions[moving.id] = index
+        buckets[moving.bucket].position = index
     }
 
     private func siftDown(_ start: Int) {
-        let heap = self.heap, positions = self.positions, count = self.count
+        let heap = self.heap, buckets = self.buckets, count = heapCount
         let moving = heap[start]
         var index = start
         while true {
-            let first = Self.arity * index + 1
-            guard first < count else { break }
-            var earliest = first
-            var child = first + 1
-            let end = min(first + Self.arity, count)
-            while child < end {  // not a for-in: ranges are slow generic code in debug builds
-                if heap[child].due < heap[earliest].due { earliest = child }
-                child += 1
-            }
-            guard heap[earliest].due < moving.due else { break }
-            heap[index] = heap[earliest]
-            positions[heap[index].id] = index
-            index = earliest
+            var child = 2 * index + 1
+            guard child < count else { break }
+            if child + 1 < count, heap[child + 1].due < heap[child].due { child += 1 }
+            guard heap[child].due < moving.due else { break }
+            heap[index] = heap[child]
+            buckets[heap[index].bucket].position = index
+            index = child
         }
         heap[index] = moving
-        positions[moving.id] = index
+        buckets[moving.bucket].position = index
     }
 }
