@@ -1,7 +1,7 @@
 extension EventLoop {
     /// A timer of an event loop. All of a loop's timers share its one timerfd through
-    /// a `TimerQueue`, so a timer is a small object and arming one is a heap update,
-    /// not a system call. Use it on the loop's thread only.
+    /// a `TimerQueue`, so a timer is a small object and arming one moves a record in
+    /// memory, not a system call. Use it on the loop's thread only.
     public final class Timer {
         /// Weak: a timer the caller keeps may outlive its loop; it is inert then.
         weak var queue: TimerQueue?
