@@ -11,12 +11,17 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <linux/if_tun.h>
 #include <linux/ipv6.h>
 #include <netinet/in.h>
 
 #ifndef SOL_UDP
 #define SOL_UDP 17
+#endif
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
 #endif
 
 #ifndef UDP_SEGMENT
@@ -155,4 +160,10 @@ int tl_recvmmsg(int fd, struct tl_mmsghdr *messages, unsigned int count, int fla
 int tl_sendmmsg(int fd, struct tl_mmsghdr *messages, unsigned int count, int flags) {
     int n = sendmmsg(fd, (struct mmsghdr *)messages, count, flags);
     return n < 0 ? -errno : n;
+}
+
+// glibc has a pidfd_open wrapper only from 2.36; the system call is the same everywhere.
+int tl_pidfd_open(int pid, unsigned int flags) {
+    long fd = syscall(SYS_pidfd_open, pid, flags);
+    return fd < 0 ? -errno : (int)fd;
 }

@@ -45,6 +45,10 @@ int tl_set_nonblocking(int fd);
 /// SO_BINDTODEVICE.
 int tl_bind_to_device(int fd, const char *name);
 
+/// pidfd_open(2) (Linux 5.3): a descriptor that becomes readable when the process
+/// `pid` ends, so an event loop can reap children without polling or SIGCHLD.
+int tl_pidfd_open(int pid, unsigned int flags);
+
 /// Constants Swift does not import from the kernel headers.
 extern const unsigned int tl_TUN_F_CSUM;
 extern const unsigned int tl_TUN_F_TSO4;

@@ -20,12 +20,29 @@ public final class EventLoop {
     private var freeTokens: [Int] = []
     private var running = false
     private let mailbox: LoopMailbox
+    /// Where epoll_wait reports; a plain buffer, not an array, because the loop's own
+    /// overhead per wake-up counts (tests run unoptimised, where array closures and
+    /// range loops are generic calls).
+    private static let readyCapacity = 64
+    private let readyEvents = UnsafeMutablePointer<epoll_event>.allocate(capacity: EventLoop.readyCapacity)
+    /// Every timer of this loop, on one timerfd armed for the earliest deadline.
+    private let timers = TimerQueue()
+    private let timerFD: Int32
+    /// The deadline the timerfd is armed for (0: disarmed).
+    private var timerFDDue: Int64 = 0
 
     public init() throws {
+        mailbox = try LoopMailbox()
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         if epoll < 0 { throw SystemError("epoll_create1") }
-        mailbox = try LoopMailbox()
+        timerFD = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK | TFD_CLOEXEC))
+        if timerFD < 0 {
+            let code = errno
+            close(epoll)
+            throw SystemError("timerfd_create", code: code)
+        }
         try watch(mailbox.fd) { [mailbox] in mailbox.drain() }
+        try watch(timerFD) { [unowned self] in self.timerFDExpired() }
     }
 
     /// Run `work` on this loop's thread soon. Safe to call from any thread: how work
@@ -40,9 +57,10 @@ public final class EventLoop {
     }
 
     deinit {
-        for fd in timerFDs { close(fd) }
+        close(timerFD)
         for fd in signalFDs { close(fd) }
         close(epoll)
+        readyEvents.deallocate()
     }
 
     /// Call `handler` whenever `fd` is readable.
@@ -81,53 +99,41 @@ public final class EventLoop {
 
     // MARK: timers
 
-    private var timerFDs: Set<Int32> = []
-    private var readyEvents = [epoll_event](repeating: epoll_event(), count: 64)
-
-    /// A timer backed by a timerfd. Fires `handler` after `milliseconds`, and then every
-    /// `milliseconds` if `repeating`.
-    public final class Timer {
-        let fd: Int32
-        var token: Token?
-        weak var loop: EventLoop?
-
-        init(fd: Int32) { self.fd = fd }
-
-        /// Re-arm (or arm) the timer; 0 disarms it. Does nothing once cancelled (the
-        /// descriptor is closed and its number may belong to someone else by now).
-        public func arm(milliseconds: Int, repeating: Bool) {
-            guard token != nil else { return }
-            var spec = itimerspec()
-            spec.it_value = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
-            if repeating { spec.it_interval = spec.it_value }
-            timerfd_settime(fd, 0, &spec, nil as UnsafeMutablePointer<itimerspec>?)
-        }
-
-        public func cancel() {
-            if let token, let loop {
-                loop.unwatch(token)
-                loop.timerFDs.remove(fd)
-                close(fd)
-            }
-            token = nil
-        }
-    }
-
-    /// A timer that fires `milliseconds` after each `arm` (0 here: created disarmed).
+    /// A timer that fires `handler` `milliseconds` after each `arm` (and then every
+    /// `milliseconds` if `repeating`); 0 here creates it disarmed. The loop keeps an
+    /// armed timer alive, so a caller that never re-arms or cancels may drop it.
     @discardableResult
     public func addTimer(milliseconds: Int, repeating: Bool, _ handler: @escaping Handler) throws -> Timer {
-        let fd = timerfd_create(CLOCK_MONOTONIC, Int32(TFD_NONBLOCK | TFD_CLOEXEC))
-        if fd < 0 { throw SystemError("timerfd_create") }
-        let timer = Timer(fd: fd)
-        timer.loop = self
-        timerFDs.insert(fd)
-        timer.token = try watch(fd) {
-            var expirations: UInt64 = 0
-            _ = read(fd, &expirations, 8)
-            handler()
-        }
+        let timer = timer(handler)
         timer.arm(milliseconds: milliseconds, repeating: repeating)
         return timer
+    }
+
+    /// A disarmed timer. It cannot fail (no descriptor of its own); `addTimer` throws
+    /// only because its callers were written for a timerfd per timer.
+    func timer(_ handler: @escaping Handler) -> Timer {
+        Timer(queue: timers, handler: handler)
+    }
+
+    /// Point the timerfd at the earliest deadline, if that changed since last time.
+    /// Called just before the loop sleeps, so however many timers handlers re-armed,
+    /// it costs at most one system call per wake-up; nothing armed: the timerfd is
+    /// disarmed and the loop sleeps until a descriptor wakes it.
+    private func programTimerFD() {
+        let due = timers.earliest ?? 0
+        guard due != timerFDDue else { return }
+        timerFDDue = due
+        // Absolute, so the time spent between reading the clock and this call does not
+        // make the timer late; a deadline already past fires at once.
+        var spec = itimerspec()
+        spec.it_value = timespec(tv_sec: Int(due / 1_000_000_000), tv_nsec: Int(due % 1_000_000_000))
+        timerfd_settime(timerFD, Int32(TFD_TIMER_ABSTIME), &spec, nil)
+    }
+
+    private func timerFDExpired() {
+        var expirations: UInt64 = 0
+        _ = read(timerFD, &expirations, 8)
+        timers.fireDue(now: MonotonicClock.nanoseconds())
     }
 
     // MARK: signals
@@ -174,15 +180,16 @@ public final class EventLoop {
     /// a loop; tests call it directly to drive several loops from one thread.
     @discardableResult
     public func poll(timeoutMilliseconds: Int32) -> Int {
-        let n = readyEvents.withUnsafeMutableBufferPointer {
-            epoll_wait(epoll, $0.baseAddress, Int32($0.count), timeoutMilliseconds)
-        }
+        programTimerFD()
+        let n = Int(epoll_wait(epoll, readyEvents, Int32(Self.readyCapacity), timeoutMilliseconds))
         if n < 0 { return errno == EINTR ? 0 : -1 }
-        for index in 0..<Int(n) {
+        var index = 0
+        while index < n {
             let token = Int(readyEvents[index].data.u64)
             if token < handlers.count, let handler = handlers[token] { handler() }
+            index += 1
         }
-        return Int(n)
+        return n
     }
 
     /// Make `run()` return after the current event.

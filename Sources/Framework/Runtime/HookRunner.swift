@@ -1,11 +1,16 @@
 import Glibc
 import Logging
 
-/// Runs status scripts (hooks) one at a time, in the order they were asked for, off
-/// the data path: the loop only starts a process and later reaps it, never waits.
-/// A script that runs past its timeout is killed. Order matters to scripts written
-/// for mlvpn (`tuntap_up` configures the device before `rtun_up` adds routes), so a
-/// hook starts only after the previous one ended.
+/// Runs status scripts (hooks) off the data path: the loop only starts a process and
+/// later reaps it, never waits. Hooks of one key run in the order they were asked for
+/// (`HookSchedule`), so a session's `up` script has ended before its `down` starts,
+/// and mlvpn's `tuntap_up` configures the device before `rtun_up` adds routes; hooks
+/// of different keys run side by side, up to `concurrencyLimit`, so 10 000 broker
+/// sessions' scripts do not wait on each other. A script that runs past its timeout
+/// is killed.
+///
+/// An ended process is noticed through its pidfd on the loop; where pidfd_open is
+/// missing (Linux before 5.3, some sandboxes) a 20 ms timer polls with waitpid instead.
 public final class HookRunner {
     public struct Hook {
         public var script: String
@@ -20,107 +25,186 @@ public final class HookRunner {
             self.timeout = timeout
         }
 
-        var commandLine: String { ([script] + arguments).joined(separator: " ") }
+        /// For logs: the arguments as the script gets them, so none can forge a line.
+        var commandLine: String { ([script] + arguments.map(HookArgument.sanitize)).joined(separator: " ") }
+    }
+
+    /// For status output. `completed` exited with status 0; `failed` did not start,
+    /// exited otherwise or died of a signal; `timedOut` ran past the timeout and was killed.
+    public struct Counters: Equatable, Sendable {
+        public var running = 0
+        public var queued = 0
+        public var completed = 0
+        public var failed = 0
+        public var timedOut = 0
+    }
+
+    /// A hook whose process runs.
+    private final class Process {
+        let hook: Hook
+        let key: String?
+        let pid: pid_t
+        /// When it is killed (monotonic nanoseconds).
+        let deadline: Int64
+        var pidfd: Int32 = -1
+        var watch: EventLoop.Token?
+        var timeout: EventLoop.Timer?
+        var killed = false
+
+        init(hook: Hook, key: String?, pid: pid_t) {
+            self.hook = hook
+            self.key = key
+            self.pid = pid
+            deadline = MonotonicClock.nanoseconds() + Int64(hook.timeout * 1e9)
+        }
+    }
+
+    /// How many hooks may run at once; more wait their turn.
+    public var concurrencyLimit: Int {
+        didSet { startReady() }
     }
 
     private let loop: EventLoop
     private let logger: Logger
-    private var queue: [Hook] = []
-    private var running: (hook: Hook, pid: pid_t, deadline: Double)?
-    private var reaper: EventLoop.Timer?
+    private let openPidfd: (pid_t) -> Int32
+    private var schedule = HookSchedule<Hook>()
+    private var processes: [pid_t: Process] = [:]
+    private var finished = Counters()
+    /// Reaps the processes that have no pidfd; armed while there are any.
+    private var poller: EventLoop.Timer?
+    private var polled = 0
+    private var pidfdFailureLogged = false
 
-    init(loop: EventLoop, logger: Logger) {
+    /// `openPidfd` is for tests of the polling fallback.
+    init(loop: EventLoop, logger: Logger, concurrencyLimit: Int = 32,
+         openPidfd: @escaping (pid_t) -> Int32 = HookProcess.openPidfd) {
         self.loop = loop
         self.logger = logger
+        self.concurrencyLimit = concurrencyLimit
+        self.openPidfd = openPidfd
     }
 
-    /// Queue a hook; it starts when those before it have ended.
-    public func run(_ hook: Hook) {
-        queue.append(hook)
-        if running == nil { startNext() }
+    /// Queue a hook; it starts once the hooks of its key queued before it have ended
+    /// and fewer than `concurrencyLimit` run. No key: one shared key, in order.
+    public func run(_ hook: Hook, key: String? = nil) {
+        schedule.submit(hook, key: key)
+        startReady()
     }
 
-    public var isIdle: Bool { running == nil && queue.isEmpty }
+    public var isIdle: Bool { schedule.running == 0 && schedule.queued == 0 }
 
-    /// At shutdown: run what is queued to the end, waiting (each hook still bounded by
-    /// its timeout), so `tuntap_down` scripts finish before the device disappears.
+    public var counters: Counters {
+        var counters = finished
+        counters.running = schedule.running
+        counters.queued = schedule.queued
+        return counters
+    }
+
+    /// At shutdown, with the loop stopped: run what is queued to the end, waiting
+    /// (each hook still bounded by its timeout), so `tuntap_down` scripts finish
+    /// before the device disappears.
     public func drain() {
         while !isIdle {
-            if running == nil { startNext() }
-            guard running != nil else { continue }
-            reap()
-            if running != nil { usleep(10_000) }
-        }
-    }
-
-    private func startNext() {
-        while running == nil, !queue.isEmpty {
-            let hook = queue.removeFirst()
-            if let pid = spawn(hook) {
-                running = (hook, pid, MonotonicClock.now() + hook.timeout)
-                if reaper == nil {
-                    reaper = try? loop.addTimer(milliseconds: 20, repeating: true) { [unowned self] in self.reap() }
-                }
+            startReady()
+            waitForAnExit()
+            let now = MonotonicClock.nanoseconds()
+            for process in Array(processes.values) {
+                if now >= process.deadline { expire(process) }
+                reap(process)
             }
         }
-        if running == nil {
-            reaper?.cancel()
-            reaper = nil
+    }
+
+    private func startReady() {
+        while let (hook, key) = schedule.next(limit: concurrencyLimit) {
+            switch HookProcess.spawn(hook) {
+            case .success(let pid):
+                logger.info("hook: \(hook.commandLine)")
+                watch(Process(hook: hook, key: key, pid: pid))
+            case .failure(let error):
+                logger.error("hook '\(hook.commandLine)' could not start: \(error); check the path and that it is executable")
+                finished.failed += 1
+                schedule.finished(key: key)
+            }
         }
     }
 
-    private func reap() {
-        guard let (hook, pid, deadline) = running else { return }
+    /// Arrange to hear of the process's end, and for its timeout.
+    private func watch(_ process: Process) {
+        processes[process.pid] = process
+        let timeout = max(1, Int((process.hook.timeout * 1000).rounded(.up)))
+        process.timeout = loop.timer { [unowned self, unowned process] in self.expire(process) }
+        process.timeout?.arm(milliseconds: timeout, repeating: false)
+        let fd = openPidfd(process.pid)
+        if fd >= 0 {
+            if let token = try? loop.watch(fd, { [unowned self, unowned process] in self.reap(process) }) {
+                process.pidfd = fd
+                process.watch = token
+                return
+            }
+            close(fd)
+        } else if !pidfdFailureLogged {
+            pidfdFailureLogged = true
+            logger.warning("pidfd_open failed (\(String(cString: strerror(-fd)))); hooks are reaped by polling every 20 ms")
+        }
+        polled += 1
+        if poller == nil {
+            poller = loop.timer { [unowned self] in
+                for process in Array(self.processes.values) where process.watch == nil { self.reap(process) }
+            }
+        }
+        if poller?.isArmed == false { poller?.arm(milliseconds: 20, repeating: true) }
+    }
+
+    private func expire(_ process: Process) {
+        guard !process.killed else { return }
+        process.killed = true
+        kill(process.pid, SIGKILL)  // not reaped yet, so the pid is still this process's
+        logger.error("hook '\(process.hook.commandLine)' ran longer than \(process.hook.timeout) s and was killed")
+    }
+
+    /// If the process has ended: collect it, count it, and start what may start now.
+    private func reap(_ process: Process) {
+        // Once reaped, the pid may be reused by the next hook: never wait on it again.
+        guard processes[process.pid] === process else { return }
         var status: Int32 = 0
-        let rc = waitpid(pid, &status, WNOHANG)
-        if rc == 0 {
-            guard MonotonicClock.now() >= deadline else { return }
-            kill(pid, SIGKILL)
-            _ = waitpid(pid, &status, 0)
-            logger.error("hook '\(hook.commandLine)' ran longer than \(hook.timeout) s and was killed")
+        let rc = waitpid(process.pid, &status, WNOHANG)
+        let code = errno
+        if rc == 0 { return }
+        processes[process.pid] = nil
+        process.timeout?.cancel()
+        if let watch = process.watch {
+            loop.unwatch(watch)
+            close(process.pidfd)
         } else {
-            let exited = status & 0x7f == 0
-            let code = (status >> 8) & 0xff
-            if !exited || code != 0 {
-                logger.warning("hook '\(hook.commandLine)' failed (\(exited ? "exit status \(code)" : "signal \(status & 0x7f)"))")
-            } else {
-                logger.debug("hook '\(hook.commandLine)' done")
-            }
+            polled -= 1
+            if polled == 0 { poller?.arm(milliseconds: 0, repeating: false) }
         }
-        running = nil
-        startNext()
+        if process.killed {
+            finished.timedOut += 1
+        } else if rc < 0 {
+            finished.failed += 1
+            logger.error("hook '\(process.hook.commandLine)' could not be waited for: \(String(cString: strerror(code)))")
+        } else if let failure = HookProcess.failure(status: status) {
+            finished.failed += 1
+            logger.warning("hook '\(process.hook.commandLine)' failed (\(failure))")
+        } else {
+            finished.completed += 1
+            logger.debug("hook '\(process.hook.commandLine)' done")
+        }
+        schedule.finished(key: process.key)
+        startReady()
     }
 
-    /// Start the script with a clean signal mask (the daemon blocks its signals for
-    /// the event loop's signalfd; a child must not inherit that).
-    private func spawn(_ hook: Hook) -> pid_t? {
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attributes, &empty)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        var environment = hook.environment
-        if environment["PATH"] == nil { environment["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }
-        let argv = ([hook.script] + hook.arguments).map { strdup($0) } + [nil]
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, hook.script, nil, &attributes, argv, envp)
-        guard rc == 0 else {
-            logger.error("hook '\(hook.commandLine)' could not start: \(String(cString: strerror(rc))); check the path and that it is executable")
-            return nil
-        }
-        logger.info("hook: \(hook.commandLine)")
-        return pid
+    /// For `drain`, without the loop: sleep until a process ends or the next hook's
+    /// timeout; processes without a pidfd are looked at every 10 ms.
+    private func waitForAnExit() {
+        guard !processes.isEmpty else { return }
+        let now = MonotonicClock.nanoseconds()
+        var descriptors = processes.values.filter { $0.pidfd >= 0 }.map { pollfd(fd: $0.pidfd, events: Int16(POLLIN), revents: 0) }
+        var timeout = processes.values.filter { !$0.killed }
+            .map { Int(max(0, $0.deadline - now) / 1_000_000) + 1 }.min() ?? -1
+        if descriptors.count < processes.count { timeout = timeout < 0 ? 10 : min(timeout, 10) }
+        _ = poll(&descriptors, nfds_t(descriptors.count), Int32(clamping: timeout))
     }
 }
