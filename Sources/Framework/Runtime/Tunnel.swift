@@ -44,7 +44,7 @@ public final class Tunnel {
     private let linkBatch: PacketBatch
     private var nextSessionID: UInt32 = 1
     /// Removes ended sessions' devices off the loop, in batches.
-    private lazy var reaper = DeviceReaper(post: loop.poster, remover: ClosingRemover())
+    private lazy var reaper = DeviceReaper(post: loop.poster, remover: RouteNetlinkRemover())
     /// Sockets opened while running (per-client sockets of a broker), by descriptor.
     private var runtimeLinks: [Int32: (link: UDPLink, token: EventLoop.Token)] = [:]
     private var stopping = false

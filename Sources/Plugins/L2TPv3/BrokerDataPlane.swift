@@ -1,4 +1,5 @@
 import Framework
+import Glibc
 
 /// Where a broker's tunnels carry frames: a TAP device per session here
 /// (`UserspaceBrokerPlane`), or the kernel's L2TPv3 over generic netlink.
@@ -63,7 +64,17 @@ enum BrokerDataPlanes {
             tunnel.logger.notice("l2tp-broker: userspace data plane (a TAP device per session), as configured")
             return UserspaceBrokerPlane(tunnel: tunnel)
         case .kernel, .auto:
-            tunnel.logger.notice("l2tp-broker: the kernel has no L2TP (generic-netlink family 'l2tp' not found); userspace data plane (a TAP device per session)")
+            if KernelL2TP.available() {
+                // The kernel data plane (per-tunnel connected sockets handed to the
+                // kernel over generic netlink) is encoded and unit-tested against the
+                // protocol document's vectors, but no kernel here has L2TP to run it
+                // against; until it has run for real, the broker keeps to userspace.
+                tunnel.logger.warning("l2tp-broker: the kernel has L2TP, but tunneld's kernel data plane is not enabled yet; userspace data plane (a TAP device per session)")
+            } else if choice == .kernel {
+                throw ConfigurationError("data-plane: kernel, but this kernel has no L2TP (generic-netlink family 'l2tp' not found; load l2tp_netlink and l2tp_eth) — use data-plane: auto or userspace")
+            } else {
+                tunnel.logger.notice("l2tp-broker: the kernel has no L2TP (generic-netlink family 'l2tp' not found); userspace data plane (a TAP device per session)")
+            }
             return UserspaceBrokerPlane(tunnel: tunnel)
         }
     }

@@ -48,7 +48,7 @@ final class BrokerManager: SessionManager {
 
     func start() throws {
         dataPlane = try BrokerDataPlanes.choose(settings.dataPlane, tunnel: tunnel, idRange: pool.range)
-        try tunnel.demux.claimControl(ControlHeader.firstByte, by: "the l2tp-broker session manager") { [unowned self] packet, link in
+        try tunnel.demux.claimControl(ControlMessage.magic[0], by: "the l2tp-broker session manager") { [unowned self] packet, link in
             self.control(packet, on: link)
         }
         if settings.pmtu == 0 {
@@ -144,7 +144,7 @@ final class BrokerManager: SessionManager {
             drops.count(.badCookie)  // silently, as upstream: no ERROR to a forged source
             return
         }
-        let uuid = BrokerManager.printable(fields.uuid)
+        let uuid = HookArgument.sanitize(fields.uuid)
         let now = MonotonicClock.now()
         switch rateLimit.check(client.addressBytes, now: now) {
         case .allowed: break
@@ -346,11 +346,6 @@ final class BrokerManager: SessionManager {
         settings.logIPAddresses ? "\(t.uuid) (\(t.client))" : t.uuid
     }
 
-    /// A UUID as logs, status and hooks show it: printable ASCII only.
-    static func printable(_ bytes: [UInt8]) -> String {
-        String(decoding: bytes.prefix(255).map { (0x20...0x7E).contains($0) ? $0 : UInt8(ascii: "_") }, as: UTF8.self)
-    }
-
     static func findExecutable(_ name: String) -> String? {
         for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] where access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }
         return nil
@@ -381,9 +376,8 @@ final class BrokerManager: SessionManager {
         settings: BrokerSettings.specs,
         check: BrokerSettings.check,
         linkOptions: { settings in
-            // Bursts of thousands of handshakes must not overflow the socket (16 MB);
-            // the kernel data plane adds a connected socket per tunnel on the same port.
-            UDPLink.Options(reusePort: settings.string("data-plane") != "userspace", socketBuffer: 16 << 20)
+            // Bursts of thousands of handshakes must not overflow the socket (16 MB).
+            UDPLink.Options(reusePort: false, socketBuffer: 16 << 20)
         },
         make: { context in try BrokerManager(context: context) })
 }
