@@ -105,8 +105,7 @@ site() {
         echo "  connection-rate-limit: 0"
         echo "  data-plane: userspace"
         if [ -n "${2:-}" ]; then
-            echo "  hooks:"
-            echo "    session.up: $2"
+            echo "  session.up: $2"
         fi
     } > "$WORK/$1.yaml"
 }
