@@ -84,7 +84,7 @@ let package = Package(
         // Many tunneldigger clients from one process, for the broker's scale benchmark.
         .executableTarget(name: "td-loadgen", path: "Tests/Tools/td-loadgen"),
 
-        .testTarget(name: "FrameworkTests", dependencies: ["Framework", "Crypto", "Bonding", "ExampleStages"], path: "Tests/FrameworkTests"),
+        .testTarget(name: "FrameworkTests", dependencies: ["Framework", "Crypto", "Bonding", "L2TPv3", "ExampleStages"], path: "Tests/FrameworkTests"),
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto", "Framework", "CSodium", .product(name: "Logging", package: "swift-log")], path: "Tests/CryptoTests",
                     exclude: ["generate_record_vectors.py", "generate_noise_vectors.py", "generate_handshake_vectors.py", "noise_fixture.py"]),

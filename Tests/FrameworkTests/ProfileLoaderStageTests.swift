@@ -66,7 +66,7 @@ final class ProfileLoaderStageTests: XCTestCase {
     // MARK: settings of slot stages
 
     func testSettingsSection() {
-        assertProfileError("site.yaml:5:13: settings for unknown stage 'tunn' (did you mean 'tun'?); known: tun, tap, udp, crypto.aead, bonding.scheduler, bonding.reorder, example.dscp-filter") {
+        assertProfileError("site.yaml:5:13: settings for unknown stage 'tunn' (did you mean 'tun'?); known: tun, tap, udp, crypto.aead, bonding.scheduler, bonding.reorder, l2tpv3.pseudowire, example.dscp-filter") {
             try loadSite(siteText(extra: "settings: { tunn: {} }\n"))
         }
         assertProfileError("site.yaml:5:13: settings for stage 'example.dscp-filter', which fills no slot of profile 'plain'; settings of custom stages go under 'stages:'") {

@@ -3,6 +3,7 @@ import Bonding
 import Crypto
 import XCTest
 @testable import Framework
+import L2TPv3
 import ExampleStages
 
 // Shared helpers: a naive checksum reference, packet builders, batch helpers,
@@ -266,6 +267,7 @@ func testRegistry() -> PluginRegistry {
     registry.register(CorePlugin.plugin)
     registry.register(CryptoPlugin.plugin)
     registry.register(BondingPlugin.plugin)
+    registry.register(L2TPv3Plugin.plugin)
     registry.register(ExamplePlugin.plugin)
     return registry
 }

@@ -34,7 +34,7 @@ final class TunnelTests: XCTestCase {
     func testSessionsNeedTheDevice() throws {
         let t = try tunnel()
         XCTAssertThrowsError(try t.makeSession(name: "peer", peer: nil)) { error in
-            XCTAssertEqual("\(error)", "stage 'tun' needs the tunnel's device, which is not open")
+            XCTAssertEqual("\(error)", "stage 'tun' needs a device: the tunnel's, or in a per-session profile the session's, and neither is open")
         }
     }
 
@@ -51,12 +51,12 @@ final class TunnelTests: XCTestCase {
 
     func testRegistryLookups() {
         let registry = testRegistry()
-        XCTAssertEqual(registry.plugins.map(\.name), ["core", "crypto", "bonding", "example"])
+        XCTAssertEqual(registry.plugins.map(\.name), ["core", "crypto", "bonding", "l2tpv3", "example"])
         XCTAssertEqual(registry.stages(for: .ingress).map(\.name), ["tun", "tap"])
         XCTAssertEqual(registry.stages(for: .transport).map(\.name), ["udp"])
         XCTAssertEqual(registry.stages(for: .encrypt).map(\.name), ["crypto.aead"])
         XCTAssertEqual(registry.insertableStages.map(\.name), ["example.dscp-filter"])
-        XCTAssertEqual(registry.allSessionManagers.map(\.name), ["static", "bonding-client", "bonding-server"])
+        XCTAssertEqual(registry.allSessionManagers.map(\.name), ["static", "bonding-client", "bonding-server", "l2tp-broker"])
         XCTAssertNil(registry.stage(named: "none"))
         XCTAssertEqual(registry.stage(named: "udp")?.slots, [.transport])
         XCTAssertEqual(registry.stage(named: "tun")?.dataFirstBytes, [0x40...0x4f, 0x60...0x6f])
