@@ -74,6 +74,31 @@ final class UDPLinkTests: XCTestCase {
         XCTAssertEqual(b.receive(into: makeBatch(capacity: 4)), 0)
     }
 
+    /// A broker's per-client socket: `SO_REUSEPORT` on the listening port and
+    /// `connect()` to one client; the kernel then delivers that client's datagrams to
+    /// the connected socket and everyone else's to the listening one.
+    func testReusePortAndConnectSplitClientsBetweenSockets() throws {
+        let any = SocketAddress.parse("127.0.0.1:0")!
+        let listening = try UDPLink(name: "listen", index: 0, bind: any, remote: nil, device: nil, settings: Settings(),
+                                    batchSize: 8, options: UDPLink.Options(reusePort: true, pmtuDiscovery: .probe))
+        let clientA = try loopbackLink(name: "a", index: 1)
+        let clientB = try loopbackLink(name: "b", index: 2)
+        let connected = try UDPLink(name: "to-a", index: -1, bind: listening.localAddress, remote: nil, device: nil,
+                                    settings: Settings(), batchSize: 8,
+                                    options: UDPLink.Options(reusePort: true, connectTo: clientA.localAddress))
+        defer { for link in [listening, clientA, clientB, connected] { link.close() } }
+        XCTAssertEqual(connected.remote, clientA.localAddress)
+        XCTAssertEqual(connected.localAddress, listening.localAddress, "both on the same port")
+        for client in [clientA, clientB] {
+            XCTAssertTrue([UInt8](repeating: 7, count: 20).withUnsafeBytes { client.sendControl($0, to: listening.localAddress) })
+        }
+        let toConnected = makeBatch(capacity: 4), toListening = makeBatch(capacity: 4)
+        XCTAssertEqual(receive(connected, into: toConnected, want: 1), 1)
+        XCTAssertEqual(receive(listening, into: toListening, want: 1), 1)
+        XCTAssertEqual(toConnected[0].peer, clientA.localAddress)
+        XCTAssertEqual(toListening[0].peer, clientB.localAddress)
+    }
+
     /// Packets of other links are skipped, dropped ones are not sent, and packets that
     /// carry their own peer go there.
     func testSendSelectsPacketsAndPeers() throws {

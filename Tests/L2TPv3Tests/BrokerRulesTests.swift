@@ -1,7 +1,7 @@
 import XCTest
 @testable import L2TPv3
 
-/// The broker's decisions that are pure arithmetic or bookkeeping (§2.7, §3.5–3.7).
+/// The broker's decisions that are pure arithmetic or bookkeeping (§3.5–3.7).
 final class BrokerRulesTests: XCTestCase {
     func testBrokerMTURule() {
         XCTAssertEqual(TunnelMTU.initial, 1446)
@@ -9,15 +9,6 @@ final class BrokerRulesTests: XCTestCase {
         XCTAssertEqual(TunnelMTU.broker(measured: 1446, peer: 1400), 1400, "a client NTFY of 1400 lowers 1446 to 1400")
         XCTAssertEqual(TunnelMTU.broker(measured: 1500, peer: nil), 1446, "a fixed pmtu above 1446 is capped locally")
         XCTAssertEqual(TunnelMTU.broker(measured: 1000, peer: nil), 1280, "floored at 1280")
-    }
-
-    func testClientMTURule() {
-        XCTAssertNil(TunnelMTU.client(pathMTU: nil, peer: nil))
-        XCTAssertEqual(TunnelMTU.client(pathMTU: 1500, peer: nil), 1446)
-        XCTAssertEqual(TunnelMTU.client(pathMTU: 1500, peer: 1400), 1400)
-        XCTAssertEqual(TunnelMTU.client(pathMTU: nil, peer: 1400), 1400, "fixed-MTU broker: the notified value")
-        XCTAssertEqual(TunnelMTU.client(pathMTU: 1334, peer: nil), 1280)
-        XCTAssertEqual(TunnelMTU.client(pathMTU: nil, peer: 900), 1280)
     }
 
     func testProberStopsAfterTheFirstAcknowledgedSizeOnACleanPath() {

@@ -452,14 +452,6 @@ final class ControlMessageTests: XCTestCase {
 
     // MARK: control/data split
 
-    func testIsControl() {
-        XCTAssertTrue(ControlMessage.isControl(hex("80 73 a7 01 05 02 00 01")))
-        XCTAssertTrue(ControlMessage.isControl(hex("ff")))
-        XCTAssertFalse(ControlMessage.isControl(hex("00 03 00 00 00 00 00 07")))
-        XCTAssertFalse(ControlMessage.isControl(hex("7f")))
-        XCTAssertFalse(ControlMessage.isControl([]))
-    }
-
     // MARK: robustness
 
     func testEveryPrefixOfEveryVector() {

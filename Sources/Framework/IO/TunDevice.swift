@@ -14,7 +14,8 @@ public final class TunDevice {
 
     public let kind: Kind
     public let name: String
-    public let mtu: Int
+    /// The MTU now: set at creation, changed by `setMTU` (a PMTU discovery result).
+    public private(set) var mtu: Int
     public let addresses: [InterfaceAddress]
     /// Virtio headers on every read and write (TUN with `offload`).
     public let offload: Bool
@@ -46,7 +47,6 @@ public final class TunDevice {
         self.offload = useOffload
         do {
             try check(tl_if_set_mtu(self.name, Int32(mtu)), "cannot set MTU \(mtu) on \(self.name)")
-            currentMTU = mtu
             for address in addresses {
                 switch address.family {
                 case .ipv4(let bits):
@@ -83,13 +83,10 @@ public final class TunDevice {
         return fd
     }
 
-    /// The device's MTU now, in the kernel.
-    public private(set) var currentMTU: Int = 0
-
     /// Change the MTU (a PMTU discovery result); the caller's packets must fit it.
     public func setMTU(_ value: Int) throws {
         try check(tl_if_set_mtu(name, Int32(value)), "cannot set MTU \(value) on \(name)")
-        currentMTU = value
+        mtu = value
     }
 
     /// Read packets until the device is empty or `maxReads` reads were made. Packets

@@ -107,28 +107,26 @@ public final class UDPLink {
         if let device {
             try check(tl_bind_to_device(fd, device), "link \(name): cannot bind to device '\(device)'")
         }
-        var address = bind.storage
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, bind.length) }
+        try attach(bind, "cannot bind \(bind)") { Glibc.bind($0, $1, $2) }
+        if let peer = options.connectTo {
+            try attach(peer, "cannot connect to \(peer)") { Glibc.connect($0, $1, $2) }
+            remote = peer
+        }
+    }
+
+    /// `bind` or `connect` the socket to `address`; on failure close it, so a link
+    /// that could not open holds no descriptor.
+    private func attach(_ address: SocketAddress, _ action: String,
+                        _ call: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32) throws {
+        var storage = address.storage
+        let rc = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(fd, $0, address.length) }
         }
         if rc < 0 {
             let code = errno
             Glibc.close(fd)
             fd = -1
-            throw SystemError("link \(name): cannot bind \(bind)", code: code)
-        }
-        if let peer = options.connectTo {
-            var address = peer.storage
-            let rc = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, peer.length) }
-            }
-            if rc < 0 {
-                let code = errno
-                Glibc.close(fd)
-                fd = -1
-                throw SystemError("link \(name): cannot connect to \(peer)", code: code)
-            }
-            remote = peer
+            throw SystemError("link \(name): \(action)", code: code)
         }
     }
 
@@ -138,15 +136,6 @@ public final class UDPLink {
         let (level, option) = bind.family == AF_INET6 ? (Int32(IPPROTO_IPV6), Int32(23 /* IPV6_MTU_DISCOVER */))
                                                       : (Int32(IPPROTO_IP), Int32(10 /* IP_MTU_DISCOVER */))
         try check(setsockopt(fd, level, option, &value, 4) < 0 ? -errno : 0, "link \(name): path-MTU discovery mode")
-    }
-
-    /// The socket's path MTU as the kernel knows it (`IP_MTU`; connected sockets only).
-    public var pathMTU: Int? {
-        var value: Int32 = 0
-        var length = socklen_t(4)
-        let (level, option) = bind.family == AF_INET6 ? (Int32(IPPROTO_IPV6), Int32(24 /* IPV6_MTU */))
-                                                      : (Int32(IPPROTO_IP), Int32(14 /* IP_MTU */))
-        return getsockopt(fd, level, option, &value, &length) == 0 ? Int(value) : nil
     }
 
     public func close() {

@@ -60,9 +60,4 @@ public final class Session {
         if case .userspace(let pipeline) = dataPlane { return pipeline }
         return nil
     }
-
-    /// Seconds since the session started (wall clock, as status reports `since`).
-    public var age: Double {
-        TunnelStatus.wallClock() - (Double(started.tv_sec) + Double(started.tv_nsec) / 1e9)
-    }
 }

@@ -1,7 +1,8 @@
 import Framework
 
-/// Control datagrams the broker drops, counted by reason on the tunnel's counters
-/// (status `drops`, metrics `reason` label), so a hostile or broken client shows.
+/// Control datagrams the broker drops or refuses, counted by reason on the tunnel's
+/// counters (status `drops`, metrics `reason` label), so a hostile or broken client
+/// and a full or rate-limited broker show.
 struct BrokerDrops {
     enum Reason: String, CaseIterable {
         /// Shorter than a header, wrong magic or version, payload cut short, a length
@@ -13,6 +14,12 @@ struct BrokerDrops {
         case noTunnel = "l2tp_no_tunnel"
         /// A message a broker never expects (a COOKIE reply, a TUNNEL).
         case unexpected = "l2tp_unexpected"
+        /// PREPAREs refused with ERROR: too soon after the last tunnel, too many
+        /// attempts from one address, no tunnel id left, the kernel said no.
+        case rateLimit = "l2tp_refused_rate_limit"
+        case rateLimitPerIP = "l2tp_refused_rate_limit_per_ip"
+        case noTunnelID = "l2tp_refused_no_tunnel_id"
+        case kernelError = "l2tp_refused_kernel_error"
     }
 
     private let counters: TrafficCounters
@@ -25,9 +32,5 @@ struct BrokerDrops {
 
     func count(_ reason: Reason) {
         counters.countDrop(ids[Reason.allCases.firstIndex(of: reason)!])
-    }
-
-    func count(_ error: ControlDecodeError) {
-        count(.malformed)
     }
 }

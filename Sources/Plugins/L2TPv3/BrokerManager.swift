@@ -30,7 +30,6 @@ final class BrokerManager: SessionManager {
     /// The kernel refused a second session id 1: legacy clients are told the broker
     /// is full (usage 0xFFFF) so they prefer another (§3.4, §3.5 step 5).
     private var uniqueSessionIDsRequired = false
-    private(set) var refused: [String: UInt64] = [:]
 
     init(context: SessionManagerContext) throws {
         tunnel = context.tunnel
@@ -66,8 +65,8 @@ final class BrokerManager: SessionManager {
         let message: ControlMessage
         switch ControlMessage.decode(datagram, from: .client) {
         case .success(let decoded): message = decoded
-        case .failure(let error):
-            drops.count(error)
+        case .failure:
+            drops.count(.malformed)
             return
         }
         let client = packet.peer
@@ -149,15 +148,15 @@ final class BrokerManager: SessionManager {
         switch rateLimit.check(client.addressBytes, now: now) {
         case .allowed: break
         case .globalLimit:
-            refuse(client, on: link, why: "rate_limit", "connection rate limit")
+            refuse(client, on: link, why: .rateLimit, "connection rate limit")
             return
         case .perIPLimit:
             runHook(.rateLimited, [client.host, String(client.port), uuid], key: "rate-limit")
-            refuse(client, on: link, why: "rate_limit_per_ip", "per-IP connection rate limit")
+            refuse(client, on: link, why: .rateLimitPerIP, "per-IP connection rate limit")
             return
         }
         guard let id = pool.take() else {
-            refuse(client, on: link, why: "no_tunnel_id", "all \(settings.maxTunnels) tunnel ids in use")
+            refuse(client, on: link, why: .noTunnelID, "all \(settings.maxTunnels) tunnel ids in use")
             return
         }
         let agreed = (fields.features ?? []).intersection(.uniqueSessionID)
@@ -171,11 +170,11 @@ final class BrokerManager: SessionManager {
                 uniqueSessionIDsRequired = true
                 tunnel.logger.warning("l2tp-broker: the kernel allows one session id 1 at a time; clients without unique session ids now see usage 0xFFFF (\(error))")
             }
-            refuse(client, on: link, why: "kernel_error", "\(error)")
+            refuse(client, on: link, why: .kernelError, "\(error)")
             return
         } catch {
             if error is TunnelIDTaken { pool.retire(id) } else { pool.give(id) }
-            refuse(client, on: link, why: "kernel_error", "\(error)")
+            refuse(client, on: link, why: .kernelError, "\(error)")
             return
         }
         rateLimit.created(now: now)
@@ -189,8 +188,8 @@ final class BrokerManager: SessionManager {
         runHook(.sessionUp, brokerTunnel.sessionArguments, key: brokerTunnel.interface)
     }
 
-    private func refuse(_ client: SocketAddress, on link: UDPLink, why reason: String, _ detail: String) {
-        refused[reason, default: 0] += 1
+    private func refuse(_ client: SocketAddress, on link: UDPLink, why reason: BrokerDrops.Reason, _ detail: String) {
+        drops.count(reason)
         tunnel.logger.info("l2tp-broker: PREPARE from \(settings.logIPAddresses ? client.description : "a client") refused: \(detail)")
         send(.error(reason: nil), to: client, on: link)
     }
@@ -377,7 +376,7 @@ final class BrokerManager: SessionManager {
         check: BrokerSettings.check,
         linkOptions: { settings in
             // Bursts of thousands of handshakes must not overflow the socket (16 MB).
-            UDPLink.Options(reusePort: false, socketBuffer: 16 << 20)
+            UDPLink.Options(socketBuffer: 16 << 20)
         },
         make: { context in try BrokerManager(context: context) })
 }

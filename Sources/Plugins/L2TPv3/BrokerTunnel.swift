@@ -10,10 +10,8 @@ final class BrokerTunnel {
     /// Features agreed in the TUNNEL reply (client's ∧ what this broker supports).
     let features: FeatureFlags
     let uuid: String
-    /// The raw PREPARE fields that make a retransmission recognisable (§3.2).
-    let prepareUUID: [UInt8]
-    let preparedTunnelID: UInt32?
-    let preparedFeatures: FeatureFlags?
+    /// The PREPARE that made the tunnel: a retransmission is recognised by it (§3.2).
+    let prepare: PrepareFields
     let client: SocketAddress
     /// The socket the client talks to: the listening link (userspace data plane) or
     /// this tunnel's own connected socket (kernel data plane).
@@ -51,9 +49,7 @@ final class BrokerTunnel {
         }
         self.features = features
         self.uuid = uuid
-        prepareUUID = prepare.uuid
-        preparedTunnelID = prepare.tunnelID
-        preparedFeatures = prepare.features
+        self.prepare = prepare
         self.client = client
         self.link = link
         brokerPort = link.localAddress.port
@@ -70,9 +66,7 @@ final class BrokerTunnel {
     }
 
     /// Is this PREPARE a retransmission of the one that made the tunnel?
-    func matches(_ prepare: PrepareFields) -> Bool {
-        prepare == PrepareFields(uuid: prepareUUID, tunnelID: preparedTunnelID, features: preparedFeatures)
-    }
+    func matches(_ other: PrepareFields) -> Bool { other == prepare }
 
     /// The TUNNEL reply; a retransmitted PREPARE gets the same one, feature word
     /// included (the reference broker drops it there, which kills unique-id data planes).

@@ -187,18 +187,6 @@ extension ControlMessage {
     static let usageFiller: UInt8 = 0x55  // "U"
     static let fillerSize = 8
 
-    /// True if the first byte says "control" (bit 7, the L2TP T bit, set): the
-    /// control/data split of the shared socket (§4.5). A control datagram still has
-    /// to pass `decode`'s magic check; anything else goes to `PseudowireHeader`.
-    static func isControl(_ datagram: UnsafeRawBufferPointer) -> Bool {
-        guard let first = datagram.first else { return false }
-        return first & 0x80 != 0
-    }
-
-    static func isControl(_ datagram: [UInt8]) -> Bool {
-        datagram.withUnsafeBytes { isControl($0) }
-    }
-
     /// The wire type byte.
     var typeByte: UInt8 {
         switch self {

@@ -1,5 +1,5 @@
-/// The tunnel MTU each side derives from what it measured and what its peer told it
-/// (tunneldigger §2.7 and §3.7). Pure arithmetic, so both rules are unit-tested.
+/// The broker's tunnel MTU from what it measured and what the client told it
+/// (tunneldigger §3.7). Pure arithmetic, so the rule is unit-tested.
 enum TunnelMTU {
     /// No tunnel MTU below IPv6's minimum, whatever the path says.
     static let floor = 1280
@@ -13,13 +13,4 @@ enum TunnelMTU {
         max(floor, min(min(measured, initial), peer ?? initial))
     }
 
-    /// Client: nothing known ⇒ nil (leave the interface alone); else the path MTU less
-    /// 54, lowered to the broker's notified value, floored at 1280.
-    static func client(pathMTU: Int?, peer: Int?) -> Int? {
-        guard pathMTU != nil || peer != nil else { return nil }
-        var mtu = 65535
-        if let pathMTU { mtu = pathMTU - PseudowireHeader.overhead }
-        if let peer, peer < mtu { mtu = peer }
-        return max(floor, mtu)
-    }
 }
