@@ -152,13 +152,13 @@ final class ProfileLoaderTests: XCTestCase {
     }
 
     func testProfileMissingOrUnknown() {
-        assertProfileError("site.yaml:1:1: the site file needs 'profile': the stock profile to use; one of p2p, p2p-tap, plain, plain-tap, bonding-client, bonding-server, l2tp-broker") {
+        assertProfileError("site.yaml:1:1: the site file needs 'profile': the stock profile to use; one of p2p, p2p-tap, plain, plain-tap, bonding-client, bonding-server, l2tp-broker, l2tp-client") {
             try loadSite("links: []\n")
         }
-        assertProfileError("site.yaml:1:10: unknown profile 'plian' (did you mean 'plain'?); stock profiles in plugins.yaml: p2p, p2p-tap, plain, plain-tap, bonding-client, bonding-server, l2tp-broker") {
+        assertProfileError("site.yaml:1:10: unknown profile 'plian' (did you mean 'plain'?); stock profiles in plugins.yaml: p2p, p2p-tap, plain, plain-tap, bonding-client, bonding-server, l2tp-broker, l2tp-client") {
             try loadSite(siteText(profile: "plian"))
         }
-        assertProfileError("site.yaml:1:10: unknown profile 'bonding'; stock profiles in plugins.yaml: p2p, p2p-tap, plain, plain-tap, bonding-client, bonding-server, l2tp-broker") {
+        assertProfileError("site.yaml:1:10: unknown profile 'bonding'; stock profiles in plugins.yaml: p2p, p2p-tap, plain, plain-tap, bonding-client, bonding-server, l2tp-broker, l2tp-client") {
             try loadSite(siteText(profile: "bonding"))
         }
         assertProfileError("site.yaml:1:10: 'profile' in the site file must be a single value, found a list") {

@@ -15,7 +15,7 @@ final class StockProfilesTests: XCTestCase {
     func testRepositoryPluginsFile() throws {
         let stock = try StockProfiles.parse(stockProfilesText(), file: "plugins.yaml", registry: testRegistry())
         XCTAssertEqual(stock.file, "plugins.yaml")
-        XCTAssertEqual(stock.profiles.map(\.name), ["p2p", "p2p-tap", "plain", "plain-tap", "bonding-client", "bonding-server", "l2tp-broker"])
+        XCTAssertEqual(stock.profiles.map(\.name), ["p2p", "p2p-tap", "plain", "plain-tap", "bonding-client", "bonding-server", "l2tp-broker", "l2tp-client"])
         XCTAssertEqual(stock.profile(named: "p2p")?.slots[.encrypt]?.name, "crypto.aead")
         let plain = try XCTUnwrap(stock.profile(named: "plain"))
         XCTAssertEqual(plain.sessions.name, "static")
@@ -49,7 +49,7 @@ final class StockProfilesTests: XCTestCase {
         assertProfileError("stock.yaml:1:11: 'profiles' must be a mapping (key: value), found a list") {
             try self.parse("profiles: [plain]\n")
         }
-        assertProfileError("stock.yaml:3:15: unknown session manager 'statc' (did you mean 'static'?); known: static, bonding-client, bonding-server, l2tp-broker") {
+        assertProfileError("stock.yaml:3:15: unknown session manager 'statc' (did you mean 'static'?); known: static, bonding-client, bonding-server, l2tp-broker, l2tp-client") {
             try self.parse("profiles:\n  p:\n    sessions: statc\n    pipeline: {}\n")
         }
         assertProfileError("stock.yaml:3:5: profile 'p' needs 'sessions': the session manager, e.g. 'static'") {

@@ -56,7 +56,7 @@ final class TunnelTests: XCTestCase {
         XCTAssertEqual(registry.stages(for: .transport).map(\.name), ["udp"])
         XCTAssertEqual(registry.stages(for: .encrypt).map(\.name), ["crypto.aead"])
         XCTAssertEqual(registry.insertableStages.map(\.name), ["example.dscp-filter"])
-        XCTAssertEqual(registry.allSessionManagers.map(\.name), ["static", "bonding-client", "bonding-server", "l2tp-broker"])
+        XCTAssertEqual(registry.allSessionManagers.map(\.name), ["static", "bonding-client", "bonding-server", "l2tp-broker", "l2tp-client"])
         XCTAssertNil(registry.stage(named: "none"))
         XCTAssertEqual(registry.stage(named: "udp")?.slots, [.transport])
         XCTAssertEqual(registry.stage(named: "tun")?.dataFirstBytes, [0x40...0x4f, 0x60...0x6f])

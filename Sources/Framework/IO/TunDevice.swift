@@ -85,8 +85,13 @@ public final class TunDevice {
 
     /// Change the MTU (a PMTU discovery result); the caller's packets must fit it.
     public func setMTU(_ value: Int) throws {
-        try check(tl_if_set_mtu(name, Int32(value)), "cannot set MTU \(value) on \(name)")
+        try Self.setMTU(value, interface: name)
         mtu = value
+    }
+
+    /// Set the MTU of any interface by name (one the kernel made, say).
+    public static func setMTU(_ value: Int, interface: String) throws {
+        _ = try check(tl_if_set_mtu(interface, Int32(value)), "cannot set MTU \(value) on \(interface)")
     }
 
     /// Read packets until the device is empty or `maxReads` reads were made. Packets

@@ -37,10 +37,14 @@ public final class UDPLink {
         public var pmtuDiscovery: PMTUDiscovery?
         /// Receive and send buffer size; a busy listening socket wants more.
         public var socketBuffer = 4 << 20
+        /// A runtime link the transport stage sends data on (a client's socket to
+        /// its broker), not only control datagrams.
+        public var carriesData = false
 
         public init(reusePort: Bool = false, connectTo: SocketAddress? = nil, pmtuDiscovery: PMTUDiscovery? = nil,
-                    socketBuffer: Int = 4 << 20) {
+                    socketBuffer: Int = 4 << 20, carriesData: Bool = false) {
             (self.reusePort, self.connectTo, self.pmtuDiscovery, self.socketBuffer) = (reusePort, connectTo, pmtuDiscovery, socketBuffer)
+            self.carriesData = carriesData
         }
     }
 

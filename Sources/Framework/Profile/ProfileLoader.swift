@@ -150,7 +150,14 @@ public struct ProfileLoader: Sendable {
                                                          owner: "session manager '\(manager.name)'", over: sessionSettings,
                                                          at: site.keyMark("sessions") ?? site.mark)
         if let check = manager.check { try check(sessionSettings) }
-        let links = try parseLinks(site.value("links"), manager: manager, siteMark: site.mark)
+        var links: [TunnelSpec.LinkSpec] = []
+        if let whereInstead = manager.ownLinks {
+            if let node = site.value("links") {
+                throw ProfileError(site.keyMark("links") ?? node.mark, "profile '\(profileName)' opens its own sockets; remove 'links:' (\(whereInstead))")
+            }
+        } else {
+            links = try parseLinks(site.value("links"), manager: manager, siteMark: site.mark)
+        }
 
         var batch = 64
         if let node = site.value("batch") {

@@ -84,12 +84,18 @@ public struct SessionManagerDescriptor: Sendable {
     /// that hands per-client sockets to the kernel needs `SO_REUSEPORT` on the
     /// listening ones, and large receive buffers for handshake bursts.
     public let linkOptions: (@Sendable (Settings) -> UDPLink.Options)?
+    /// The manager opens its sockets itself while running (a client that takes a
+    /// new source port per attempt); a site file then has no `links:`, and this
+    /// says where the peers go instead.
+    public let ownLinks: String?
     public let make: @Sendable (SessionManagerContext) throws -> SessionManager
 
     public init(name: String, summary: String, settings: [SettingSpec] = [], linkSettings: [SettingSpec] = [],
                 check: (@Sendable (Settings) throws -> Void)? = nil,
                 linkOptions: (@Sendable (Settings) -> UDPLink.Options)? = nil,
+                ownLinks: String? = nil,
                 make: @escaping @Sendable (SessionManagerContext) throws -> SessionManager) {
+        self.ownLinks = ownLinks
         self.name = name
         self.summary = summary
         self.settings = settings

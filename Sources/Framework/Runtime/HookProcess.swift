@@ -33,8 +33,12 @@ enum HookProcess {
             for pointer in argv { free(pointer) }
             for pointer in envp { free(pointer) }
         }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if hook.mayFail { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, hook.script, nil, &attributes, argv, envp)
+        let rc = posix_spawn(&pid, hook.script, &actions, &attributes, argv, envp)
         guard rc == 0 else { return .failure(SystemError("posix_spawn", code: rc)) }
         return .success(pid)
     }

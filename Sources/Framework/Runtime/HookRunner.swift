@@ -17,12 +17,16 @@ public final class HookRunner {
         public var arguments: [String]
         public var environment: [String: String]
         public var timeout: Double
+        /// A command whose failure is normal (deleting what may not exist): its
+        /// stderr goes to /dev/null and a failure is logged at debug level only.
+        public var mayFail: Bool
 
-        public init(script: String, arguments: [String], environment: [String: String], timeout: Double) {
+        public init(script: String, arguments: [String], environment: [String: String], timeout: Double, mayFail: Bool = false) {
             self.script = script
             self.arguments = arguments
             self.environment = environment
             self.timeout = timeout
+            self.mayFail = mayFail
         }
 
         /// For logs: the arguments as the script gets them, so none can forge a line.
@@ -187,7 +191,11 @@ public final class HookRunner {
             logger.error("hook '\(process.hook.commandLine)' could not be waited for: \(String(cString: strerror(code)))")
         } else if let failure = HookProcess.failure(status: status) {
             finished.failed += 1
-            logger.warning("hook '\(process.hook.commandLine)' failed (\(failure))")
+            if process.hook.mayFail {
+                logger.debug("hook '\(process.hook.commandLine)' failed (\(failure)), as it may")
+            } else {
+                logger.warning("hook '\(process.hook.commandLine)' failed (\(failure))")
+            }
         } else {
             finished.completed += 1
             logger.debug("hook '\(process.hook.commandLine)' done")

@@ -47,6 +47,13 @@ public final class Tunnel {
     private lazy var reaper = DeviceReaper(post: loop.poster, remover: RouteNetlinkRemover())
     /// Sockets opened while running (per-client sockets of a broker), by descriptor.
     private var runtimeLinks: [Int32: (link: UDPLink, token: EventLoop.Token)] = [:]
+    /// Runtime links that carry the userspace data path (a client's socket to its
+    /// broker); the transport sends on them as on `links`.
+    public private(set) var dataLinks: [UDPLink] = []
+    /// Runtime links are numbered from here, so their indices never collide with
+    /// the site's links, which a reload renumbers.
+    static let runtimeLinkIndexBase = 1 << 20
+    private var nextRuntimeLinkIndex = Tunnel.runtimeLinkIndexBase
     private var stopping = false
     private var sharedState: [ObjectIdentifier: AnyObject] = [:]
     private var linkWatches: [ObjectIdentifier: EventLoop.Token] = [:]
@@ -286,19 +293,23 @@ public final class Tunnel {
 
     /// Open a UDP socket while running (not from the site file): a broker's
     /// per-client socket, say. Its datagrams go through the demultiplexer like a
-    /// site link's; it is not in `links` (the transport stage never picks it), so a
-    /// session sends on it directly. `fd` may be handed to the kernel.
+    /// site link's. It is not in `links`; the transport stage sends on it only when
+    /// `options.carriesData` (then `index` names it in `Packet.link`). `fd` may be
+    /// handed to the kernel.
     public func openLink(name: String, bind: SocketAddress, device: String? = nil, options: UDPLink.Options) throws -> UDPLink {
-        let link = try UDPLink(name: name, index: -1, bind: bind, remote: options.connectTo, device: device,
+        let link = try UDPLink(name: name, index: nextRuntimeLinkIndex, bind: bind, remote: options.connectTo, device: device,
                                settings: Settings(), batchSize: min(spec.batchSize, 8), options: options)
+        nextRuntimeLinkIndex = nextRuntimeLinkIndex == Int(Int32.max) ? Self.runtimeLinkIndexBase : nextRuntimeLinkIndex + 1
         let token = try loop.watch(link.fd) { [unowned self, unowned link] in self.linkReadable(link) }
         runtimeLinks[link.fd] = (link, token)
+        if options.carriesData { dataLinks.append(link) }
         return link
     }
 
     /// Close a socket `openLink` made.
     public func closeLink(_ link: UDPLink) {
         if let entry = runtimeLinks.removeValue(forKey: link.fd) { loop.unwatch(entry.token) }
+        dataLinks.removeAll { $0 === link }
         link.close()
     }
 
@@ -329,6 +340,7 @@ public final class Tunnel {
         reaper.removeAllNow()
         for (_, entry) in runtimeLinks { entry.link.close() }
         runtimeLinks = [:]
+        dataLinks = []
         for link in links { link.close() }
         if let device {
             let name = device.name

@@ -152,6 +152,8 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
     public var tunnel: Counters
     public var sessions: [SessionEntry]
     public var links: [LinkEntry]
+    /// What the session manager reports about itself (`SessionManager.statusDetails`).
+    public var manager: StatusValue?
 }
 
 extension Tunnel {
@@ -180,7 +182,8 @@ extension Tunnel {
             TunnelStatus.LinkEntry(name: $0.name, local: $0.localAddress.description, remote: $0.remote?.description,
                                    counters: counters($0.counters))
         }
-        return TunnelStatus(daemon: daemon, device: deviceEntry, tunnel: counters(self.counters), sessions: sessions, links: links)
+        return TunnelStatus(daemon: daemon, device: deviceEntry, tunnel: counters(self.counters), sessions: sessions, links: links,
+                            manager: manager?.statusDetails)
     }
 }
 

@@ -32,10 +32,15 @@ public protocol SessionManager: AnyObject {
     /// The tunnel applied a reload: `tunnel.links` (renumbered, some new, some gone)
     /// and `tunnel.spec.sessionSettings` may have changed. Sessions stay up.
     func reloaded()
+
+    /// What the manager reports about itself for status and metrics (a broker's
+    /// usage, a client's brokers); nil when it has nothing to add.
+    var statusDetails: StatusValue? { get }
 }
 
 extension SessionManager {
     public func reloaded() {}
+    public var statusDetails: StatusValue? { nil }
 }
 
 /// What a session manager gets to work with.

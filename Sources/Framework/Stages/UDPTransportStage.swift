@@ -3,23 +3,31 @@
 /// `sendmmsg`. Received datagrams arrive already demultiplexed, so its receive side
 /// passes them on unchanged.
 final class UDPTransportStage: Stage {
-    /// The tunnel's links, read per batch: a reload may add or remove links.
+    /// The site's links, read per batch: a reload may add or remove links.
     let currentLinks: () -> [UDPLink]
+    /// Runtime links that carry data (a client's socket to its broker).
+    let currentDataLinks: () -> [UDPLink]
 
-    init(links: @escaping () -> [UDPLink]) {
+    init(links: @escaping () -> [UDPLink], dataLinks: @escaping () -> [UDPLink] = { [] }) {
         currentLinks = links
+        currentDataLinks = dataLinks
     }
 
     func send(_ batch: PacketBatch) {
         let links = currentLinks()
+        let dataLinks = currentDataLinks()
         let linkCount = Int32(links.count)
-        for index in 0..<batch.count where batch[index].link < 0 || batch[index].link >= linkCount {
+        for index in 0..<batch.count {
+            let target = batch[index].link
+            if target >= 0 && target < linkCount { continue }
+            if target >= Int32(Tunnel.runtimeLinkIndexBase), dataLinks.contains(where: { $0.index == Int(target) }) { continue }
             batch.drop(index, .noLink)
         }
-        if links.count == 1 {
+        if links.count == 1 && dataLinks.isEmpty {
             links[0].send(batch)
         } else {
             for link in links { link.send(batch) }
+            for link in dataLinks { link.send(batch) }
         }
         batch.removeDropped()  // counts send failures
         batch.consumeAll()
@@ -30,7 +38,7 @@ final class UDPTransportStage: Stage {
         summary: "datagrams over the tunnel's UDP links (batched recvmmsg/sendmmsg)",
         slots: [.transport],
         make: { context in
-            guard !context.tunnel.links.isEmpty else { throw ConfigurationError("stage 'udp' needs at least one link") }
-            return UDPTransportStage { [unowned tunnel = context.tunnel] in tunnel.links }
+            UDPTransportStage(links: { [unowned tunnel = context.tunnel] in tunnel.links },
+                              dataLinks: { [unowned tunnel = context.tunnel] in tunnel.dataLinks })
         })
 }

@@ -55,27 +55,34 @@ final class UserspaceBrokerPlane: BrokerDataPlane {
     }
 }
 
-enum BrokerDataPlanes {
-    /// The data plane the settings ask for; `auto` takes the kernel's when its l2tp
-    /// generic-netlink family exists, and says which it chose.
-    static func choose(_ choice: BrokerSettings.DataPlaneChoice, tunnel: Tunnel, idRange: ClosedRange<UInt32>) throws -> BrokerDataPlane {
-        switch choice {
-        case .userspace:
-            tunnel.logger.notice("l2tp-broker: userspace data plane (a TAP device per session), as configured")
-            return UserspaceBrokerPlane(tunnel: tunnel)
-        case .kernel, .auto:
-            if KernelL2TP.available() {
-                // The kernel data plane (per-tunnel connected sockets handed to the
-                // kernel over generic netlink) is encoded and unit-tested against the
-                // protocol document's vectors, but no kernel here has L2TP to run it
-                // against; until it has run for real, the broker keeps to userspace.
-                tunnel.logger.warning("l2tp-broker: the kernel has L2TP, but tunneld's kernel data plane is not enabled yet; userspace data plane (a TAP device per session)")
-            } else if choice == .kernel {
-                throw ConfigurationError("data-plane: kernel, but this kernel has no L2TP (generic-netlink family 'l2tp' not found; load l2tp_netlink and l2tp_eth) — use data-plane: auto or userspace")
-            } else {
-                tunnel.logger.notice("l2tp-broker: the kernel has no L2TP (generic-netlink family 'l2tp' not found); userspace data plane (a TAP device per session)")
-            }
-            return UserspaceBrokerPlane(tunnel: tunnel)
+enum L2TPDataPlanes {
+    /// The kernel's L2TP when the settings allow it and its generic-netlink family
+    /// resolves; nil for the userspace data plane. Says which it chose.
+    static func kernel(_ choice: BrokerSettings.DataPlaneChoice, role: String, tunnel: Tunnel) throws -> KernelL2TP? {
+        let logger = tunnel.logger
+        if choice == .userspace {
+            logger.notice("\(role): userspace data plane (a TAP device per session), as configured")
+            return nil
         }
+        if let kernel = try? KernelL2TP.open() {
+            logger.notice("\(role): kernel data plane (generic-netlink family 'l2tp' is id \(kernel.family))")
+            return kernel
+        }
+        if choice == .kernel {
+            throw ConfigurationError("data-plane: kernel, but this kernel has no L2TP (generic-netlink family 'l2tp' not found; load l2tp_netlink and l2tp_eth) — use data-plane: auto or userspace")
+        }
+        logger.notice("\(role): the kernel has no L2TP (generic-netlink family 'l2tp' not found); userspace data plane (a TAP device per session)")
+        return nil
+    }
+}
+
+enum BrokerDataPlanes {
+    static func choose(_ choice: BrokerSettings.DataPlaneChoice, tunnel: Tunnel, idRange: ClosedRange<UInt32>) throws -> BrokerDataPlane {
+        if try L2TPDataPlanes.kernel(choice, role: "l2tp-broker", tunnel: tunnel) != nil {
+            // The broker's kernel data plane (a connected socket per tunnel handed to
+            // the kernel) is not built yet; the client's is. Say so rather than pretend.
+            tunnel.logger.warning("l2tp-broker: tunneld's broker has no kernel data plane yet; using the userspace one (a TAP device per session)")
+        }
+        return UserspaceBrokerPlane(tunnel: tunnel)
     }
 }

@@ -45,6 +45,13 @@ final class BrokerManager: SessionManager {
 
     var sessions: [Session] { bySession.values.map(\.session) }
 
+    /// The usage clients are told, and how full the id pool is.
+    var statusDetails: StatusValue? {
+        .object([("usage", .uint(UInt64(usage([])))), ("usageUniqueSessionIds", .uint(UInt64(usage(.uniqueSessionID)))),
+                 ("tunnels", .uint(UInt64(bySession.count))), ("maxTunnels", .uint(UInt64(settings.maxTunnels))),
+                 ("dataPlane", .string(dataPlane?.name ?? "none"))])
+    }
+
     func start() throws {
         dataPlane = try BrokerDataPlanes.choose(settings.dataPlane, tunnel: tunnel, idRange: pool.range)
         try tunnel.demux.claimControl(ControlMessage.magic[0], by: "the l2tp-broker session manager") { [unowned self] packet, link in
@@ -118,7 +125,9 @@ final class BrokerManager: SessionManager {
             guard settings.pmtu == 0, Int(mtu) != tunnel.peerMTU else { return }
             tunnel.peerMTU = Int(mtu)
             applyMTU(tunnel)
-        case .error:
+        case .error(let reason):
+            // Only an ERROR with its reason byte ends a tunnel, as upstream (§1.6).
+            guard reason != nil else { return }
             close(tunnel, reason: ErrorReason.brokerOtherRequested, why: "the client ended it")
         case .limit(let sequence, let kbps):
             send(.reliableAck(sequence: sequence), to: tunnel)
@@ -256,11 +265,16 @@ final class BrokerManager: SessionManager {
         let dev = t.interface
         let rate = "\(kbps)kbit"
         tunnel.logger.info("l2tp-broker: \(name(t)): limiting downstream to \(rate)")
-        for arguments in [["qdisc", "del", "dev", dev, "root", "handle", "1:", "htb", "default", "0"],
-                          ["qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "1"],
-                          ["class", "add", "dev", dev, "parent", "1:", "classid", "1:1", "htb", "rate", rate, "ceil", rate],
-                          ["qdisc", "add", "dev", dev, "parent", "1:1", "fq_codel"]] {
-            tunnel.hooks.run(HookRunner.Hook(script: tc, arguments: arguments, environment: [:], timeout: 10), key: dev)
+        // As upstream: the first delete fails when there is nothing to delete, and
+        // fq_codel may be missing from the kernel; both are ignored.
+        let steps: [(arguments: [String], mayFail: Bool)] = [
+            (["qdisc", "del", "dev", dev, "root", "handle", "1:", "htb", "default", "0"], true),
+            (["qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", "1"], false),
+            (["class", "add", "dev", dev, "parent", "1:", "classid", "1:1", "htb", "rate", rate, "ceil", rate], false),
+            (["qdisc", "add", "dev", dev, "parent", "1:1", "fq_codel"], true),
+        ]
+        for step in steps {
+            tunnel.hooks.run(HookRunner.Hook(script: tc, arguments: step.arguments, environment: [:], timeout: 10, mayFail: step.mayFail), key: dev)
         }
     }
 

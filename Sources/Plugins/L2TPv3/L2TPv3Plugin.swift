@@ -7,5 +7,5 @@ public enum L2TPv3Plugin {
         name: "l2tpv3",
         summary: "tunneldigger-compatible L2TPv3 Ethernet pseudowires (broker and client)",
         stages: [PseudowireStage.descriptor],
-        sessionManagers: [BrokerManager.descriptor])
+        sessionManagers: [BrokerManager.descriptor, ClientManager.descriptor])
 }

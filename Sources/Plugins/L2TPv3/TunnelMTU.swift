@@ -13,4 +13,13 @@ enum TunnelMTU {
         max(floor, min(min(measured, initial), peer ?? initial))
     }
 
+    /// Client (§2.7): nothing until either the path or the broker's notification is
+    /// known; then `path − 54`, lowered to the broker's value, never below 1280.
+    static func client(pathMTU: Int?, peer: Int?) -> Int? {
+        guard pathMTU != nil || peer != nil else { return nil }
+        var mtu = 65535
+        if let pathMTU { mtu = pathMTU - PseudowireHeader.overhead }
+        if let peer, peer < mtu { mtu = peer }
+        return max(floor, mtu)
+    }
 }

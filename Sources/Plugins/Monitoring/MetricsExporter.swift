@@ -105,6 +105,12 @@ final class MetricsExporter: Sendable {
                 gauge("tunneld_last_reload_time_seconds", "Unix time of the last reload that took effect.", [], last)
             }
             gauge("tunneld_sessions", "Sessions the daemon has now.", [], Double(status.sessions.count))
+            if case .object(let members)? = status.manager {
+                for (key, value) in members {
+                    guard let number = value.number else { continue }
+                    gauge("tunneld_manager_\(StatusTable.snakeCase(key))", "Reported by the session manager (\(d.profile)): \(key).", [], number)
+                }
+            }
             traffic("tunneld_unclaimed", "received before any session claimed them", [], status.tunnel)
             if let device = status.device {
                 traffic("tunneld_device", "through the TUN/TAP device", [("device", device.name)], device.counters)
@@ -117,6 +123,7 @@ final class MetricsExporter: Sendable {
                 gauge("tunneld_session_up", "1 when the session is up, 0 while it handshakes.", s, session.state == "up" ? 1 : 0)
                 gauge("tunneld_session_start_time_seconds", "Unix time the session started.", s, session.since)
                 traffic("tunneld_session", "of the session", s, session.counters)
+                if let details = session.details { sessionDetails(details, s + [("data_plane", session.dataPlane)]) }
                 guard let multipath = session.multipath else { continue }
                 for path in multipath.paths {
                     let l = s + [("link", path.name)]
@@ -151,6 +158,29 @@ final class MetricsExporter: Sendable {
                 gauge("tunneld_reorder_holding_packets", "Packets waiting in the reorder buffer now.", s, Double(r.holding))
                 gauge("tunneld_reorder_hold_seconds", "How long the reorder buffer waits for a gap now.", s, r.holdMs / 1000)
             }
+        }
+
+        /// A plugin's session details: numbers become gauges `tunneld_session_<key>`,
+        /// text and flags the labels of `tunneld_session_info` (tunnel ids, uuid, client).
+        mutating func sessionDetails(_ details: StatusValue, _ labels: [(String, String)]) {
+            guard case .object(let members) = details else { return }
+            var info = labels
+            for (key, value) in members {
+                let name = StatusTable.snakeCase(key)
+                switch value {
+                case .string(let text): info.append((name, text))
+                case .bool(let flag): info.append((name, flag ? "true" : "false"))
+                case .int, .uint, .double:
+                    // Identifiers are labels, not values to graph.
+                    if name.hasSuffix("_id") {
+                        info.append((name, StatusTable.scalarText(value)))
+                    } else if let number = value.number {
+                        gauge("tunneld_session_\(name)", "Reported by the session's plugin: \(key).", labels.prefix(1).map { $0 }, number)
+                    }
+                default: continue
+                }
+            }
+            gauge("tunneld_session_info", "Always 1; the labels say what the session's plugin reports (ids, peer, interface).", info, 1)
         }
 
         /// Unregister what this pass did not see (sessions and paths that are gone).

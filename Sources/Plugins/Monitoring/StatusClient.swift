@@ -34,6 +34,7 @@ public enum StatusTable {
             let since = duration(max(0, TunnelStatus.wallClock() - session.since))
             lines.append("  session \(session.name): \(session.state) for \(since), peer \(session.peer ?? "(not yet known)"), \(session.dataPlane)")
             lines.append("    \(traffic(session.counters))")
+            if let details = session.details { lines += describe(details).map { "    " + $0 } }
             if let r = session.multipath?.reorder {
                 lines.append("    reorder: \(r.inOrder) in order, \(r.held) held (\(r.holding) now, wait \(String(format: "%.1f", r.holdMs)) ms), released \(r.releasedByTimeout) by timeout, \(r.releasedAsLost) as lost, \(r.overflow) by overflow; \(r.late) late, \(r.duplicate) duplicate; \(r.aligned) aligned")
             }
@@ -45,8 +46,52 @@ public enum StatusTable {
             lines.append("  link \(link.name): \(link.local) → \(link.remote ?? "(learnt from the peer)")")
             lines.append("    \(traffic(link.counters))")
         }
+        if let manager = status.manager { lines += describe(manager).map { "  " + $0 } }
         if !status.tunnel.drops.isEmpty { lines.append("  before any session: \(drops(status.tunnel.drops))") }
         return lines.joined(separator: "\n")
+    }
+
+    /// A plugin's details: its scalar members on one line (`key value, …`), each
+    /// list of objects one line per item below.
+    static func describe(_ value: StatusValue) -> [String] {
+        guard case .object(let members) = value else { return [] }
+        var scalars: [String] = []
+        var nested: [String] = []
+        for (key, member) in members {
+            let name = snakeCase(key).replacingOccurrences(of: "_", with: " ")
+            switch member {
+            case .object: nested += describe(member).map { "\(name): " + $0 }
+            case .array(let items): nested += items.flatMap { describe($0).map { "\(name): " + $0 } }
+            case .null: continue
+            default: scalars.append("\(name) \(scalarText(member))")
+            }
+        }
+        return (scalars.isEmpty ? [] : [scalars.joined(separator: ", ")]) + nested
+    }
+
+    static func scalarText(_ value: StatusValue) -> String {
+        switch value {
+        case .bool(let v): return v ? "yes" : "no"
+        case .int(let v): return String(v)
+        case .uint(let v): return String(v)
+        case .double(let v): return String(format: "%g", v)
+        case .string(let v): return v
+        default: return ""
+        }
+    }
+
+    /// `peerTunnelId` → `peer_tunnel_id`, as the JSON documents spell plugin keys.
+    static func snakeCase(_ key: String) -> String {
+        var result = ""
+        for character in key {
+            if character.isUppercase {
+                if !result.isEmpty { result.append("_") }
+                result.append(Character(character.lowercased()))
+            } else {
+                result.append(character)
+            }
+        }
+        return result
     }
 
     /// The paths of a bonded session as aligned columns, one row per link.
