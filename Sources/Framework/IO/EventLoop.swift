@@ -30,6 +30,8 @@ public final class EventLoop {
     private let timerFD: Int32
     /// The deadline the timerfd is armed for (0: disarmed).
     private var timerFDDue: Int64 = 0
+    /// Work to run once the ready events of this turn are handled (batched sends).
+    private var endOfTurn: [Handler] = []
 
     public init() throws {
         mailbox = try LoopMailbox()
@@ -189,7 +191,23 @@ public final class EventLoop {
             if token < handlers.count, let handler = handlers[token] { handler() }
             index += 1
         }
+        if !endOfTurn.isEmpty { runEndOfTurn() }
         return n
+    }
+
+    /// Run `work` once, after the events being handled now (and any timers among
+    /// them), before the loop sleeps: how many small sends become one `sendmmsg`.
+    public func atEndOfTurn(_ work: @escaping Handler) {
+        endOfTurn.append(work)
+    }
+
+    private func runEndOfTurn() {
+        var work: [Handler] = []
+        swap(&work, &endOfTurn)
+        for handler in work { handler() }
+        // Keep the array's storage for the next turn.
+        work.removeAll(keepingCapacity: true)
+        if endOfTurn.isEmpty { swap(&work, &endOfTurn) }
     }
 
     /// Make `run()` return after the current event.

@@ -8,6 +8,8 @@ public final class UDPLink {
     public let name: String
     /// Position in the tunnel's link list (what `Packet.link` holds); a reload may renumber.
     public internal(set) var index: Int
+    /// Made on first use: most links never queue control datagrams.
+    private var controlQueue: ControlSendQueue?
     public let bind: SocketAddress
     public let device: String?
     /// Where datagrams go by default. Session managers may update it (a peer that moved).
@@ -337,5 +339,24 @@ public final class UDPLink {
             return true
         }
         return false
+    }
+
+    /// Queue a small control datagram; it leaves with the others queued this turn at
+    /// `flushControl()` (one `sendmmsg`). False when it cannot be queued (larger than
+    /// a slot): send it with `sendControl` instead.
+    public func queueControl(_ bytes: UnsafeRawBufferPointer, to destination: SocketAddress) -> Bool {
+        let queue = controlQueue ?? ControlSendQueue()
+        controlQueue = queue
+        if queue.isFull { flushControl() }
+        return queue.append(bytes, to: destination)
+    }
+
+    /// Send what `queueControl` gathered; the number the kernel refused.
+    @discardableResult
+    public func flushControl() -> Int {
+        guard let queue = controlQueue, queue.count > 0 else { return 0 }
+        let result = queue.flush(fd: fd)
+        counters.countSent(packets: result.sent, bytes: result.bytes)
+        return result.refused
     }
 }

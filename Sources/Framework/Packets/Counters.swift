@@ -49,6 +49,11 @@ public final class TrafficCounters: @unchecked Sendable {
         block.add(TrafficCounters.txBytes, UInt64(bytes))
     }
 
+    @inlinable public func countSent(packets: Int, bytes: Int) {
+        block.add(TrafficCounters.txPackets, UInt64(packets))
+        block.add(TrafficCounters.txBytes, UInt64(bytes))
+    }
+
     @inlinable public func countReceived(bytes: Int) {
         block.add(TrafficCounters.rxPackets)
         block.add(TrafficCounters.rxBytes, UInt64(bytes))

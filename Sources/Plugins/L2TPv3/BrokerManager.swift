@@ -30,6 +30,9 @@ final class BrokerManager: SessionManager {
     /// The kernel refused a second session id 1: legacy clients are told the broker
     /// is full (usage 0xFFFF) so they prefer another (§3.4, §3.5 step 5).
     private var uniqueSessionIDsRequired = false
+    /// Sockets with keepalives queued this turn, and the buffer they are written in.
+    private var queuedLinks: [UDPLink] = []
+    private let keepaliveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ControlMessage.paddedSize, alignment: 4)
 
     init(context: SessionManagerContext) throws {
         tunnel = context.tunnel
@@ -42,6 +45,8 @@ final class BrokerManager: SessionManager {
         drops = BrokerDrops(tunnel)
         tc = BrokerManager.findExecutable("tc")
     }
+
+    deinit { keepaliveBuffer.deallocate() }
 
     var sessions: [Session] { bySession.values.map(\.session) }
 
@@ -225,8 +230,23 @@ final class BrokerManager: SessionManager {
             close(t, reason: ErrorReason.brokerTimeout, why: "silent for \(Int(settings.timeout)) s")
             return
         }
-        send(.keepalive(counter: UInt32(t.keepaliveCounter), wide: false), to: t)
+        // Queued: the keepalives due this turn leave together in one sendmmsg per socket.
+        let length = ControlMessage.writeBrokerKeepalive(counter: t.keepaliveCounter, into: keepaliveBuffer)
+        if !t.link.queueControl(UnsafeRawBufferPointer(rebasing: keepaliveBuffer[0..<length]), to: t.client) {
+            send(.keepalive(counter: UInt32(t.keepaliveCounter), wide: false), to: t)
+        } else if !queuedLinks.contains(where: { $0 === t.link }) {
+            queuedLinks.append(t.link)
+            if queuedLinks.count == 1 { tunnel.loop.atEndOfTurn { [unowned self] in self.flushQueued() } }
+        }
         t.keepaliveCounter &+= 1
+    }
+
+    private func flushQueued() {
+        for link in queuedLinks {
+            let refused = link.flushControl()
+            if refused > 0 { tunnel.logger.debug("l2tp-broker: \(refused) keepalives refused by the kernel on \(link.name)") }
+        }
+        queuedLinks.removeAll(keepingCapacity: true)
     }
 
     private func probe(_ t: BrokerTunnel) {

@@ -434,6 +434,20 @@ extension ControlMessage {
         return datagram
     }
 
+    /// The broker's KEEPALIVE (u16 counter, padded to 12 bytes) written without
+    /// allocating: the one message a broker sends to every client every few seconds.
+    static func writeBrokerKeepalive(counter: UInt16, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        precondition(buffer.count >= paddedSize)
+        for (offset, byte) in magic.enumerated() { buffer[offset] = byte }
+        buffer[3] = version
+        buffer[4] = ControlType.keepalive.rawValue
+        buffer[5] = 2
+        buffer[6] = UInt8(counter >> 8)
+        buffer[7] = UInt8(counter & 0xFF)
+        for offset in 8..<paddedSize { buffer[offset] = 0 }
+        return paddedSize
+    }
+
     private static func header(_ type: UInt8, length: UInt8) -> [UInt8] {
         magic + [version, type, length]
     }

@@ -80,16 +80,18 @@ public enum StatusTable {
         }
     }
 
-    /// `peerTunnelId` → `peer_tunnel_id`, as the JSON documents spell plugin keys.
+    /// `peerTunnelId` → `peer_tunnel_id`, `pathMTU` → `path_mtu`: as the JSON
+    /// encoder's snake case spells plugin keys (a run of capitals is one word).
     static func snakeCase(_ key: String) -> String {
+        let characters = Array(key)
         var result = ""
-        for character in key {
-            if character.isUppercase {
-                if !result.isEmpty { result.append("_") }
-                result.append(Character(character.lowercased()))
-            } else {
-                result.append(character)
+        for (index, character) in characters.enumerated() {
+            if character.isUppercase && index > 0 {
+                let previous = characters[index - 1]
+                let nextIsLower = index + 1 < characters.count && characters[index + 1].isLowercase
+                if previous.isLowercase || previous.isNumber || (previous.isUppercase && nextIsLower) { result.append("_") }
             }
+            result.append(contentsOf: character.lowercased())
         }
         return result
     }
