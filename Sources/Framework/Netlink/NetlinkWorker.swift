@@ -32,6 +32,15 @@ public final class NetlinkWorker<Resource>: Sendable {
         }
     }
 
+    /// `submit` for a caller on the loop's thread whose completion touches loop-only
+    /// state (sessions, sockets): the completion comes back to that same thread, so
+    /// it need not be `Sendable`.
+    public func submitFromLoop<T: Sendable>(_ request: @escaping @Sendable (Resource) throws -> T,
+                                            completion: @escaping (Result<T, any Error>) -> Void) {
+        let bound = WorkerOwned(completion)
+        submit(request) { result in bound.value(result) }
+    }
+
     /// Run every request submitted so far and end the thread; returns when it has.
     /// Blocks the caller: for shutdown, when the loop has nothing else to do.
     public func stop() {
@@ -39,9 +48,9 @@ public final class NetlinkWorker<Resource>: Sendable {
     }
 }
 
-/// Carries a non-Sendable value to the worker thread. `@unchecked Sendable`: after
-/// `NetlinkWorker.init` took it (`sending`, so the caller kept no reference), only
-/// closures running on the worker's single thread read it.
+/// Carries a non-Sendable value to the one thread that uses it. `@unchecked
+/// Sendable`: the resource is read only on the worker's thread (`NetlinkWorker.init`
+/// took it as `sending`); a `submitFromLoop` completion only on the loop's thread.
 private final class WorkerOwned<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }

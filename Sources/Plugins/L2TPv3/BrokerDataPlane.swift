@@ -5,8 +5,13 @@ import Glibc
 /// (`UserspaceBrokerPlane`), or the kernel's L2TPv3 over generic netlink.
 protocol BrokerDataPlane: AnyObject {
     var name: String { get }
-    /// Make the tunnel's session (and its interface), or throw why not.
-    func open(_ t: BrokerTunnel, routes: PseudowireRoutes) throws -> Session
+    /// Whether control datagrams to clients share the listening sockets (and can be
+    /// batched), rather than each tunnel having its own socket.
+    var sharesListeningSockets: Bool { get }
+    /// Make the tunnel's session and interface; `done` runs on the loop (at once, or
+    /// when the kernel has answered) with the session or why not. May give the
+    /// tunnel a socket of its own (`t.link`) before it returns.
+    func open(_ t: BrokerTunnel, routes: PseudowireRoutes, done: @escaping (Result<Session, any Error>) -> Void)
     func setMTU(_ t: BrokerTunnel, _ mtu: Int) throws
     /// Remove the tunnel's session and interface (batched with others that end now).
     func close(_ t: BrokerTunnel)
@@ -31,18 +36,21 @@ struct SessionIDTaken: Error, CustomStringConvertible {
 final class UserspaceBrokerPlane: BrokerDataPlane {
     unowned let tunnel: Tunnel
     let name = "userspace"
+    let sharesListeningSockets = true
 
     init(tunnel: Tunnel) { self.tunnel = tunnel }
 
-    func open(_ t: BrokerTunnel, routes: PseudowireRoutes) throws -> Session {
+    func open(_ t: BrokerTunnel, routes: PseudowireRoutes, done: @escaping (Result<Session, any Error>) -> Void) {
         routes.pending[t.interface] = PseudowireRoute(peerSessionID: t.peerSessionID, link: Int32(t.link.index), client: t.client)
         defer { routes.pending[t.interface] = nil }
         do {
-            return try tunnel.makeSession(name: t.interface, peer: t.client,
-                                          device: Tunnel.SessionDevice(name: t.interface, mtu: t.mtu, up: false))
+            done(.success(try tunnel.makeSession(name: t.interface, peer: t.client,
+                                                 device: Tunnel.SessionDevice(name: t.interface, mtu: t.mtu, up: false))))
         } catch let error as SystemError where error.code == EBUSY || error.code == EEXIST || error.code == EINVAL {
             // A device of that name belongs to someone else: keep away from this id.
-            throw TunnelIDTaken(id: t.id)
+            done(.failure(TunnelIDTaken(id: t.id)))
+        } catch {
+            done(.failure(error))
         }
     }
 
@@ -58,7 +66,7 @@ final class UserspaceBrokerPlane: BrokerDataPlane {
 enum L2TPDataPlanes {
     /// The kernel's L2TP when the settings allow it and its generic-netlink family
     /// resolves; nil for the userspace data plane. Says which it chose.
-    static func kernel(_ choice: BrokerSettings.DataPlaneChoice, role: String, tunnel: Tunnel) throws -> KernelL2TP? {
+    static func kernel(_ choice: BrokerSettings.DataPlaneChoice, role: String, tunnel: Tunnel) throws -> sending KernelL2TP? {
         let logger = tunnel.logger
         if choice == .userspace {
             logger.notice("\(role): userspace data plane (a TAP device per session), as configured")
@@ -77,12 +85,20 @@ enum L2TPDataPlanes {
 }
 
 enum BrokerDataPlanes {
+    /// The data plane the settings ask for; with the kernel's, tunnels of the id
+    /// range that an earlier run left behind are removed first (§3.8).
     static func choose(_ choice: BrokerSettings.DataPlaneChoice, tunnel: Tunnel, idRange: ClosedRange<UInt32>) throws -> BrokerDataPlane {
-        if try L2TPDataPlanes.kernel(choice, role: "l2tp-broker", tunnel: tunnel) != nil {
-            // The broker's kernel data plane (a connected socket per tunnel handed to
-            // the kernel) is not built yet; the client's is. Say so rather than pretend.
-            tunnel.logger.warning("l2tp-broker: tunneld's broker has no kernel data plane yet; using the userspace one (a TAP device per session)")
+        guard let kernel = try L2TPDataPlanes.kernel(choice, role: "l2tp-broker", tunnel: tunnel) else {
+            return UserspaceBrokerPlane(tunnel: tunnel)
         }
-        return UserspaceBrokerPlane(tunnel: tunnel)
+        do {
+            let removed = try kernel.removeStale(tunnelIDs: idRange)
+            if removed.sessions + removed.tunnels > 0 {
+                tunnel.logger.notice("l2tp-broker: removed \(removed.tunnels) stale kernel tunnels and \(removed.sessions) sessions with ids \(idRange.lowerBound)…\(idRange.upperBound)")
+            }
+        } catch {
+            throw ConfigurationError("cannot list the kernel's L2TP tunnels to remove stale ones (\(error)); is tunneld running as root?")
+        }
+        return try KernelBrokerPlane(tunnel: tunnel, l2tp: kernel)
     }
 }

@@ -92,8 +92,10 @@ final class BrokerManager: SessionManager {
         case .prepare(let cookie, let uuid, let tunnelID, let features):
             let fields = BrokerTunnel.PrepareFields(uuid: uuid, tunnelID: tunnelID, features: features)
             if let existing {
-                // A retransmission (the TUNNEL was lost) gets the same answer; anything
-                // else from a live tunnel's address is refused (§3.2).
+                // A retransmission (the TUNNEL was lost) gets the same answer, once the
+                // kernel has made the tunnel; anything else from a live tunnel's
+                // address is refused (§3.2).
+                guard existing.session != nil else { return }
                 send(existing.matches(fields) ? existing.tunnelReply : .error(reason: nil), to: client, on: link)
             } else {
                 prepare(fields, cookie: cookie, from: client, on: link)
@@ -103,6 +105,7 @@ final class BrokerManager: SessionManager {
                 drops.count(.noTunnel)
                 return
             }
+            guard existing.session != nil else { return }  // still being made
             established(message, existing)
         }
     }
@@ -176,30 +179,49 @@ final class BrokerManager: SessionManager {
         let agreed = (fields.features ?? []).intersection(.uniqueSessionID)
         let brokerTunnel = BrokerTunnel(id: id, prepare: fields, features: agreed, uuid: uuid, client: client, link: link,
                                         measured: settings.pmtu == 0 ? TunnelMTU.initial : settings.pmtu, now: now)
-        do {
-            brokerTunnel.session = try dataPlane.open(brokerTunnel, routes: routes)
-        } catch let error as SessionIDTaken {
-            pool.give(id)
-            if !uniqueSessionIDsRequired {
-                uniqueSessionIDsRequired = true
-                tunnel.logger.warning("l2tp-broker: the kernel allows one session id 1 at a time; clients without unique session ids now see usage 0xFFFF (\(error))")
+        dataPlane.open(brokerTunnel, routes: routes) { [unowned self] result in
+            self.opened(brokerTunnel, result, listening: link)
+        }
+        // Still with the kernel: its PREPARE retransmissions must find it (they are
+        // answered once it is ready). `t.link` is its own socket by now, if it has one.
+        if brokerTunnel.session == nil && !brokerTunnel.closing {
+            byEndpoint[Endpoint(socket: brokerTunnel.link.fd, client: client)] = brokerTunnel
+        }
+    }
+
+    /// The data plane made the tunnel's session, or could not.
+    private func opened(_ t: BrokerTunnel, _ result: Result<Session, any Error>, listening: UDPLink) {
+        byEndpoint[Endpoint(socket: t.link.fd, client: t.client)] = nil
+        let session: Session
+        switch result {
+        case .success(let made):
+            session = made
+        case .failure(let error):
+            t.closing = true  // never registered, nothing to tear down
+            if error is SessionIDTaken {
+                pool.give(t.id)
+                if !uniqueSessionIDsRequired {
+                    uniqueSessionIDsRequired = true
+                    tunnel.logger.warning("l2tp-broker: the kernel allows one session id 1 at a time; clients without unique session ids now see usage 0xFFFF (\(error))")
+                }
+            } else if error is TunnelIDTaken {
+                pool.retire(t.id)
+            } else {
+                pool.give(t.id)
             }
-            refuse(client, on: link, why: .kernelError, "\(error)")
-            return
-        } catch {
-            if error is TunnelIDTaken { pool.retire(id) } else { pool.give(id) }
-            refuse(client, on: link, why: .kernelError, "\(error)")
+            refuse(t.client, on: listening, why: .kernelError, "\(error)")
             return
         }
-        rateLimit.created(now: now)
-        byEndpoint[Endpoint(socket: brokerTunnel.link.fd, client: client)] = brokerTunnel
-        bySession[ObjectIdentifier(brokerTunnel.session)] = brokerTunnel
-        brokerTunnel.session.statusExtension = { [unowned brokerTunnel] in BrokerManager.status(brokerTunnel) }
-        send(brokerTunnel.tunnelReply, to: brokerTunnel)
-        startTimers(brokerTunnel)
-        if settings.pmtu != 0 { send(.pmtuNotify(mtu: UInt16(clamping: settings.pmtu)), to: brokerTunnel) }
-        tunnel.logger.info("l2tp-broker: \(name(brokerTunnel)) up: tunnel \(id), session \(brokerTunnel.sessionID) → \(brokerTunnel.peerSessionID), \(brokerTunnel.interface), mtu \(brokerTunnel.mtu)")
-        runHook(.sessionUp, brokerTunnel.sessionArguments, key: brokerTunnel.interface)
+        t.session = session
+        rateLimit.created(now: MonotonicClock.now())
+        byEndpoint[Endpoint(socket: t.link.fd, client: t.client)] = t
+        bySession[ObjectIdentifier(session)] = t
+        session.statusExtension = { [unowned t] in BrokerManager.status(t) }
+        send(t.tunnelReply, to: t)
+        startTimers(t)
+        if settings.pmtu != 0 { send(.pmtuNotify(mtu: UInt16(clamping: settings.pmtu)), to: t) }
+        tunnel.logger.info("l2tp-broker: \(name(t)) up: tunnel \(t.id), session \(t.sessionID) → \(t.peerSessionID), \(t.interface), mtu \(t.mtu)")
+        runHook(.sessionUp, t.sessionArguments, key: t.interface)
     }
 
     private func refuse(_ client: SocketAddress, on link: UDPLink, why reason: BrokerDrops.Reason, _ detail: String) {
@@ -232,7 +254,9 @@ final class BrokerManager: SessionManager {
         }
         // Queued: the keepalives due this turn leave together in one sendmmsg per socket.
         let length = ControlMessage.writeBrokerKeepalive(counter: t.keepaliveCounter, into: keepaliveBuffer)
-        if !t.link.queueControl(UnsafeRawBufferPointer(rebasing: keepaliveBuffer[0..<length]), to: t.client) {
+        if !dataPlane.sharesListeningSockets {
+            send(.keepalive(counter: UInt32(t.keepaliveCounter), wide: false), to: t)  // a socket per tunnel: nothing to batch
+        } else if !t.link.queueControl(UnsafeRawBufferPointer(rebasing: keepaliveBuffer[0..<length]), to: t.client) {
             send(.keepalive(counter: UInt32(t.keepaliveCounter), wide: false), to: t)
         } else if !queuedLinks.contains(where: { $0 === t.link }) {
             queuedLinks.append(t.link)
@@ -410,7 +434,12 @@ final class BrokerManager: SessionManager {
         check: BrokerSettings.check,
         linkOptions: { settings in
             // Bursts of thousands of handshakes must not overflow the socket (16 MB).
-            UDPLink.Options(socketBuffer: 16 << 20)
+            // The kernel data plane binds a connected socket per tunnel to the same
+            // address and port, which SO_REUSEPORT on the listening one allows (§3.1).
+            // Only then: it would also let a second broker share the port unnoticed.
+            let choice = settings.string("data-plane") ?? "auto"
+            let kernel = choice == "kernel" || (choice == "auto" && KernelL2TP.available())
+            return UDPLink.Options(reusePort: kernel, socketBuffer: 16 << 20)
         },
         make: { context in try BrokerManager(context: context) })
 }
