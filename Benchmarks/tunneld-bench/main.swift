@@ -61,6 +61,12 @@ guard MallocInterposerSwift.getStatistics().mallocCount > 0 else {
     exit(1)
 }
 
+if CommandLine.arguments.dropFirst().first == "fleet" {
+    let counts = CommandLine.arguments.dropFirst(2).compactMap { Int($0) }
+    do { try FleetBench.run(counts: counts.isEmpty ? [10, 1000, 10_000] : counts) } catch { print("fleet: \(error)"); exit(1) }
+    exit(0)
+}
+
 var results: [Measurement] = []
 let counters = TrafficCounters()
 

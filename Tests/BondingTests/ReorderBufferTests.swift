@@ -40,6 +40,36 @@ final class ReorderBufferTests: XCTestCase {
         XCTAssertEqual(makeBuffer(capacity: 256, into: delivered).capacity, 256)
     }
 
+    /// Packet memory is made where packets are held, 64 slots at a time, and given
+    /// back after `idleTrim` seconds with nothing held: idle sessions hold none.
+    func testSlotMemoryIsMadeOnDemandAndTrimmedWhenIdle() {
+        let delivered = Delivered()
+        buffer = makeBuffer(capacity: 256, into: delivered)
+        for sequence in UInt32(0)..<10 { accept(sequence, now: 1) }
+        XCTAssertEqual(buffer.allocatedChunks, 0, "in-order packets are never copied")
+        XCTAssertEqual(accept(12, now: 1), .held)
+        XCTAssertEqual(buffer.allocatedChunks, 1)
+        XCTAssertEqual(accept(100, now: 1), .held, "sequence 100 is in the second chunk of 64")
+        XCTAssertEqual(buffer.allocatedChunks, 2)
+        buffer.trimIfIdle(now: 100)
+        XCTAssertEqual(buffer.allocatedChunks, 2, "never while packets are held")
+        for sequence in UInt32(10)..<101 where sequence != 12 && sequence != 100 { accept(sequence, now: 2) }
+        XCTAssertEqual(buffer.heldCount, 0)
+        buffer.trimIfIdle(now: 3)
+        XCTAssertEqual(buffer.allocatedChunks, 2, "released packets may still be on their way out")
+        buffer.finish()
+        XCTAssertEqual(delivered.tags, Array(UInt32(0)..<101))
+        buffer.trimIfIdle(now: 1 + ReorderBuffer.idleTrim - 0.5)
+        XCTAssertEqual(buffer.allocatedChunks, 2, "held \(ReorderBuffer.idleTrim - 0.5) s ago: not idle yet")
+        buffer.trimIfIdle(now: 1 + ReorderBuffer.idleTrim)
+        XCTAssertEqual(buffer.allocatedChunks, 0)
+        XCTAssertEqual(accept(102, now: 10), .held, "holding again after a trim works")
+        XCTAssertEqual(buffer.allocatedChunks, 1)
+        accept(101, now: 10)
+        buffer.finish()
+        XCTAssertEqual(delivered.tags.suffix(2), [101, 102])
+    }
+
     func testInOrderPacketsPassThroughAndFlushOnlyOnFinish() {
         XCTAssertEqual(accept(10), .deliver)
         XCTAssertEqual(accept(11), .deliver)

@@ -43,6 +43,11 @@ public final class Session {
     /// The device name of a kernel data plane (the kernel made and owns the device).
     public internal(set) var kernelDevice: String?
     var deviceWatch: EventLoop.Token?
+    /// Where `SessionDispatcher` filed this session in the batch it is splitting:
+    /// which dispatcher and pass, and the slot. Saves it a search per packet.
+    var dispatchOwner: UnsafeRawPointer?
+    var dispatchPass: UInt32 = 0
+    var dispatchSlot = 0
     /// Set once the tunnel ended the session: its device is gone or going.
     public internal(set) var ended = false
 

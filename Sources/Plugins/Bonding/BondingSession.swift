@@ -92,6 +92,7 @@ final class BondingSession {
         }
         updateHoldTime()
         BondingSession.align(paths, maximum: holdLimits.maximum)
+        reorderStage?.trimIfIdle(now: now)
         guard session.state == .up else { return }  // nothing can be sealed before the handshake
         control.reset()
         let sentAt = BondingWire.microseconds(now)

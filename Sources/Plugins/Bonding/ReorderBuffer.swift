@@ -4,7 +4,10 @@ import Framework
 ///
 /// In-order packets pass without a copy: their records go to the output view, the
 /// bytes stay in the received batch. A packet that must wait is copied into a slot of
-/// its own (memory is fixed: `capacity` slots). A packet waits
+/// its own: at most `capacity` slots, allocated 64 at a time where a packet is first
+/// held, and given back once nothing has been held for `idleTrim` seconds — so a hub's
+/// idle or in-order sessions hold no packet memory (a full 4096-slot buffer is about
+/// 7 MB). A packet waits
 ///  * behind a gap (an earlier sequence missing), or
 ///  * for its `wait` (delay alignment): bulk data that came by a shorter path is held
 ///    until the longest path could have brought it, so a TCP flow spread over links
@@ -29,7 +32,16 @@ final class ReorderBuffer {
 
     let capacity: Int
     private let mask: UInt32
-    private let storage: PacketBatch
+    /// Slot memory, 64 slots per chunk, made on first use (nil: never held there, or trimmed).
+    private var chunks: [PacketBatch?]
+    private static let chunkShift = 6
+    private let slotSize: Int, headroom: Int, tailroom: Int
+    /// When a packet was last held, for `trimIfIdle`.
+    private var lastHeld = 0.0
+    /// Chunks allocated now.
+    private(set) var allocatedChunks = 0
+    /// An empty buffer this long gives its chunks back.
+    static let idleTrim = 5.0
     private var seen: [UInt32]       // sequence whose slot this is (held or delivered)
     private var isHeld: [Bool]
     /// When a held packet may go (its arrival plus its alignment wait).
@@ -59,8 +71,8 @@ final class ReorderBuffer {
         while size < requested { size <<= 1 }
         capacity = size
         mask = UInt32(size - 1)
-        storage = PacketBatch(capacity: size, slotSize: slotSize, headroom: headroom, tailroom: tailroom)
-        storage.setCount(size)
+        chunks = [PacketBatch?](repeating: nil, count: max(1, size >> Self.chunkShift))
+        (self.slotSize, self.headroom, self.tailroom) = (slotSize, headroom, tailroom)
         seen = [UInt32](repeating: UInt32.max, count: size)
         isHeld = [Bool](repeating: false, count: size)
         readyAt = [Double](repeating: 0, count: size)
@@ -214,14 +226,17 @@ final class ReorderBuffer {
     private func hold(_ packet: Packet, slot: Int, sequence: UInt32, until ready: Double) {
         // The slot may still be referenced by a released record not yet handed on.
         if pendingFromStorage > 0 { finish() }
-        var copy = storage[slot]
-        copy.offset = storage.headroom
-        copy.length = min(packet.length, copy.capacity - storage.headroom - storage.tailroom)
+        let chunk = self.chunk(for: slot)
+        let index = slot & ((1 << Self.chunkShift) - 1)
+        var copy = chunk[index]
+        copy.offset = headroom
+        copy.length = min(packet.length, copy.capacity - headroom - tailroom)
         (copy.base + copy.offset).copyMemory(from: packet.base + packet.offset, byteCount: copy.length)
         copy.link = packet.link
         copy.peer = packet.peer
         copy.dropReason = nil
-        storage[slot] = copy
+        chunk[index] = copy
+        lastHeld = ready
         isHeld[slot] = true
         readyAt[slot] = ready
         seen[slot] = sequence
@@ -243,8 +258,27 @@ final class ReorderBuffer {
         isHeld[slot] = false
         heldCount -= 1
         pendingFromStorage += 1
-        emit(storage[slot])
+        emit(chunks[slot >> Self.chunkShift]![slot & ((1 << Self.chunkShift) - 1)])
         next = BondingWire.next(next)
+    }
+
+    /// The chunk holding `slot`'s memory, made now if it has none (the only
+    /// allocation here, once per 64 slots until the buffer is trimmed).
+    private func chunk(for slot: Int) -> PacketBatch {
+        if let chunk = chunks[slot >> Self.chunkShift] { return chunk }
+        let chunk = PacketBatch(capacity: 1 << Self.chunkShift, slotSize: slotSize, headroom: headroom, tailroom: tailroom)
+        chunk.setCount(1 << Self.chunkShift)
+        chunks[slot >> Self.chunkShift] = chunk
+        allocatedChunks += 1
+        return chunk
+    }
+
+    /// Give the slot memory back when nothing is held or pending and nothing was held
+    /// for `idleTrim` seconds (called from the session's periodic tick).
+    func trimIfIdle(now: Double) {
+        guard allocatedChunks > 0, heldCount == 0, pendingFromStorage == 0, now - lastHeld >= Self.idleTrim else { return }
+        for index in chunks.indices { chunks[index] = nil }
+        allocatedChunks = 0
     }
 
     /// Give up the gap at `next`: move on to the first held packet (there is one).

@@ -53,6 +53,9 @@ final class ReorderStage: Stage {
     var counters: ReorderBuffer.Counters { buffer.counters }
 
     var held: Int { buffer.heldCount }
+
+    /// Give the reorder buffer's packet memory back once the session is quiet.
+    func trimIfIdle(now: Double) { buffer.trimIfIdle(now: now) }
     /// The sequence the next data packet gets (probes and echoes carry it).
     var nextSequence: UInt32 { sequence }
 
