@@ -1,3 +1,4 @@
+import Bonding
 import Framework
 import Glibc
 import Logging
@@ -6,7 +7,7 @@ import MallocInterposerSwift
 /// `tunneld-bench fleet`: what a session costs as a tunnel grows to 10, 1 000 and
 /// 10 000 sessions, on a real `Tunnel` (sessions made with `makeSession`, as the
 /// bonding hub and the L2TP broker make theirs):
-///  * resident memory per idle session (pipeline, counters, stages);
+///  * heap per idle session (the session, its pipeline, counters and stages);
 ///  * inbound demux per packet: the session found by peer address in a hash table
 ///    (the broker's lookup) and the batch split by `SessionDispatcher`, each packet
 ///    from a random one of the N sessions — it must stay flat as N grows;
@@ -26,16 +27,6 @@ enum FleetBench {
     static let plugin = Plugin(name: "fleet", summary: "fleet bench ends", stages: [
         StageDescriptor(name: "fleet-end", summary: "counts what arrives", slots: [.ingress, .egress], make: { _ in CountingEnd() }),
     ])
-
-    static func residentKB() -> Int {
-        guard let file = fopen("/proc/self/statm", "r") else { return 0 }
-        defer { fclose(file) }
-        var size = 0, resident = 0
-        _ = withUnsafeMutablePointer(to: &size) { s in withUnsafeMutablePointer(to: &resident) { r in
-            withVaList([s, r]) { vfscanf(file, "%ld %ld", $0) }
-        } }
-        return resident * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024
-    }
 
     static func tunnel(_ pipeline: String, device: Bool) throws -> Tunnel {
         var registry = PluginRegistry()
@@ -57,24 +48,52 @@ enum FleetBench {
         return try Tunnel(spec: spec, logger: Logger(label: "fleet", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
+    /// A bonding hub's sessions each have a reorder buffer (4096 slots by default).
+    static func reorderMemory() {
+        let count = 100, slotSize = 1792
+        for (label, held, trimmed) in [("idle, never reordered", 0, false), ("after reordering across all slots", 63, false),
+                                       ("the same, 5 s idle later", 63, true)] {
+            var buffers: [AnyObject] = []
+            let heap = heapBytes { buffers = BondingBench.reorderBuffers(count, slotSize: slotSize, held: held, trimmed: trimmed) }
+            print("bonding reorder buffer, \(label): \(String(format: "%.0f", Double(heap) / 1024 / Double(count))) KB of heap per session")
+            withExtendedLifetime(buffers) {}
+        }
+        // The earlier design made every slot's record at creation and kept every slot it ever used.
+        print("  (before: every buffer made whole at once, \((MemoryLayout<Packet>.stride + slotSize) * 4096 / 1024 + 52) KB of heap, its records touched at once and its slots once used never given back)")
+    }
+
+    /// Heap bytes `body` leaves allocated (the malloc interposer's count), whether or
+    /// not the pages were resident before.
+    static func heapBytes(_ body: () throws -> Void) rethrows -> Int {
+        MallocInterposerSwift.reset()
+        MallocInterposerSwift.hook()
+        defer { MallocInterposerSwift.unhook() }
+        try body()
+        let statistics = MallocInterposerSwift.getStatistics()
+        return statistics.mallocBytesCount - statistics.freeBytesCount
+    }
+
     static func run(counts: [Int]) throws {
+        defer { reorderMemory() }
         print("tunneld-bench fleet: sessions on one Tunnel, batch \(batchSize), release build expected")
         print("                         demux ns/packet")
-        print("sessions   RSS/session    1 per session  8 per session  mallocs/packet   TAP create/session   remove all")
+        print("sessions  heap/session    1 per session  8 per session  mallocs/packet   TAP create/session   remove all")
         for count in counts {
             // Memory and demux: sessions without devices.
             let memoryTunnel = try tunnel("ingress: fleet-end, reorder: none, encrypt: none, schedule: none, transport: udp, egress: fleet-end", device: false)
-            let before = residentKB()
             var byPeer: [SocketAddress: Session] = [:]
             byPeer.reserveCapacity(count)
             var peers: [SocketAddress] = []
-            for index in 0..<count {
-                let address = SocketAddress(ipv4: in_addr(s_addr: UInt32(0x0A00_0000 | index).bigEndian), port: UInt16(truncatingIfNeeded: 1024 + index % 50_000))
-                let session = try memoryTunnel.makeSession(name: "s\(index)", peer: address)
-                byPeer[address] = session
-                peers.append(address)
+            peers.reserveCapacity(count)
+            let heap = try heapBytes {
+                for index in 0..<count {
+                    let address = SocketAddress(ipv4: in_addr(s_addr: UInt32(0x0A00_0000 | index).bigEndian), port: UInt16(truncatingIfNeeded: 1024 + index % 50_000))
+                    let session = try memoryTunnel.makeSession(name: "s\(index)", peer: address)
+                    byPeer[address] = session
+                    peers.append(address)
+                }
             }
-            let perSession = Double(residentKB() - before) * 1024 / Double(count)
+            let perSession = Double(heap) / Double(count)
 
             let dispatcher = SessionDispatcher(batchSize: batchSize, headroom: 128, tailroom: 64)
             let batch = PacketBatch(capacity: batchSize, slotSize: 2048, headroom: 128, tailroom: 64)

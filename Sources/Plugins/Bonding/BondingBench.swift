@@ -16,6 +16,26 @@ public final class BondingBench {
     private var clock = 0.0
     public private(set) var bulk = 0
 
+    /// `count` reorder buffers of the default 4096 slots, as idle hub sessions keep
+    /// them, for `tunneld-bench fleet` to weigh; `held` packets first held in each
+    /// (spread over its slots) and released, before or after the idle trim.
+    public static func reorderBuffers(_ count: Int, slotSize: Int, held: Int, trimmed: Bool) -> [AnyObject] {
+        let packets = PacketBatch(capacity: 1, slotSize: slotSize, headroom: 128, tailroom: 64)
+        packets.commit(length: 1200)
+        return (0..<count).map { _ in
+            let buffer = ReorderBuffer(capacity: 4096, slotSize: slotSize, headroom: 128, tailroom: 64) { _ in }
+            buffer.accept(packets[0], sequence: 0, path: nil, now: 0)
+            for index in 0..<held {
+                // Every 64th sequence: one packet held in each 64-slot chunk, then released.
+                buffer.accept(packets[0], sequence: UInt32(2 + index * 64), path: nil, now: 0)
+            }
+            buffer.releaseDue(now: 10, holdTime: 0.1)
+            buffer.finish()
+            if trimmed { buffer.trimIfIdle(now: 10 + ReorderBuffer.idleTrim) }
+            return buffer
+        }
+    }
+
     public init(batch: Int = 64) throws {
         self.batch = batch
         packets = PacketBatch(capacity: batch, slotSize: 2048, headroom: 128, tailroom: 64)
