@@ -14,30 +14,6 @@
 public enum Slot: String, CaseIterable, Sendable {
     case ingress, encrypt, schedule, transport, reorder, egress
 
-    /// Order in the send-direction stack (egress shares depth 0 with ingress).
-    public var depth: Int {
-        switch self {
-        case .ingress, .egress: return 0
-        case .reorder: return 1
-        case .encrypt: return 2
-        case .schedule: return 3
-        case .transport: return 4
-        }
-    }
-
     /// Slots in send order, as listed in profiles and `tunneld plugins`.
     public static let sendOrder: [Slot] = [.ingress, .reorder, .encrypt, .schedule, .transport]
-}
-
-/// Where a custom stage goes: relative to a slot's stage.
-public enum StagePosition: Equatable, Sendable, CustomStringConvertible {
-    case after(Slot)
-    case before(Slot)
-
-    public var description: String {
-        switch self {
-        case .after(let slot): return "after: \(slot.rawValue)"
-        case .before(let slot): return "before: \(slot.rawValue)"
-        }
-    }
 }

@@ -17,10 +17,16 @@ public final class Tunnel {
     public private(set) var dropReasons = DropReasonTable()
     public private(set) var manager: SessionManager?
     public private(set) var services: [Service] = []
-    /// Finds the session a data datagram belongs to from its own bytes, before any
-    /// stage runs (the crypto stage's receiver index). Set by the stage that defines
-    /// the wire format; session managers that serve many peers ask it first.
-    public var dataRouter: ((Packet) -> Session?)?
+    /// Per first byte of a data datagram: who finds its session from its own bytes,
+    /// before any stage runs (the crypto stage by the receiver index its records
+    /// name). Each stage that defines a wire format routes its own range, so two
+    /// plugins can share a tunnel's sockets; managers that serve many peers ask here
+    /// first and fall back to the peer's address.
+    private var dataRouters = [DataRouter?](repeating: nil, count: 256)
+    private struct DataRouter {
+        let owner: String
+        let route: (Packet) -> Session?
+    }
     /// Re-reads the site file for SIGHUP; nil when the tunnel was not made from a file.
     public var reloader: (() throws -> TunnelSpec)?
     /// Runs status scripts off the data path.
@@ -287,6 +293,26 @@ public final class Tunnel {
         if let token = session.deviceWatch { loop.unwatch(token) }
         session.deviceWatch = nil
         if let device = session.device { reaper.remove(device) }
+    }
+
+    // MARK: routing data to sessions
+
+    /// Route data datagrams whose first byte is in `firstBytes` with `router`; a
+    /// byte another owner routes already is an error naming both.
+    public func routeData(firstBytes: ClosedRange<UInt8>, owner: String, _ router: @escaping (Packet) -> Session?) throws {
+        for byte in firstBytes {
+            if let existing = dataRouters[Int(byte)], existing.owner != owner {
+                throw ConfigurationError("\(owner) and \(existing.owner) both route data datagrams starting with byte \(byte)")
+            }
+        }
+        for byte in firstBytes { dataRouters[Int(byte)] = DataRouter(owner: owner, route: router) }
+    }
+
+    /// The router for `packet`'s first byte, if a stage routes it.
+    @inline(__always)
+    public func dataRouter(for packet: Packet) -> ((Packet) -> Session?)? {
+        guard packet.length > 0 else { return nil }
+        return dataRouters[Int((packet.base + packet.offset).load(as: UInt8.self))]?.route
     }
 
     // MARK: sockets at run time

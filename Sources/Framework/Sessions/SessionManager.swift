@@ -16,8 +16,21 @@ public protocol SessionManager: AnyObject {
     func stop()
     var sessions: [Session] { get }
 
-    // Called by authenticating stages (the crypto handshake), on the loop's thread.
+    /// The tunnel applied a reload: `tunnel.links` (renumbered, some new, some gone)
+    /// and `tunnel.spec.sessionSettings` may have changed. Sessions stay up.
+    func reloaded()
 
+    /// What the manager reports about itself for status and metrics (a broker's
+    /// usage, a client's brokers); nil when it has nothing to add.
+    var statusDetails: StatusValue? { get }
+}
+
+/// What a stage that authenticates peers itself (the crypto handshake) needs from
+/// the session manager: a session for a proven identity, news of where a peer now
+/// is, and a way to send it control datagrams. Managers that can host such a stage
+/// adopt it (static, bonding); others (the L2TP ones) need not. Called on the loop's
+/// thread.
+public protocol PeerAuthenticatingManager: SessionManager {
     /// A peer proved its identity `name` from `address` on `link`: its session,
     /// created now if this manager serves many peers; nil to refuse the peer.
     func session(forAuthenticatedPeer name: String, from address: SocketAddress, link: UDPLink) -> Session?
@@ -28,14 +41,6 @@ public protocol SessionManager: AnyObject {
     /// link(s) the manager thinks best. False if there is nowhere to send it.
     @discardableResult
     func sendControl(_ bytes: UnsafeRawBufferPointer, to session: Session) -> Bool
-
-    /// The tunnel applied a reload: `tunnel.links` (renumbered, some new, some gone)
-    /// and `tunnel.spec.sessionSettings` may have changed. Sessions stay up.
-    func reloaded()
-
-    /// What the manager reports about itself for status and metrics (a broker's
-    /// usage, a client's brokers); nil when it has nothing to add.
-    var statusDetails: StatusValue? { get }
 }
 
 extension SessionManager {

@@ -6,7 +6,7 @@
 /// peer when it moves, so one side can sit behind NAT. With an authenticating stage
 /// in the pipeline it follows only addresses that stage vouched for; without one it
 /// follows the latest sender, and anybody can take the peer's place.
-final class StaticSessionManager: SessionManager {
+final class StaticSessionManager: PeerAuthenticatingManager {
     let tunnel: Tunnel
     private(set) var sessions: [Session] = []
     private var session: Session!

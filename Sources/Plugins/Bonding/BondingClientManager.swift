@@ -2,7 +2,7 @@ import Framework
 
 /// `bonding-client`: one session to the server over every configured link, each
 /// link a path with its own remote. Packets from any other address are dropped.
-final class BondingClientManager: BondingManager, SessionManager {
+final class BondingClientManager: BondingManager, PeerAuthenticatingManager {
     private(set) var sessions: [Session] = []
     private var session: Session!
     private var pipeline: Pipeline!

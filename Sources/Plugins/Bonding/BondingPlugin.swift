@@ -12,7 +12,7 @@ public enum BondingPlugin {
     /// The tunnel's bonding sessions; the stages work only under a bonding manager,
     /// which owns the paths they schedule over.
     static func registry(of context: StageContext) throws -> BondingRegistry {
-        guard context.tunnel.spec.sessionManager.name.hasPrefix("bonding-") else {
+        guard context.tunnel.manager is BondingManager else {
             throw ConfigurationError("stage '\(context.stageName)' needs the bonding-client or bonding-server session manager, not '\(context.tunnel.spec.sessionManager.name)'")
         }
         return context.tunnel.shared(BondingRegistry.self) { BondingRegistry() }

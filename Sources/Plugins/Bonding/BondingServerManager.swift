@@ -6,7 +6,7 @@ import Framework
 /// from a new address (NAT rebinding, a new uplink address). Packets read from the
 /// device go to the site whose `routes` hold their destination; packets from a site
 /// must come from its own prefixes.
-final class BondingServerManager: BondingManager, SessionManager {
+final class BondingServerManager: BondingManager, PeerAuthenticatingManager {
     private(set) var sessions: [Session] = []
     private var byName: [String: Session] = [:]
     /// The session of each owner in `routes.names` (nil while that site is away).
@@ -126,10 +126,12 @@ final class BondingServerManager: BondingManager, SessionManager {
     }
 
     func inbound(_ batch: PacketBatch, link: UDPLink) {
-        if let router = tunnel.dataRouter {
-            dispatch(batch, outbound: false, router)
-        } else {
-            dispatch(batch, outbound: false) { packet in self.byAddress[packet.peer] }
+        // The stage that defines the data format knows the session (the crypto
+        // stage's receiver index survives NAT rebinding); else the peer's address.
+        let tunnel = self.tunnel
+        dispatch(batch, outbound: false) { packet in
+            if let router = tunnel.dataRouter(for: packet) { return router(packet) }
+            return self.byAddress[packet.peer]
         }
     }
 

@@ -77,7 +77,7 @@ final class AEADStage: Stage {
             }
             if records[index].peer != peer.lastSources[link] {
                 peer.lastSources[link] = records[index].peer
-                endpoint.tunnel.manager?.authenticated(peer.session, from: records[index].peer, link: link)
+                endpoint.manager?.authenticated(peer.session, from: records[index].peer, link: link)
             }
             if records[index].length == 0 { batch.discard(index) }  // a keepalive: done
         }

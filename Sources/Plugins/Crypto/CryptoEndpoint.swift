@@ -26,6 +26,18 @@ final class CryptoEndpoint {
     /// One small buffer for keepalives: control sends are synchronous.
     private let scratch: UnsafeMutableRawPointer
     static let scratchBytes = 256
+    private weak var cachedManager: (any PeerAuthenticatingManager)?
+
+    /// The session manager, as one that takes authenticated peers (looked up once:
+    /// a dynamic cast per packet would cost more than the lookup it saves).
+    var manager: (any PeerAuthenticatingManager)? {
+        if let cached = cachedManager { return cached }
+        cachedManager = tunnel.manager as? PeerAuthenticatingManager
+        if cachedManager == nil, let other = tunnel.manager {
+            tunnel.logger.error("stage 'crypto.aead' needs a session manager that takes authenticated peers (static, bonding-client, bonding-server), not \(type(of: other))")
+        }
+        return cachedManager
+    }
 
     struct Reasons {
         let noKey, unknownKey, forged, replayed, tooOld: DropReason
@@ -67,7 +79,7 @@ final class CryptoEndpoint {
             self.control(packet, link, self.handleCookie)
         }
         // A hub's session manager finds a record's session by the index it names.
-        tunnel.dataRouter = { [unowned self] packet in
+        try tunnel.routeData(firstBytes: DataRecord.type...DataRecord.type, owner: owner) { [unowned self] packet in
             guard case .success(let fields) = DataRecord.peek(packet) else { return nil }
             return self.indices[fields.index]?.session
         }
@@ -148,7 +160,7 @@ final class CryptoEndpoint {
         let timestamp = Array(payload[0..<12])
         guard HandshakeLayout.isNewer(timestamp, than: latestTimestamps[peerIdentity.name]) else { return reasons.handshakeReplayed }
         guard let cipher = chooseCipher(offered: payload[12]) else { return reasons.handshakeCipherMismatch }
-        guard let session = tunnel.manager?.session(forAuthenticatedPeer: peerIdentity.name, from: source, link: link),
+        guard let session = manager?.session(forAuthenticatedPeer: peerIdentity.name, from: source, link: link),
               let peer = peersBySession[session.id] else { return reasons.handshakeRefused }
         latestTimestamps[peerIdentity.name] = timestamp
         noise.usePreSharedKey(peerIdentity.psk)

@@ -102,7 +102,7 @@ final class CryptoPeer {
                                                          responderPublicKey: identity.publicKey, cookie: validCookie)
         pending = Pending(noise: noise, index: index, sentAt: now, mac1: mac1)
         wantsHandshake = false
-        let sent = message.withUnsafeBytes { endpoint.tunnel.manager?.sendControl($0, to: session) ?? false }
+        let sent = message.withUnsafeBytes { endpoint.manager?.sendControl($0, to: session) ?? false }
         endpoint.tunnel.logger.debug("session \(session.name): handshake initiation \(sent ? "sent" : "has no route yet")")
     }
 
@@ -131,7 +131,7 @@ final class CryptoPeer {
         previous = current
         current = keypair
         completed(keypair, role: "initiator")
-        endpoint.tunnel.manager?.authenticated(session, from: source, link: link)
+        endpoint.manager?.authenticated(session, from: source, link: link)
         sendKeepalive()  // confirms the keys to the responder at once
         return nil
     }
@@ -212,7 +212,7 @@ final class CryptoPeer {
                                   counter: keypair.sendCounter) else { return }
             keypair.sendCounter += 1
             sentSinceTick = true
-            _ = endpoint.tunnel.manager?.sendControl(UnsafeRawBufferPointer(start: packet.base + packet.offset, count: packet.length),
+            _ = endpoint.manager?.sendControl(UnsafeRawBufferPointer(start: packet.base + packet.offset, count: packet.length),
                                                      to: session)
         }
     }

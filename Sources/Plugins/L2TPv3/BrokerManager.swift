@@ -419,14 +419,6 @@ final class BrokerManager: SessionManager {
         ])
     }
 
-    // Crypto-shaped callbacks the broker has no use for (no authenticating stage).
-    func session(forAuthenticatedPeer name: String, from address: SocketAddress, link: UDPLink) -> Session? { nil }
-    func authenticated(_ session: Session, from address: SocketAddress, link: Int) {}
-    func sendControl(_ bytes: UnsafeRawBufferPointer, to session: Session) -> Bool {
-        guard let t = bySession[ObjectIdentifier(session)] else { return false }
-        return t.link.sendControl(bytes, to: t.client)
-    }
-
     static let descriptor = SessionManagerDescriptor(
         name: "l2tp-broker",
         summary: "tunneldigger's broker: many routers dial in, each gets an L2TPv3 Ethernet pseudowire and its own interface",

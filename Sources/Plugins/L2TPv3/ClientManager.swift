@@ -446,11 +446,6 @@ final class ClientManager: SessionManager, @unchecked Sendable {
         return .object(fields)
     }
 
-    // Crypto-shaped callbacks the client has no use for (no authenticating stage).
-    func session(forAuthenticatedPeer name: String, from address: SocketAddress, link: UDPLink) -> Session? { nil }
-    func authenticated(_ session: Session, from address: SocketAddress, link: Int) {}
-    func sendControl(_ bytes: UnsafeRawBufferPointer, to session: Session) -> Bool { false }
-
     static let descriptor = SessionManagerDescriptor(
         name: "l2tp-client",
         summary: "tunneldigger's client: asks brokers for their usage, takes one and brings up an L2TPv3 Ethernet pseudowire to it",
