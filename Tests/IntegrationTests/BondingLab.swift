@@ -123,7 +123,7 @@ final class BondingLab {
     /// What the scheduler has put on each path: data, and the probes and echoes that
     /// measure the path (those are small: under 100 bytes each).
     func pathTx(socket: String) throws -> [String: (packets: Int, bytes: Int)] {
-        let paths = (try session(socket: socket)["multipath"] as? [String: Any])?["paths"] as? [[String: Any]] ?? []
+        let paths = (try session(socket: socket)["details"] as? [String: Any])?["paths"] as? [[String: Any]] ?? []
         var result: [String: (packets: Int, bytes: Int)] = [:]
         for path in paths {
             guard let name = path["name"] as? String else { continue }

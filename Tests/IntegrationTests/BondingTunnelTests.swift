@@ -60,7 +60,7 @@ final class BondingTunnelTests: LabTestCase {
             worst = min(worst, ratio)
         }
         let hubSocket = lab.directory.appendingPathComponent("hub.sock").path
-        let reorder = try XCTUnwrap((try bond.session(socket: hubSocket)["multipath"] as? [String: Any])?["reorder"] as? [String: Any])
+        let reorder = try XCTUnwrap((try bond.session(socket: hubSocket)["details"] as? [String: Any])?["reorder"] as? [String: Any])
         print("bonding b: hub reorder \(reorder.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
         // Bulk data by the 10 ms link waits at the hub for the 40 ms one: most of the
         // packets are aligned, and hardly any comes too late for its place.

@@ -48,7 +48,7 @@ final class MonitoringHTTPTests: LabTestCase {
         let sessionCounters = try XCTUnwrap(session["counters"] as? [String: Any])
         XCTAssertGreaterThanOrEqual(sessionCounters["tx_packets"] as? Int ?? 0, 10, "the pings went out")
         XCTAssertGreaterThanOrEqual(sessionCounters["rx_packets"] as? Int ?? 0, 10, "their replies came back")
-        let paths = try XCTUnwrap((session["multipath"] as? [String: Any])?["paths"] as? [[String: Any]])
+        let paths = try XCTUnwrap((session["details"] as? [String: Any])?["paths"] as? [[String: Any]])
         XCTAssertEqual(Set(paths.compactMap { $0["name"] as? String }), ["fast", "slow"])
         for path in paths {
             XCTAssertEqual(path["state"] as? String, "up", "\(path)")

@@ -35,8 +35,6 @@ public final class Session {
     /// What the session's plugin adds to its status entry (paths of a bond, the ids
     /// and client of an L2TP tunnel), read on the loop when a status is taken.
     public var statusExtension: (() -> StatusValue)?
-    /// Paths and reordering for status output, set by managers that bond links.
-    public var multipathStatus: (() -> TunnelStatus.Multipath)?
     public internal(set) var dataPlane: DataPlane = .kernel("not assembled")
     /// The device this session owns (fleet profiles), removed when the session ends.
     public internal(set) var device: TunDevice?

@@ -43,7 +43,7 @@ class BondingManager {
             if before == .down && after != .down { self.hooks.linkUp(label, tunnel: self.tunnel) }
             if after == .down && before != .down { self.hooks.linkDown(label, tunnel: self.tunnel) }
         }
-        session.multipathStatus = { [unowned bond] in bond.status(now: MonotonicClock.now()) }
+        session.statusExtension = { [unowned bond] in bond.status(now: MonotonicClock.now()) }
         bonds.append(bond)
         return bond
     }

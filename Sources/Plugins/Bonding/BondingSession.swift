@@ -255,23 +255,31 @@ final class BondingRegistry {
 }
 
 extension BondingSession {
-    /// The paths and the reorder buffer for status output.
-    func status(now: Double) -> TunnelStatus.Multipath {
+    /// The paths and the reorder buffer for status output: `paths` (one object per
+    /// link, mlvpn's per-tunnel fields) and `reorder` (counters and the current
+    /// wait). The monitoring plugin draws its path table, charts and link metrics
+    /// from these members.
+    func status(now: Double) -> StatusValue {
         let c = reorderStage?.counters ?? ReorderBuffer.Counters()
-        let reorder = TunnelStatus.Reorder(inOrder: c.inOrder, held: c.held, releasedByTimeout: c.releasedByTimeout,
-                                           releasedAsLost: c.releasedAsLost, overflow: c.overflow, late: c.late,
-                                           duplicate: c.duplicate, aligned: c.aligned, holding: reorderStage?.held ?? 0, holdMs: holdTime * 1000)
-        return TunnelStatus.Multipath(paths: pathEntries(now: now), reorder: reorder)
+        let reorder: StatusValue = .object([
+            ("inOrder", .uint(c.inOrder)), ("held", .uint(c.held)), ("releasedByTimeout", .uint(c.releasedByTimeout)),
+            ("releasedAsLost", .uint(c.releasedAsLost)), ("overflow", .uint(c.overflow)), ("late", .uint(c.late)),
+            ("duplicate", .uint(c.duplicate)), ("aligned", .uint(c.aligned)),
+            ("holding", .int(Int64(reorderStage?.held ?? 0))), ("holdMs", .double(holdTime * 1000)),
+        ])
+        return .object([("paths", .array(paths.map { pathStatus($0, now: now) })), ("reorder", reorder)])
     }
 
-    private func pathEntries(now: Double) -> [TunnelStatus.PathEntry] {
-        paths.map { path in
-            TunnelStatus.PathEntry(
-                name: path.name, link: path.link.name, local: path.link.localAddress.description, remote: path.remote.description, state: path.health.state.rawValue,
-                fallbackOnly: path.isFallback, srttMs: path.health.srtt.map { $0 * 1000 }, rttvarMs: path.health.rttvar * 1000,
-                lossPercent: path.health.lossPercent(now: now), rateMbps: path.rate.estimate * 8 / 1e6,
-                txPackets: path.sentPackets, txBytes: path.sentBytes, rxPackets: path.receivedPackets, rxBytes: path.receivedBytes,
-                disconnects: path.health.downTransitions, lastPacketSeconds: max(0, now - path.lastReceived))
-        }
+    private func pathStatus(_ path: BondPath, now: Double) -> StatusValue {
+        .object([
+            ("name", .string(path.name)), ("link", .string(path.link.name)), ("local", .string(path.link.localAddress.description)),
+            ("remote", .string(path.remote.description)), ("state", .string(path.health.state.rawValue)),
+            ("fallbackOnly", .bool(path.isFallback)), ("srttMs", path.health.srtt.map { .double($0 * 1000) } ?? .null),
+            ("rttvarMs", .double(path.health.rttvar * 1000)), ("lossPercent", .double(path.health.lossPercent(now: now))),
+            ("rateMbps", .double(path.rate.estimate * 8 / 1e6)),
+            ("txPackets", .uint(path.sentPackets)), ("txBytes", .uint(path.sentBytes)),
+            ("rxPackets", .uint(path.receivedPackets)), ("rxBytes", .uint(path.receivedBytes)),
+            ("disconnects", .int(Int64(path.health.downTransitions))), ("lastPacketSeconds", .double(max(0, now - path.lastReceived))),
+        ])
     }
 }

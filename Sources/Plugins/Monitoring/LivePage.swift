@@ -148,10 +148,10 @@ function renderSession(s, linksByName) {
   item("tx", `${bytes(c.tx_bytes)} (${c.tx_packets ?? 0} pkts)`); item("rx", `${bytes(c.rx_bytes)} (${c.rx_packets ?? 0} pkts)`);
   const drops = Object.entries(c.drops || {});
   if (drops.length) item("dropped", drops.map(([k, n]) => `${k}=${n}`).join(" "));
-  const r = s.multipath?.reorder;
+  const r = s.details?.reorder;
   v.reorder.textContent = r ? `reorder: ${r.in_order} in order, ${r.held} held (${r.holding} now, wait ${num(r.hold_ms, 1)} ms), ` +
     `released ${r.released_by_timeout} by timeout, ${r.released_as_lost} as lost, ${r.overflow} by overflow; ${r.late} late, ${r.duplicate} duplicate` : "";
-  const paths = s.multipath?.paths || [];
+  const paths = s.details?.paths || [];
   v.wrap.style.display = paths.length ? "" : "none";
   v.tbody.replaceChildren(...paths.map(p => {
     const local = linksByName.get(p.link)?.local;
@@ -244,7 +244,7 @@ function drawSession(v, s) {
 }
 
 function renderLegend(v, s) {
-  const names = [...new Set([...(s.multipath?.paths || []).map(p => p.name), ...sessionLines(s).map(l => l.label)])];
+  const names = [...new Set([...(s.details?.paths || []).map(p => p.name), ...sessionLines(s).map(l => l.label)])];
   v.legend.replaceChildren(...names.map(n => el("span", null, el("span", { class: "swatch", style: "background:" + colour(s.name, n) }), n)),
     el("span", null, el("span", { class: "key" }), "tx"), el("span", null, el("span", { class: "key dash" }), "rx"));
 }

@@ -123,8 +123,9 @@ final class MetricsExporter: Sendable {
                 gauge("tunneld_session_up", "1 when the session is up, 0 while it handshakes.", s, session.state == "up" ? 1 : 0)
                 gauge("tunneld_session_start_time_seconds", "Unix time the session started.", s, session.since)
                 traffic("tunneld_session", "of the session", s, session.counters)
-                if let details = session.details { sessionDetails(details, s + [("data_plane", session.dataPlane)]) }
-                guard let multipath = session.multipath else { continue }
+                let multipath = session.multipath
+                if let details = session.details, multipath == nil { sessionDetails(details, s + [("data_plane", session.dataPlane)]) }
+                guard let multipath else { continue }
                 for path in multipath.paths {
                     let l = s + [("link", path.name)]
                     for state in ["up", "lossy", "slow", "down"] {

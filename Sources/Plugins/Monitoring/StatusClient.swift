@@ -34,7 +34,9 @@ public enum StatusTable {
             let since = duration(max(0, TunnelStatus.wallClock() - session.since))
             lines.append("  session \(session.name): \(session.state) for \(since), peer \(session.peer ?? "(not yet known)"), \(session.dataPlane)")
             lines.append("    \(traffic(session.counters))")
-            if let details = session.details { lines += describe(details).map { "    " + $0 } }
+            if let details = session.details {
+                lines += describe(details, skipping: session.multipath == nil ? [] : MultipathView.members).map { "    " + $0 }
+            }
             if let r = session.multipath?.reorder {
                 lines.append("    reorder: \(r.inOrder) in order, \(r.held) held (\(r.holding) now, wait \(String(format: "%.1f", r.holdMs)) ms), released \(r.releasedByTimeout) by timeout, \(r.releasedAsLost) as lost, \(r.overflow) by overflow; \(r.late) late, \(r.duplicate) duplicate; \(r.aligned) aligned")
             }
@@ -53,11 +55,11 @@ public enum StatusTable {
 
     /// A plugin's details: its scalar members on one line (`key value, …`), each
     /// list of objects one line per item below.
-    static func describe(_ value: StatusValue) -> [String] {
+    static func describe(_ value: StatusValue, skipping: Set<String> = []) -> [String] {
         guard case .object(let members) = value else { return [] }
         var scalars: [String] = []
         var nested: [String] = []
-        for (key, member) in members {
+        for (key, member) in members where !skipping.contains(key) {
             let name = snakeCase(key).replacingOccurrences(of: "_", with: " ")
             switch member {
             case .object: nested += describe(member).map { "\(name): " + $0 }
@@ -97,7 +99,7 @@ public enum StatusTable {
     }
 
     /// The paths of a bonded session as aligned columns, one row per link.
-    static func pathTable(_ paths: [TunnelStatus.PathEntry]) -> [String] {
+    static func pathTable(_ paths: [MultipathView.Path]) -> [String] {
         let header = ["LINK", "STATE", "LOCAL → REMOTE", "SRTT", "LOSS", "RATE", "TX", "RX", "DOWNS", "LAST RX"]
         let rows = paths.map { path -> [String] in
             [path.name + (path.fallbackOnly ? " (fallback)" : ""), path.state, "\(path.local) → \(path.remote)",
