@@ -67,10 +67,6 @@ int tl_tun_set_offload(int fd, unsigned int flags) {
     return ioctl(fd, TUNSETOFFLOAD, flags) < 0 ? -errno : 0;
 }
 
-int tl_tun_set_vnet_hdr_size(int fd, int size) {
-    return ioctl(fd, TUNSETVNETHDRSZ, &size) < 0 ? -errno : 0;
-}
-
 static int with_inet_socket(int family, unsigned long request, struct ifreq *ifr) {
     int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0) return -errno;
@@ -84,13 +80,6 @@ int tl_if_set_mtu(const char *name, int mtu) {
     copy_name(&ifr, name);
     ifr.ifr_mtu = mtu;
     return with_inet_socket(AF_INET, SIOCSIFMTU, &ifr);
-}
-
-int tl_if_get_mtu(const char *name) {
-    struct ifreq ifr;
-    copy_name(&ifr, name);
-    int rc = with_inet_socket(AF_INET, SIOCGIFMTU, &ifr);
-    return rc < 0 ? rc : ifr.ifr_mtu;
 }
 
 int tl_if_set_up(const char *name, int up) {
@@ -133,16 +122,6 @@ int tl_if_add_ipv6(const char *name, const uint8_t *address16, int prefix) {
     int rc = ioctl(s, SIOCSIFADDR, &req) < 0 ? -errno : 0;
     close(s);
     return rc;
-}
-
-int tl_if_exists(const char *name) {
-    return if_nametoindex(name) != 0;
-}
-
-int tl_set_nonblocking(int fd) {
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0) return -errno;
-    return fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno : 0;
 }
 
 int tl_bind_to_device(int fd, const char *name) {

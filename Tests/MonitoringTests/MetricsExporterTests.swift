@@ -7,16 +7,8 @@ import XCTest
 final class MetricsExporterTests: XCTestCase {
     typealias S = MonitoringSamples
 
-    func render(_ exporter: MetricsExporter, _ status: TunnelStatus) -> [String] {
-        String(decoding: exporter.render(status), as: UTF8.self).split(separator: "\n").map(String.init)
-    }
-
-    /// The value of the one sample line that starts with `series` (name and labels).
-    func value(_ lines: [String], _ series: String) -> Double? {
-        let matches = lines.filter { $0.hasPrefix(series + " ") }
-        guard matches.count == 1 else { return nil }
-        return Double(matches[0].dropFirst(series.count + 1))
-    }
+    func render(_ exporter: MetricsExporter, _ status: TunnelStatus) -> [String] { MonitoringSamples.render(exporter, status) }
+    func value(_ lines: [String], _ series: String) -> Double? { MonitoringSamples.value(lines, series) }
 
     func testLinksAndSessionsAreLabelledWithHelpAndType() {
         let exporter = MetricsExporter(registry: PrometheusCollectorRegistry())

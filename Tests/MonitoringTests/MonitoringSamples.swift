@@ -1,4 +1,5 @@
 @testable import Framework
+@testable import Monitoring
 
 /// Status documents the monitoring tests feed to the exporter, history and handler.
 enum MonitoringSamples {
@@ -40,5 +41,18 @@ enum MonitoringSamples {
             device: .init(name: "tun0", kind: "tun", mtu: 1436, counters: counters(tx: 100, rx: 100)),
             tunnel: counters(drops: ["unclaimed": 3]), sessions: sessions,
             links: [.init(name: "fast", local: "10.0.0.2:5081", remote: "192.0.2.1:5080", counters: counters(tx: 10, rx: 20))])
+    }
+
+    /// The exposition of `status` as lines.
+    static func render(_ exporter: MetricsExporter, _ status: TunnelStatus) -> [String] {
+        String(decoding: exporter.render(status), as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    /// The value of the one sample line that starts with `series` (name and labels);
+    /// swift-prometheus writes gauges as doubles (`1446.0`).
+    static func value(_ lines: [String], _ series: String) -> Double? {
+        let matches = lines.filter { $0.hasPrefix(series + " ") }
+        guard matches.count == 1 else { return nil }
+        return Double(matches[0].dropFirst(series.count + 1))
     }
 }

@@ -28,20 +28,14 @@ int tl_sendmmsg(int fd, struct tl_mmsghdr *messages, unsigned int count, int fla
 int tl_tun_open(const char *name, int tap, int vnet_hdr, char *out_name);
 /// TUNSETOFFLOAD with TUN_F_* flags.
 int tl_tun_set_offload(int fd, unsigned int flags);
-/// TUNSETVNETHDRSZ.
-int tl_tun_set_vnet_hdr_size(int fd, int size);
 
 int tl_if_set_mtu(const char *name, int mtu);
-int tl_if_get_mtu(const char *name);
 int tl_if_set_up(const char *name, int up);
 /// Assign an IPv4 address and prefix length (address in network byte order).
 int tl_if_set_ipv4(const char *name, uint32_t address_be, int prefix);
 /// Add an IPv6 address (16 bytes, network order) with prefix length.
 int tl_if_add_ipv6(const char *name, const uint8_t *address16, int prefix);
-/// 1 if an interface of this name exists, 0 if not.
-int tl_if_exists(const char *name);
 
-int tl_set_nonblocking(int fd);
 /// SO_BINDTODEVICE.
 int tl_bind_to_device(int fd, const char *name);
 

@@ -40,6 +40,9 @@ public final class DSCPFilterStage: Stage {
         }
     }
 
+    static let direction = SettingSpec("direction", .choice(["send", "receive", "both"]), default: .string("both"),
+                                       help: "which direction to filter")
+
     public static let descriptor = StageDescriptor(
         name: "example.dscp-filter",
         summary: "drops IP packets whose DSCP is listed (example of a custom stage)",
@@ -47,8 +50,7 @@ public final class DSCPFilterStage: Stage {
         insertable: true,
         settings: [
             SettingSpec("drop", .list(.integer(0...63)), required: true, help: "DSCP values to drop, e.g. [46] for EF"),
-            SettingSpec("direction", .choice(["send", "receive", "both"]), default: .string("both"),
-                        help: "which direction to filter"),
+            direction,
         ],
         dropReasons: ["dscp_filtered"],
         make: { context in
@@ -56,7 +58,7 @@ public final class DSCPFilterStage: Stage {
                 if case .integer(let v) = value { return v }
                 return nil
             }
-            return DSCPFilterStage(drop: values, direction: context.settings.string("direction") ?? "both",
+            return DSCPFilterStage(drop: values, direction: context.settings.string(DSCPFilterStage.direction),
                                    reason: context.dropReason("dscp_filtered"))
         })
 }

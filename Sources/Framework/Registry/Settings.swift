@@ -101,6 +101,36 @@ public struct Settings: Sendable {
         return []
     }
 
+    // A declared setting read through its spec: the value written, else the spec's
+    // default, so the default is written only in the spec. Only for specs with a
+    // default; a setting without one is read by name (optional). A `.milliseconds`
+    // setting is stored as `.integer`, so it is read with `integer`.
+
+    public func integer(_ spec: SettingSpec) -> Int {
+        let value = valueOrDefault(spec)
+        if case .integer(let v) = value { return v }
+        preconditionFailure("setting '\(spec.name)' is \(value), not an integer")
+    }
+
+    public func string(_ spec: SettingSpec) -> String {
+        let value = valueOrDefault(spec)
+        if case .string(let v) = value { return v }
+        preconditionFailure("setting '\(spec.name)' is \(value), not a string")
+    }
+
+    public func boolean(_ spec: SettingSpec) -> Bool {
+        let value = valueOrDefault(spec)
+        if case .boolean(let v) = value { return v }
+        preconditionFailure("setting '\(spec.name)' is \(value), not a boolean")
+    }
+
+    private func valueOrDefault(_ spec: SettingSpec) -> SettingValue {
+        guard let value = values[spec.name] ?? spec.defaultValue else {
+            preconditionFailure("setting '\(spec.name)' has no value and its spec no default: read it by name")
+        }
+        return value
+    }
+
     public func mark(_ name: String) -> SourceMark? { marks[name] }
 
     /// A string setting naming a file: relative paths are taken from the folder of

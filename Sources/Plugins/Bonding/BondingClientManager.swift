@@ -59,7 +59,7 @@ final class BondingClientManager: BondingManager, PeerAuthenticatingManager {
         for link in tunnel.links {
             if let path = bond.paths.first(where: { $0.link === link }) {
                 path.remote = link.remote ?? path.remote
-                path.fallbackOnly = link.settings.boolean("fallback-only") ?? false
+                path.fallbackOnly = link.settings.boolean(BondingManager.fallbackOnly)
                 path.health.tolerances = BondingManager.tolerances(link.settings)
             } else if let remote = link.remote {
                 bond.add(makePath(name: link.name, link: link, remote: remote, now: now))

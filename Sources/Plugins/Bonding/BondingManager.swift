@@ -14,7 +14,7 @@ class BondingManager {
         tunnel = context.tunnel
         registry = context.tunnel.shared(BondingRegistry.self) { BondingRegistry() }
         hooks = StatusHooks(settings: context.settings, tunnel: context.tunnel)
-        probeInterval = Double(context.settings.integer("probe-interval") ?? 50) / 1000
+        probeInterval = Double(context.settings.integer(BondingManager.probeInterval)) / 1000
     }
 
     func startTimer() throws {
@@ -66,15 +66,15 @@ class BondingManager {
 
     /// A path over `link` to `remote` with the link's tolerances and hints.
     func makePath(name: String, link: UDPLink, remote: SocketAddress, now: Double) -> BondPath {
-        BondPath(name: name, link: link, remote: remote, fallbackOnly: link.settings.boolean("fallback-only") ?? false,
+        BondPath(name: name, link: link, remote: remote, fallbackOnly: link.settings.boolean(BondingManager.fallbackOnly),
                  tolerances: BondingManager.tolerances(link.settings),
-                 bandwidthHint: Double(link.settings.integer("bandwidth") ?? 0) * 125_000, now: now)
+                 bandwidthHint: Double(link.settings.integer(BondingManager.bandwidth)) * 125_000, now: now)
     }
 
     static func tolerances(_ settings: Settings) -> PathHealth.Tolerances {
-        PathHealth.Tolerances(lossPercent: Double(settings.integer("loss-tolerance") ?? 20),
-                              latency: Double(settings.integer("latency-tolerance") ?? 0) / 1000,
-                              timeout: Double(settings.integer("timeout") ?? 250) / 1000)
+        PathHealth.Tolerances(lossPercent: Double(settings.integer(BondingManager.lossTolerance)),
+                              latency: Double(settings.integer(BondingManager.latencyTolerance)) / 1000,
+                              timeout: Double(settings.integer(BondingManager.timeout)) / 1000)
     }
 
     /// Send a control datagram (a handshake) on every path that has a remote: the
@@ -85,21 +85,22 @@ class BondingManager {
         return sent
     }
 
-    static let settings: [SettingSpec] = StatusHooks.settings + [
-        SettingSpec("probe-interval", .milliseconds(10...1000), default: .integer(50),
-                    help: "how often each link is probed (RTT, loss, liveness); a dead link is noticed after its 'timeout'"),
-    ]
+    static let probeInterval = SettingSpec("probe-interval", .milliseconds(10...1000), default: .integer(50),
+                                           help: "how often each link is probed (RTT, loss, liveness); a dead link is noticed after its 'timeout'")
 
-    static let linkSettings: [SettingSpec] = [
-        SettingSpec("fallback-only", .boolean, default: .boolean(false),
-                    help: "carry data only when no normal link is usable (mlvpn's fallback_only)"),
-        SettingSpec("loss-tolerance", .integer(0...100), default: .integer(20),
-                    help: "percent of probes lost over the last 2 s above which the link is 'lossy' and leaves aggregation while better links exist; 100 disables"),
-        SettingSpec("latency-tolerance", .milliseconds(0...60_000), default: .integer(0),
-                    help: "srtt above which the link is 'slow' and leaves aggregation while better links exist; 0 disables"),
-        SettingSpec("timeout", .milliseconds(50...60_000), default: .integer(250),
-                    help: "no probe answered for this long (or 2×srtt+4×rttvar if longer): the link is down"),
-        SettingSpec("bandwidth", .integer(0...100_000), default: .integer(0),
-                    help: "expected upload rate in Mbit/s: only the scheduler's starting point, the measured rate replaces it; 0 = unknown"),
-    ]
+    static let settings: [SettingSpec] = StatusHooks.settings + [probeInterval]
+
+    // Link settings (each link's own, read from `UDPLink.settings`).
+    static let fallbackOnly = SettingSpec("fallback-only", .boolean, default: .boolean(false),
+                                          help: "carry data only when no normal link is usable (mlvpn's fallback_only)")
+    static let lossTolerance = SettingSpec("loss-tolerance", .integer(0...100), default: .integer(20),
+                                           help: "percent of probes lost over the last 2 s above which the link is 'lossy' and leaves aggregation while better links exist; 100 disables")
+    static let latencyTolerance = SettingSpec("latency-tolerance", .milliseconds(0...60_000), default: .integer(0),
+                                              help: "srtt above which the link is 'slow' and leaves aggregation while better links exist; 0 disables")
+    static let timeout = SettingSpec("timeout", .milliseconds(50...60_000), default: .integer(250),
+                                     help: "no probe answered for this long (or 2×srtt+4×rttvar if longer): the link is down")
+    static let bandwidth = SettingSpec("bandwidth", .integer(0...100_000), default: .integer(0),
+                                       help: "expected upload rate in Mbit/s: only the scheduler's starting point, the measured rate replaces it; 0 = unknown")
+
+    static let linkSettings: [SettingSpec] = [fallbackOnly, lossTolerance, latencyTolerance, timeout, bandwidth]
 }

@@ -22,8 +22,8 @@ final class BondingServerManager: BondingManager, PeerAuthenticatingManager {
     override init(context: SessionManagerContext) throws {
         routes = try PrefixTable.parse(context.settings.list("routes").map(\.description))
         byOwner = [Session?](repeating: nil, count: routes.names.count)
-        sessionTimeout = Double(context.settings.integer("session-timeout") ?? 60_000) / 1000
-        maxSessions = context.settings.integer("max-sessions") ?? 1024
+        sessionTimeout = Double(context.settings.integer(BondingServerManager.sessionTimeout)) / 1000
+        maxSessions = context.settings.integer(BondingServerManager.maxSessions)
         let tunnel = context.tunnel
         dispatcher = SessionDispatcher(batchSize: tunnel.spec.batchSize, headroom: tunnel.headroom, tailroom: tunnel.tailroom)
         noRoute = tunnel.dropReason(named: "no_route")
@@ -158,7 +158,7 @@ final class BondingServerManager: BondingManager, PeerAuthenticatingManager {
             guard let bond = bondsByID[session.id] else { continue }
             for path in bond.paths {
                 if tunnel.links.contains(where: { $0 === path.link }) {
-                    path.fallbackOnly = path.link.settings.boolean("fallback-only") ?? false
+                    path.fallbackOnly = path.link.settings.boolean(BondingManager.fallbackOnly)
                     path.health.tolerances = BondingManager.tolerances(path.link.settings)
                 } else {
                     byAddress[path.remote] = nil
@@ -168,17 +168,17 @@ final class BondingServerManager: BondingManager, PeerAuthenticatingManager {
         }
     }
 
+    static let routes = SettingSpec("routes", .list(.string), default: .list([]),
+                                    help: "which inner prefixes belong to which site, 'NAME=PREFIX [PREFIX…]' (NAME as in crypto 'peers'); needed with more than one site; a site may only send from its own")
+    static let sessionTimeout = SettingSpec("session-timeout", .milliseconds(1000...3_600_000), default: .integer(60_000),
+                                            help: "a site with no packet for this long is ended (its hooks run rtun_down)")
+    static let maxSessions = SettingSpec("max-sessions", .integer(1...100_000), default: .integer(1024),
+                                         help: "most client sites served at once")
+
     static let descriptor = SessionManagerDescriptor(
         name: "bonding-server",
         summary: "a hub: one bonded session per client site that authenticates, on shared listening links",
-        settings: BondingManager.settings + [
-            SettingSpec("routes", .list(.string), default: .list([]),
-                        help: "which inner prefixes belong to which site, 'NAME=PREFIX [PREFIX…]' (NAME as in crypto 'peers'); needed with more than one site; a site may only send from its own"),
-            SettingSpec("session-timeout", .milliseconds(1000...3_600_000), default: .integer(60_000),
-                        help: "a site with no packet for this long is ended (its hooks run rtun_down)"),
-            SettingSpec("max-sessions", .integer(1...100_000), default: .integer(1024),
-                        help: "most client sites served at once"),
-        ],
+        settings: BondingManager.settings + [routes, sessionTimeout, maxSessions],
         linkSettings: BondingManager.linkSettings,
         make: { context in try BondingServerManager(context: context) })
 }

@@ -31,13 +31,13 @@ final class ReorderStage: Stage {
         session = context.session
         bond = try BondingPlugin.registry(of: context).bond(for: context.session, tunnel: context.tunnel)
         let session = context.session
-        buffer = ReorderBuffer(capacity: context.settings.integer("buffer") ?? 4096, slotSize: context.tunnel.slotSize,
+        buffer = ReorderBuffer(capacity: context.settings.integer(Self.buffer), slotSize: context.tunnel.slotSize,
                                headroom: context.tunnel.headroom, tailroom: context.tunnel.tailroom) { batch in
             session.pipeline?.deliver(batch)
         }
-        bond.holdLimits = (Double(context.settings.integer("min-hold") ?? 2) / 1000,
-                           Double(context.settings.integer("max-hold") ?? 300) / 1000)
-        bond.alignBulk = context.settings.boolean("align") ?? true
+        bond.holdLimits = (Double(context.settings.integer(Self.minHold)) / 1000,
+                           Double(context.settings.integer(Self.maxHold)) / 1000)
+        bond.alignBulk = context.settings.boolean(Self.align)
         wrongSource = context.dropReason("wrong_source")
         duplicate = context.dropReason("duplicate")
         bond.reorderStage = self
@@ -164,20 +164,20 @@ final class ReorderStage: Stage {
         buffer.clear()
     }
 
+    static let buffer = SettingSpec("buffer", .integer(64...65536), default: .integer(4096),
+                                    help: "packets the reorder buffer can hold (rounded up to a power of two); memory is fixed")
+    static let minHold = SettingSpec("min-hold", .milliseconds(0...1000), default: .integer(2),
+                                     help: "shortest wait for a missing packet")
+    static let maxHold = SettingSpec("max-hold", .milliseconds(1...5000), default: .integer(300),
+                                     help: "longest wait for a missing packet, whatever the links' delay spread")
+    static let align = SettingSpec("align", .boolean, default: .boolean(true),
+                                   help: "bulk packets (over 256 bytes, SYNs, and every packet of a flow that sent one in the last second) go over every link by capacity and the far end holds those of shorter links until the longest could have brought them: TCP sees one steady delay and fills every link; off: bulk takes the shortest link first (less delay, but a BBR sender cannot use links much longer than the shortest)")
+
     static let descriptor = StageDescriptor(
         name: "bonding.reorder",
         summary: "tunnel-wide sequence; restores order across bonded links with a hold time that follows their delay spread",
         slots: [.reorder],
-        settings: [
-            SettingSpec("buffer", .integer(64...65536), default: .integer(4096),
-                        help: "packets the reorder buffer can hold (rounded up to a power of two); memory is fixed"),
-            SettingSpec("min-hold", .milliseconds(0...1000), default: .integer(2),
-                        help: "shortest wait for a missing packet"),
-            SettingSpec("max-hold", .milliseconds(1...5000), default: .integer(300),
-                        help: "longest wait for a missing packet, whatever the links' delay spread"),
-            SettingSpec("align", .boolean, default: .boolean(true),
-                        help: "bulk packets (over 256 bytes, SYNs, and every packet of a flow that sent one in the last second) go over every link by capacity and the far end holds those of shorter links until the longest could have brought them: TCP sees one steady delay and fills every link; off: bulk takes the shortest link first (less delay, but a BBR sender cannot use links much longer than the shortest)"),
-        ],
+        settings: [buffer, minHold, maxHold, align],
         dropReasons: ["wrong_source", "duplicate"],
         make: { context in try ReorderStage(context: context) })
 }

@@ -13,7 +13,7 @@ struct StatusHooks {
 
     init(settings: Settings, tunnel: Tunnel) {
         script = settings.path("status-command")
-        timeout = Double(settings.integer("hook-timeout") ?? 10_000) / 1000
+        timeout = Double(settings.integer(Self.hookTimeout)) / 1000
         var environment: [String: String] = [
             "DEVICE": tunnel.device?.name ?? "",
             "MTU": String(tunnel.device?.mtu ?? tunnel.spec.device?.mtu ?? 0),
@@ -44,9 +44,11 @@ struct StatusHooks {
         tunnel.hooks.run(HookRunner.Hook(script: script, arguments: [device] + event, environment: environment, timeout: timeout))
     }
 
+    static let hookTimeout = SettingSpec("hook-timeout", .milliseconds(100...300_000), default: .integer(10_000), help: "a status script running longer is killed")
+
     static let settings: [SettingSpec] = [
         SettingSpec("status-command", .string, help: "script run on link and tunnel state changes, called like mlvpn's statuscommand (path relative to the site file)"),
-        SettingSpec("hook-timeout", .milliseconds(100...300_000), default: .integer(10_000), help: "a status script running longer is killed"),
+        hookTimeout,
         SettingSpec("ip4", .string, help: "IP4 for the status script (e.g. 10.42.0.2/30)"),
         SettingSpec("ip6", .string, help: "IP6 for the status script"),
         SettingSpec("ip4-gateway", .string, help: "IP4_GATEWAY for the status script"),

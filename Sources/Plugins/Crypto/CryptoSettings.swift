@@ -2,9 +2,25 @@ import Framework
 
 /// The settings of `crypto.aead`, and the checked configuration they describe.
 struct CryptoSettings {
+    static let cipher = SettingSpec("cipher", .choice(["auto"] + AEADCipher.allCases.map(\.rawValue)), default: .string("auto"),
+                                    help: "record cipher; auto = AES-256-GCM where the CPU has AES-NI on both ends, else ChaCha20-Poly1305 (agreed in the handshake)")
+    static let passphraseContext = SettingSpec("passphrase-context", .string, default: .string("tunneld"),
+                                               help: "salt for the passphrase; give both ends the same site-unique value")
+    static let rekeyAfter = SettingSpec("rekey-after", .milliseconds(1000...86_400_000), default: .integer(120_000),
+                                        help: "new keys after this long (old keys overlap, nothing in flight is lost)")
+    static let rekeyAfterMessages = SettingSpec("rekey-after-messages", .integer(1000...(1 << 60)), default: .integer(1 << 32),
+                                                help: "new keys after this many packets sent with one key")
+    static let keepalive = SettingSpec("keepalive", .milliseconds(1000...3_600_000), default: .integer(10_000),
+                                       help: "send an empty record when data came in but nothing went out for this long")
+    static let handshakeRetry = SettingSpec("handshake-retry", .milliseconds(100...60_000), default: .integer(1000),
+                                            help: "resend an unanswered handshake after this long")
+    static let handshakeLoad = SettingSpec("handshake-load", .integer(1...100_000), default: .integer(64),
+                                           help: "handshake initiations per second above which a responder demands cookies (proof of address)")
+    static let handshakesPerSource = SettingSpec("handshakes-per-source", .integer(1...10_000), default: .integer(20),
+                                                 help: "initiations per second a responder takes from one IP address (burst 5)")
+
     static let specs: [SettingSpec] = [
-        SettingSpec("cipher", .choice(["auto"] + AEADCipher.allCases.map(\.rawValue)), default: .string("auto"),
-                    help: "record cipher; auto = AES-256-GCM where the CPU has AES-NI on both ends, else ChaCha20-Poly1305 (agreed in the handshake)"),
+        cipher,
         SettingSpec("private-key-file", .string,
                     help: "this end's private key (from 'tunneld genkey'), mode 0600; relative to the site file"),
         SettingSpec("peer-public-key", .string, help: "the peer's public key (from 'tunneld pubkey'), for a single peer"),
@@ -14,20 +30,13 @@ struct CryptoSettings {
                     help: "optional extra shared secret (base64 of 32 bytes, 'tunneld genkey' makes one), mode 0600"),
         SettingSpec("passphrase-file", .string,
                     help: "instead of key pairs: a shared passphrase (at least 12 characters), mode 0600; stretched with Argon2id"),
-        SettingSpec("passphrase-context", .string, default: .string("tunneld"),
-                    help: "salt for the passphrase; give both ends the same site-unique value"),
-        SettingSpec("rekey-after", .milliseconds(1000...86_400_000), default: .integer(120_000),
-                    help: "new keys after this long (old keys overlap, nothing in flight is lost)"),
-        SettingSpec("rekey-after-messages", .integer(1000...(1 << 60)), default: .integer(1 << 32),
-                    help: "new keys after this many packets sent with one key"),
-        SettingSpec("keepalive", .milliseconds(1000...3_600_000), default: .integer(10_000),
-                    help: "send an empty record when data came in but nothing went out for this long"),
-        SettingSpec("handshake-retry", .milliseconds(100...60_000), default: .integer(1000),
-                    help: "resend an unanswered handshake after this long"),
-        SettingSpec("handshake-load", .integer(1...100_000), default: .integer(64),
-                    help: "handshake initiations per second above which a responder demands cookies (proof of address)"),
-        SettingSpec("handshakes-per-source", .integer(1...10_000), default: .integer(20),
-                    help: "initiations per second a responder takes from one IP address (burst 5)"),
+        passphraseContext,
+        rekeyAfter,
+        rekeyAfterMessages,
+        keepalive,
+        handshakeRetry,
+        handshakeLoad,
+        handshakesPerSource,
     ]
 
     /// Where the identity comes from, with the secrets already read (once, here).
@@ -52,13 +61,13 @@ struct CryptoSettings {
             if let mark = settings.mark(name) { return ProfileError(mark, message) }
             return ConfigurationError(message)
         }
-        cipher = settings.string("cipher") ?? "auto"
-        rekeyAfter = Double(settings.integer("rekey-after") ?? 120_000) / 1000
-        rekeyAfterMessages = UInt64(settings.integer("rekey-after-messages") ?? (1 << 32))
-        keepalive = Double(settings.integer("keepalive") ?? 10_000) / 1000
-        handshakeRetry = Double(settings.integer("handshake-retry") ?? 1000) / 1000
-        handshakeLoad = settings.integer("handshake-load") ?? 64
-        handshakesPerSource = settings.integer("handshakes-per-source") ?? 20
+        cipher = settings.string(Self.cipher)
+        rekeyAfter = Double(settings.integer(Self.rekeyAfter)) / 1000
+        rekeyAfterMessages = UInt64(settings.integer(Self.rekeyAfterMessages))
+        keepalive = Double(settings.integer(Self.keepalive)) / 1000
+        handshakeRetry = Double(settings.integer(Self.handshakeRetry)) / 1000
+        handshakeLoad = settings.integer(Self.handshakeLoad)
+        handshakesPerSource = settings.integer(Self.handshakesPerSource)
 
         let keyFile = settings.path("private-key-file")
         let passphraseFile = settings.path("passphrase-file")
@@ -79,7 +88,7 @@ struct CryptoSettings {
             guard passphrase.count >= CryptoIdentity.minimumPassphraseLength else {
                 throw fail("passphrase-file", "the passphrase in '\(file)' has \(passphrase.count) characters; use at least \(CryptoIdentity.minimumPassphraseLength) (or key pairs: 'tunneld genkey')")
             }
-            mode = .passphrase(passphrase, context: settings.string("passphrase-context") ?? "tunneld")
+            mode = .passphrase(passphrase, context: settings.string(Self.passphraseContext))
         case (let file?, nil):
             /// A base64 key from a secret file, errors pointing at the setting.
             func readKey(_ name: String, _ path: String, what: String) throws -> [UInt8] {

@@ -429,7 +429,7 @@ final class BrokerManager: SessionManager {
             // The kernel data plane binds a connected socket per tunnel to the same
             // address and port, which SO_REUSEPORT on the listening one allows (§3.1).
             // Only then: it would also let a second broker share the port unnoticed.
-            let choice = settings.string("data-plane") ?? "auto"
+            let choice = settings.string(BrokerSettings.dataPlane)
             let kernel = choice == "kernel" || (choice == "auto" && KernelL2TP.available())
             return UDPLink.Options(reusePort: kernel, socketBuffer: 16 << 20)
         },

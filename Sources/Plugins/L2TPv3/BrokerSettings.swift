@@ -18,57 +18,69 @@ struct BrokerSettings {
     var logIPAddresses: Bool
 
     init(_ settings: Settings) {
-        maxTunnels = settings.integer("max-tunnels") ?? 1024
-        tunnelIDBase = UInt32(settings.integer("tunnel-id-base") ?? 100)
-        pmtu = settings.integer("pmtu") ?? 0
+        maxTunnels = settings.integer(Self.maxTunnels)
+        tunnelIDBase = UInt32(settings.integer(Self.tunnelIDBase))
+        pmtu = settings.integer(Self.pmtu)
         rateLimit = ConnectionRateLimiter(
-            minimumGap: Double(settings.integer("connection-rate-limit") ?? 0) / 1000,
-            perIPCount: settings.integer("connection-rate-limit-per-ip-count") ?? 0,
-            perIPWindow: Double(settings.integer("connection-rate-limit-per-ip-time") ?? 0) / 1000)
-        dataPlane = DataPlaneChoice(rawValue: settings.string("data-plane") ?? "auto") ?? .auto
-        keepaliveInterval = Double(settings.integer("keepalive-interval") ?? 5000) / 1000
-        timeout = Double(settings.integer("timeout") ?? 120_000) / 1000
+            minimumGap: Double(settings.integer(Self.connectionRateLimit)) / 1000,
+            perIPCount: settings.integer(Self.connectionRateLimitPerIPCount),
+            perIPWindow: Double(settings.integer(Self.connectionRateLimitPerIPTime)) / 1000)
+        dataPlane = DataPlaneChoice(rawValue: settings.string(Self.dataPlane)) ?? .auto
+        keepaliveInterval = Double(settings.integer(Self.keepaliveInterval)) / 1000
+        timeout = Double(settings.integer(Self.timeout)) / 1000
         hooks = [:]
         for hook in BrokerHook.allCases { if let path = settings.path(hook.rawValue) { hooks[hook] = path } }
-        hookTimeout = Double(settings.integer("hook-timeout") ?? 60_000) / 1000
-        logIPAddresses = settings.boolean("log-ip-addresses") ?? false
+        hookTimeout = Double(settings.integer(Self.hookTimeout)) / 1000
+        logIPAddresses = settings.boolean(Self.logIPAddresses)
     }
 
+    static let maxTunnels = SettingSpec("max-tunnels", .integer(1...65535), default: .integer(1024),
+                                        help: "most tunnels at once: the id pool's size and the denominator of the usage clients compare (max_tunnels)")
+    static let tunnelIDBase = SettingSpec("tunnel-id-base", .integer(1...4_000_000_000), default: .integer(100),
+                                          help: "first tunnel id (tunnel_id_base); interfaces are named l2tp<id>-<session id>, at most 15 characters")
+    static let pmtu = SettingSpec("pmtu", .integer(0...9000), default: .integer(0),
+                                  help: "0: discover each client's path MTU with probes; N (576 or more): fixed tunnel MTU told to every client (pmtu)")
+    static let connectionRateLimit = SettingSpec("connection-rate-limit", .milliseconds(0...3_600_000), default: .integer(0),
+                                                 help: "least time between two tunnels created, for the whole broker; 0 = off (connection_rate_limit)")
+    static let connectionRateLimitPerIPCount = SettingSpec("connection-rate-limit-per-ip-count", .integer(0...1_000_000), default: .integer(0),
+                                                           help: "at most this many attempts per client IP within the per-ip time; 0 = off")
+    static let connectionRateLimitPerIPTime = SettingSpec("connection-rate-limit-per-ip-time", .milliseconds(0...86_400_000), default: .integer(0),
+                                                          help: "the window of the per-IP limit; 0 = off")
+    static let dataPlane = SettingSpec("data-plane", .choice(["auto", "kernel", "userspace"]), default: .string("auto"),
+                                       help: "kernel: L2TPv3 in the kernel over generic netlink; userspace: a TAP device per session here; auto: the kernel when its l2tp family exists")
+    static let keepaliveInterval = SettingSpec("keepalive-interval", .milliseconds(1000...60_000), default: .integer(5000),
+                                               help: "how often the broker sends each client a keepalive")
+    static let timeout = SettingSpec("timeout", .milliseconds(5000...3_600_000), default: .integer(120_000),
+                                     help: "a client silent this long is dropped (tunneldigger: 120 s)")
+    static let hookTimeout = SettingSpec("hook-timeout", .milliseconds(100...3_600_000), default: .integer(60_000),
+                                         help: "a hook running longer is killed")
+    static let logIPAddresses = SettingSpec("log-ip-addresses", .boolean, default: .boolean(false),
+                                            help: "name clients by address in logs (log_ip_addresses); otherwise by uuid")
+
     static let specs: [SettingSpec] = [
-        SettingSpec("max-tunnels", .integer(1...65535), default: .integer(1024),
-                    help: "most tunnels at once: the id pool's size and the denominator of the usage clients compare (max_tunnels)"),
-        SettingSpec("tunnel-id-base", .integer(1...4_000_000_000), default: .integer(100),
-                    help: "first tunnel id (tunnel_id_base); interfaces are named l2tp<id>-<session id>, at most 15 characters"),
-        SettingSpec("pmtu", .integer(0...9000), default: .integer(0),
-                    help: "0: discover each client's path MTU with probes; N (576 or more): fixed tunnel MTU told to every client (pmtu)"),
-        SettingSpec("connection-rate-limit", .milliseconds(0...3_600_000), default: .integer(0),
-                    help: "least time between two tunnels created, for the whole broker; 0 = off (connection_rate_limit)"),
-        SettingSpec("connection-rate-limit-per-ip-count", .integer(0...1_000_000), default: .integer(0),
-                    help: "at most this many attempts per client IP within the per-ip time; 0 = off"),
-        SettingSpec("connection-rate-limit-per-ip-time", .milliseconds(0...86_400_000), default: .integer(0),
-                    help: "the window of the per-IP limit; 0 = off"),
-        SettingSpec("data-plane", .choice(["auto", "kernel", "userspace"]), default: .string("auto"),
-                    help: "kernel: L2TPv3 in the kernel over generic netlink; userspace: a TAP device per session here; auto: the kernel when its l2tp family exists"),
-        SettingSpec("keepalive-interval", .milliseconds(1000...60_000), default: .integer(5000),
-                    help: "how often the broker sends each client a keepalive"),
-        SettingSpec("timeout", .milliseconds(5000...3_600_000), default: .integer(120_000),
-                    help: "a client silent this long is dropped (tunneldigger: 120 s)"),
-        SettingSpec("hook-timeout", .milliseconds(100...3_600_000), default: .integer(60_000),
-                    help: "a hook running longer is killed"),
-        SettingSpec("log-ip-addresses", .boolean, default: .boolean(false),
-                    help: "name clients by address in logs (log_ip_addresses); otherwise by uuid"),
+        maxTunnels,
+        tunnelIDBase,
+        pmtu,
+        connectionRateLimit,
+        connectionRateLimitPerIPCount,
+        connectionRateLimitPerIPTime,
+        dataPlane,
+        keepaliveInterval,
+        timeout,
+        hookTimeout,
+        logIPAddresses,
     ] + BrokerHook.allCases.map {
         SettingSpec($0.rawValue, .string, help: "script run as in tunneldigger's [hooks] \($0.rawValue): \($0.argumentsHelp)")
     }
 
     /// Checks beyond types: ids must leave room for interface names.
     static func check(_ settings: Settings) throws {
-        let pmtu = settings.integer("pmtu") ?? 0
+        let pmtu = settings.integer(Self.pmtu)
         if pmtu != 0 && pmtu < 576, let mark = settings.mark("pmtu") {
             throw ProfileError(mark, "pmtu \(pmtu) is too small: use 0 (discover) or a tunnel MTU of 576 or more")
         }
-        let base = settings.integer("tunnel-id-base") ?? 100
-        let count = settings.integer("max-tunnels") ?? 1024
+        let base = settings.integer(Self.tunnelIDBase)
+        let count = settings.integer(Self.maxTunnels)
         let highest = base + count - 1
         // "l2tp" + id + "-" + id must fit IFNAMSIZ - 1 = 15 characters.
         if 4 + 2 * String(highest).count + 1 > 15 {

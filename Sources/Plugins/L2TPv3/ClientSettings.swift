@@ -19,17 +19,18 @@ struct ClientSettings {
     var hookTimeout: Double
 
     init(_ settings: Settings) {
+        // Required, so the validator guarantees it; no default to fall back on.
         uuid = settings.string("uuid") ?? ""
         brokers = settings.list("brokers").compactMap { if case .string(let text) = $0 { BrokerAddress.parse(text) } else { nil } }
-        interface = settings.string("interface") ?? "l2tp0"
-        tunnelID = UInt32(settings.integer("tunnel-id") ?? 1)
-        selection = Selection(rawValue: settings.string("selection") ?? "first") ?? .first
-        limitKbps = UInt32(settings.integer("limit") ?? 0)
+        interface = settings.string(Self.interface)
+        tunnelID = UInt32(settings.integer(Self.tunnelID))
+        selection = Selection(rawValue: settings.string(Self.selection)) ?? .first
+        limitKbps = UInt32(settings.integer(Self.limit))
         hook = settings.path("hook")
         bind = settings.string("bind").flatMap { SocketAddress.parse($0, defaultPort: 0) }
         bindDevice = settings.string("bind-device")
-        dataPlane = BrokerSettings.DataPlaneChoice(rawValue: settings.string("data-plane") ?? "auto") ?? .auto
-        hookTimeout = Double(settings.integer("hook-timeout") ?? 60_000) / 1000
+        dataPlane = BrokerSettings.DataPlaneChoice(rawValue: settings.string(Self.dataPlane)) ?? .auto
+        hookTimeout = Double(settings.integer(Self.hookTimeout)) / 1000
     }
 
     /// tunneldigger's `MAX_BROKERS`.
@@ -37,29 +38,36 @@ struct ClientSettings {
     /// PREPARE's length byte leaves room for 238 uuid bytes next to the tunnel id and features (§1.4).
     static let maxUUIDBytes = 238
 
+    static let interface = SettingSpec("interface", .string, default: .string("l2tp0"),
+                                       help: "name of the pseudowire's Ethernet interface, passed to the hook (-i)")
+    static let tunnelID = SettingSpec("tunnel-id", .integer(1...4_294_967_295), default: .integer(1),
+                                      help: "local tunnel id, also the session id when the broker agrees to unique session ids (-t)")
+    static let selection = SettingSpec("selection", .choice(["first", "usage", "random"]), default: .string("first"),
+                                       help: "first: the first broker in list order that answers (-g); usage: the least loaded (-a); random: any that answered (-r)")
+    static let limit = SettingSpec("limit", .integer(0...4_294_967_295), default: .integer(0),
+                                   help: "ask the broker to shape traffic toward this router to N kbit/s; 0 = no limit (-L)")
+    static let dataPlane = SettingSpec("data-plane", .choice(["auto", "kernel", "userspace"]), default: .string("auto"),
+                                       help: "kernel: L2TPv3 in the kernel over generic netlink; userspace: a TAP device here; auto: the kernel when its l2tp family exists")
+    static let hookTimeout = SettingSpec("hook-timeout", .milliseconds(100...3_600_000), default: .integer(60_000),
+                                         help: "a hook running longer is killed")
+
     static let specs: [SettingSpec] = [
         SettingSpec("uuid", .string, required: true,
                     help: "this router's identifier, sent in PREPARE and shown in the broker's hooks (-u); at most 238 bytes"),
         SettingSpec("brokers", .list(.string), required: true,
                     help: "brokers to ask, as host:port or [IPv6]:port, at most 10 (-b, repeated)"),
-        SettingSpec("interface", .string, default: .string("l2tp0"),
-                    help: "name of the pseudowire's Ethernet interface, passed to the hook (-i)"),
-        SettingSpec("tunnel-id", .integer(1...4_294_967_295), default: .integer(1),
-                    help: "local tunnel id, also the session id when the broker agrees to unique session ids (-t)"),
-        SettingSpec("selection", .choice(["first", "usage", "random"]), default: .string("first"),
-                    help: "first: the first broker in list order that answers (-g); usage: the least loaded (-a); random: any that answered (-r)"),
-        SettingSpec("limit", .integer(0...4_294_967_295), default: .integer(0),
-                    help: "ask the broker to shape traffic toward this router to N kbit/s; 0 = no limit (-L)"),
+        interface,
+        tunnelID,
+        selection,
+        limit,
         SettingSpec("hook", .string,
                     help: "program run as 'hook session.up IFNAME' and 'hook session.down IFNAME' (-s)"),
         SettingSpec("bind", .string,
                     help: "local address the sockets bind to, e.g. 192.0.2.7 (-l); default: any address of the broker's family"),
         SettingSpec("bind-device", .string,
                     help: "send and receive only through this interface, SO_BINDTODEVICE (-I)"),
-        SettingSpec("data-plane", .choice(["auto", "kernel", "userspace"]), default: .string("auto"),
-                    help: "kernel: L2TPv3 in the kernel over generic netlink; userspace: a TAP device here; auto: the kernel when its l2tp family exists"),
-        SettingSpec("hook-timeout", .milliseconds(100...3_600_000), default: .integer(60_000),
-                    help: "a hook running longer is killed"),
+        dataPlane,
+        hookTimeout,
     ]
 
     /// Checks beyond types, at the setting's place in the file.

@@ -23,13 +23,13 @@ final class HTTPService: Service {
         tunnel = context.tunnel
         let settings = context.settings
         let listen = settings.endpoint("listen")!
-        let interval = settings.integer("interval") ?? 1000
+        let interval = settings.integer(MonitoringPlugin.httpInterval)
         let snapshots = StatusSnapshots(first: tunnel.status(), at: TunnelStatus.wallClock(), intervalMilliseconds: interval,
-                                        windowSeconds: Double(settings.integer("history") ?? 300))
+                                        windowSeconds: Double(settings.integer(MonitoringPlugin.httpHistory)))
         let content = HTTPStatusHandler.Content(snapshots: snapshots, metrics: MetricsExporter(registry: MonitoringPlugin.registry))
-        let limits = HTTPConnectionGuard.Limits(maxConnections: settings.integer("max-connections") ?? 64,
+        let limits = HTTPConnectionGuard.Limits(maxConnections: settings.integer(MonitoringPlugin.httpMaxConnections),
                                                 maxRequestBytes: 16 * 1024,
-                                                deadline: .milliseconds(Int64(settings.integer("timeout") ?? 5000)))
+                                                deadline: .milliseconds(Int64(settings.integer(MonitoringPlugin.httpTimeout))))
         self.limits = limits
         MonitoringPlugin.bootstrapMetricsOnce()
 

@@ -22,7 +22,7 @@ final class StatusSocketService: Service {
 
     init(context: ServiceContext) throws {
         tunnel = context.tunnel
-        let configured = context.settings.string("socket") ?? ""
+        let configured = context.settings.string(MonitoringPlugin.statusSocket)
         path = configured.isEmpty ? StatusSocketService.defaultPath(site: tunnel.spec.file) : context.settings.path("socket")!
         var address = try UnixSocket.address(path)
         let folder = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
