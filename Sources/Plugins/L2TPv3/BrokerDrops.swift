@@ -33,4 +33,15 @@ struct BrokerDrops {
     func count(_ reason: Reason) {
         counters.countDrop(ids[Reason.allCases.firstIndex(of: reason)!])
     }
+
+    /// The control message in `packet`, or nil, counted as malformed, when it is none.
+    func decode(_ packet: Packet, from sender: ControlSender) -> ControlMessage? {
+        let datagram = UnsafeRawBufferPointer(start: packet.base + packet.offset, count: packet.length)
+        switch ControlMessage.decode(datagram, from: sender) {
+        case .success(let message): return message
+        case .failure:
+            count(.malformed)
+            return nil
+        }
+    }
 }

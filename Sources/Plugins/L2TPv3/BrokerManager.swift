@@ -73,14 +73,7 @@ final class BrokerManager: SessionManager {
     // MARK: control messages
 
     private func control(_ packet: Packet, on link: UDPLink) {
-        let datagram = UnsafeRawBufferPointer(start: packet.base + packet.offset, count: packet.length)
-        let message: ControlMessage
-        switch ControlMessage.decode(datagram, from: .client) {
-        case .success(let decoded): message = decoded
-        case .failure:
-            drops.count(.malformed)
-            return
-        }
+        guard let message = drops.decode(packet, from: .client) else { return }
         let client = packet.peer
         let endpoint = Endpoint(socket: link.fd, client: client)
         let existing = byEndpoint[endpoint]

@@ -198,14 +198,7 @@ final class ClientManager: SessionManager, @unchecked Sendable {
 
     private func control(_ packet: Packet, on link: UDPLink) {
         guard let broker = brokers.first(where: { $0.link === link }) else { return }
-        let datagram = UnsafeRawBufferPointer(start: packet.base + packet.offset, count: packet.length)
-        let message: ControlMessage
-        switch ControlMessage.decode(datagram, from: .broker) {
-        case .success(let decoded): message = decoded
-        case .failure:
-            drops.count(.malformed)
-            return
-        }
+        guard let message = drops.decode(packet, from: .broker) else { return }
         broker.lastHeard = MonotonicClock.now()
         switch (message, broker.state) {
         case (.usageReply(let load), .getUsage), (.usageReply(let load), .standby):
