@@ -15,6 +15,14 @@ final class L2TPClientTests: LabTestCase {
         return b
     }
 
+    /// The broker's host and one router's, joined at 10.201.1.1 — 10.201.1.2.
+    private func brokerAndRouter() throws -> (broker: String, router: String) {
+        let b = try brokerHost()
+        let c = try lab.namespace("c")
+        try lab.link(b, "10.201.1.1/24", c, "10.201.1.2/24", name: "\(lab.tag)p")
+        return (b, c)
+    }
+
     /// A hook script that logs its arguments to `log` and runs `action`.
     private func hook(_ name: String, log: String, _ action: String) throws -> String {
         let path = try lab.file(name, """
@@ -185,9 +193,7 @@ final class L2TPClientTests: LabTestCase {
     /// until the broker is back; the client's restart gets a fresh tunnel. Traffic
     /// flows after each, and the hooks tell the story in order.
     func testEitherSideRestartsAndTheTunnelComesBack() throws {
-        let b = try brokerHost()
-        let c = try lab.namespace("c")
-        try lab.link(b, "10.201.1.1/24", c, "10.201.1.2/24", name: "\(lab.tag)p")
+        let (b, c) = try brokerAndRouter()
         var broker = try startBroker(b, links: ["10.201.1.1:8942"])
         var client = try startClient(c, brokers: ["10.201.1.1:8942"], address: "10.99.6.2/24")
         XCTAssertTrue(eventually(10) { lines(client.hooks) == ["session.up l2tp0"] })
@@ -217,9 +223,7 @@ final class L2TPClientTests: LabTestCase {
     /// is refused with an ERROR, the broker.connection-rate-limit hook gets (IP, port,
     /// uuid), the refusal is counted by reason, and the first tunnel is untouched.
     func testPerAddressRateLimitRefusesTheSecondRouter() throws {
-        let b = try brokerHost()
-        let c = try lab.namespace("c")
-        try lab.link(b, "10.201.1.1/24", c, "10.201.1.2/24", name: "\(lab.tag)p")
+        let (b, c) = try brokerAndRouter()
         let limitLog = lab.directory.appendingPathComponent("limit.log").path
         let limitHook = try hook("limit.sh", log: limitLog, "")
         let broker = try startBroker(b, links: ["10.201.1.1:8942"], extra: """
@@ -230,7 +234,7 @@ final class L2TPClientTests: LabTestCase {
         let first = try startClient(c, brokers: ["10.201.1.1:8942"], address: "10.99.6.2/24", name: "first", interface: "td0")
         XCTAssertTrue(eventually(10) { lines(first.hooks) == ["session.up td0"] })
         let second = try startClient(c, brokers: ["10.201.1.1:8942"], address: "10.99.6.3/24", name: "second", interface: "td1")
-        XCTAssertTrue(eventually(10) { second.daemon.output.contains("refused the tunnel") }, second.daemon.output)
+        XCTAssertTrue(eventually(10) { second.daemon.output.contains("refused the tunnel (ERROR without a reason byte)") }, second.daemon.output)
         XCTAssertTrue(eventually(5) { !lines(limitLog).isEmpty })
         let fields = lines(limitLog).first?.split(separator: " ").map(String.init) ?? []
         XCTAssertEqual(fields.count, 4, "\(fields)")

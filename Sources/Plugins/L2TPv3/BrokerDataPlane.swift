@@ -66,7 +66,7 @@ final class UserspaceBrokerPlane: BrokerDataPlane {
 enum L2TPDataPlanes {
     /// The kernel's L2TP when the settings allow it and its generic-netlink family
     /// resolves; nil for the userspace data plane. Says which it chose.
-    static func kernel(_ choice: BrokerSettings.DataPlaneChoice, role: String, tunnel: Tunnel) throws -> sending KernelL2TP? {
+    static func kernel(_ choice: L2TPSettings.DataPlane, role: String, tunnel: Tunnel) throws -> sending KernelL2TP? {
         let logger = tunnel.logger
         if choice == .userspace {
             logger.notice("\(role): userspace data plane (a TAP device per session), as configured")
@@ -87,7 +87,7 @@ enum L2TPDataPlanes {
 enum BrokerDataPlanes {
     /// The data plane the settings ask for; with the kernel's, tunnels of the id
     /// range that an earlier run left behind are removed first (§3.8).
-    static func choose(_ choice: BrokerSettings.DataPlaneChoice, tunnel: Tunnel, idRange: ClosedRange<UInt32>) throws -> BrokerDataPlane {
+    static func choose(_ choice: L2TPSettings.DataPlane, tunnel: Tunnel, idRange: ClosedRange<UInt32>) throws -> BrokerDataPlane {
         guard let kernel = try L2TPDataPlanes.kernel(choice, role: "l2tp-broker", tunnel: tunnel) else {
             return UserspaceBrokerPlane(tunnel: tunnel)
         }

@@ -422,8 +422,8 @@ final class BrokerManager: SessionManager {
             // The kernel data plane binds a connected socket per tunnel to the same
             // address and port, which SO_REUSEPORT on the listening one allows (§3.1).
             // Only then: it would also let a second broker share the port unnoticed.
-            let choice = settings.string(BrokerSettings.dataPlane)
-            let kernel = choice == "kernel" || (choice == "auto" && KernelL2TP.available())
+            let choice = L2TPSettings.dataPlane(settings)
+            let kernel = choice == .kernel || (choice == .auto && KernelL2TP.available())
             return UDPLink.Options(reusePort: kernel, socketBuffer: 16 << 20)
         },
         make: { context in try BrokerManager(context: context) })

@@ -3,14 +3,12 @@ import Framework
 /// The `l2tp-broker` session manager's settings (under `sessions:` in a site file),
 /// named after tunneldigger's `l2tp_broker.cfg` keys with dashes.
 struct BrokerSettings {
-    enum DataPlaneChoice: String { case auto, kernel, userspace }
-
     var maxTunnels: Int
     var tunnelIDBase: UInt32
     /// 0: discover the path MTU; otherwise the fixed tunnel MTU told to clients.
     var pmtu: Int
     var rateLimit: ConnectionRateLimiter
-    var dataPlane: DataPlaneChoice
+    var dataPlane: L2TPSettings.DataPlane
     var keepaliveInterval: Double
     var timeout: Double
     var hooks: [BrokerHook: String]
@@ -25,12 +23,12 @@ struct BrokerSettings {
             minimumGap: Double(settings.integer(Self.connectionRateLimit)) / 1000,
             perIPCount: settings.integer(Self.connectionRateLimitPerIPCount),
             perIPWindow: Double(settings.integer(Self.connectionRateLimitPerIPTime)) / 1000)
-        dataPlane = DataPlaneChoice(rawValue: settings.string(Self.dataPlane)) ?? .auto
+        dataPlane = L2TPSettings.dataPlane(settings)
         keepaliveInterval = Double(settings.integer(Self.keepaliveInterval)) / 1000
         timeout = Double(settings.integer(Self.timeout)) / 1000
         hooks = [:]
         for hook in BrokerHook.allCases { if let path = settings.path(hook.rawValue) { hooks[hook] = path } }
-        hookTimeout = Double(settings.integer(Self.hookTimeout)) / 1000
+        hookTimeout = L2TPSettings.hookTimeout(settings)
         logIPAddresses = settings.boolean(Self.logIPAddresses)
     }
 
@@ -46,14 +44,10 @@ struct BrokerSettings {
                                                            help: "at most this many attempts per client IP within the per-ip time; 0 = off")
     static let connectionRateLimitPerIPTime = SettingSpec("connection-rate-limit-per-ip-time", .milliseconds(0...86_400_000), default: .integer(0),
                                                           help: "the window of the per-IP limit; 0 = off")
-    static let dataPlane = SettingSpec("data-plane", .choice(["auto", "kernel", "userspace"]), default: .string("auto"),
-                                       help: "kernel: L2TPv3 in the kernel over generic netlink; userspace: a TAP device per session here; auto: the kernel when its l2tp family exists")
     static let keepaliveInterval = SettingSpec("keepalive-interval", .milliseconds(1000...60_000), default: .integer(5000),
                                                help: "how often the broker sends each client a keepalive")
     static let timeout = SettingSpec("timeout", .milliseconds(5000...3_600_000), default: .integer(120_000),
                                      help: "a client silent this long is dropped (tunneldigger: 120 s)")
-    static let hookTimeout = SettingSpec("hook-timeout", .milliseconds(100...3_600_000), default: .integer(60_000),
-                                         help: "a hook running longer is killed")
     static let logIPAddresses = SettingSpec("log-ip-addresses", .boolean, default: .boolean(false),
                                             help: "name clients by address in logs (log_ip_addresses); otherwise by uuid")
 
@@ -64,10 +58,10 @@ struct BrokerSettings {
         connectionRateLimit,
         connectionRateLimitPerIPCount,
         connectionRateLimitPerIPTime,
-        dataPlane,
+        L2TPSettings.dataPlane,
         keepaliveInterval,
         timeout,
-        hookTimeout,
+        L2TPSettings.hookTimeout,
         logIPAddresses,
     ] + BrokerHook.allCases.map {
         SettingSpec($0.rawValue, .string, help: "script run as in tunneldigger's [hooks] \($0.rawValue): \($0.argumentsHelp)")

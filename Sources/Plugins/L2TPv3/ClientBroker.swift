@@ -46,6 +46,8 @@ final class ClientBroker {
     var unacknowledged: [PendingReliable] = []
     var prober = ClientPMTUProber(ipv6: false)
     var proberRoundStart = 0.0
+    /// Bursts of this round sent so far.
+    var proberBursts = 0
     var nextProbeRound = 0.0
     var pathMTU: Int?
     var peerMTU: Int?

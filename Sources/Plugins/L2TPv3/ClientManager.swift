@@ -212,8 +212,9 @@ final class ClientManager: SessionManager, @unchecked Sendable {
             sendPrepare(broker)
         case (.tunnel(let id, let features), .getTunnel):
             establish(broker, brokerTunnelID: id, features: features ?? [])
-        case (.error, .getTunnel):
-            tunnel.logger.warning("l2tp-client: broker \(broker.name) refused the tunnel")
+        case (.error(let reason), .getTunnel):
+            // A refused PREPARE carries no reason byte (§1.6); say which form came.
+            tunnel.logger.warning("l2tp-client: broker \(broker.name) refused the tunnel (ERROR \(reason.map { "reason 0x" + String($0, radix: 16) } ?? "without a reason byte"))")
             broker.state = .failed
         case (.error(let reason), .established):
             send(.error(reason: ErrorReason.clientOtherRequested), to: broker)
@@ -301,6 +302,7 @@ final class ClientManager: SessionManager, @unchecked Sendable {
         if broker.proberRoundStart == 0 {
             guard now >= broker.nextProbeRound else { return }
             broker.proberRoundStart = now
+            broker.proberBursts = 0
             broker.prober.startRound()
         }
         let elapsed = now - broker.proberRoundStart
@@ -314,8 +316,11 @@ final class ClientManager: SessionManager, @unchecked Sendable {
             }
             broker.nextProbeRound = broker.proberRoundStart + broker.prober.interval
             broker.proberRoundStart = 0
-        } else if ClientPMTUProber.burstOffsets.contains(where: { abs(elapsed - $0) < 0.5 }) {
-            // Too large for this host's own interface: EMSGSIZE, expected and ignored.
+        } else if broker.proberBursts < ClientPMTUProber.burstOffsets.count,
+                  elapsed >= ClientPMTUProber.burstOffsets[broker.proberBursts] - 0.1 {
+            // Each burst once, however late the tick. Sizes too large for this host's
+            // own interface fail with EMSGSIZE, expected and ignored.
+            broker.proberBursts += 1
             for payload in broker.prober.payloads { send(.pmtuProbe(size: payload), to: broker) }
         }
     }

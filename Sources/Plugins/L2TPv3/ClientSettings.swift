@@ -15,7 +15,7 @@ struct ClientSettings {
     var hook: String?
     var bind: SocketAddress?
     var bindDevice: String?
-    var dataPlane: BrokerSettings.DataPlaneChoice
+    var dataPlane: L2TPSettings.DataPlane
     var hookTimeout: Double
 
     init(_ settings: Settings) {
@@ -24,13 +24,13 @@ struct ClientSettings {
         brokers = settings.list("brokers").compactMap { if case .string(let text) = $0 { BrokerAddress.parse(text) } else { nil } }
         interface = settings.string(Self.interface)
         tunnelID = UInt32(settings.integer(Self.tunnelID))
-        selection = Selection(rawValue: settings.string(Self.selection)) ?? .first
+        selection = Selection(rawValue: settings.string(Self.selection))!  // the spec admits only these
         limitKbps = UInt32(settings.integer(Self.limit))
         hook = settings.path("hook")
         bind = settings.string("bind").flatMap { SocketAddress.parse($0, defaultPort: 0) }
         bindDevice = settings.string("bind-device")
-        dataPlane = BrokerSettings.DataPlaneChoice(rawValue: settings.string(Self.dataPlane)) ?? .auto
-        hookTimeout = Double(settings.integer(Self.hookTimeout)) / 1000
+        dataPlane = L2TPSettings.dataPlane(settings)
+        hookTimeout = L2TPSettings.hookTimeout(settings)
     }
 
     /// tunneldigger's `MAX_BROKERS`.
@@ -46,10 +46,6 @@ struct ClientSettings {
                                        help: "first: the first broker in list order that answers (-g); usage: the least loaded (-a); random: any that answered (-r)")
     static let limit = SettingSpec("limit", .integer(0...4_294_967_295), default: .integer(0),
                                    help: "ask the broker to shape traffic toward this router to N kbit/s; 0 = no limit (-L)")
-    static let dataPlane = SettingSpec("data-plane", .choice(["auto", "kernel", "userspace"]), default: .string("auto"),
-                                       help: "kernel: L2TPv3 in the kernel over generic netlink; userspace: a TAP device here; auto: the kernel when its l2tp family exists")
-    static let hookTimeout = SettingSpec("hook-timeout", .milliseconds(100...3_600_000), default: .integer(60_000),
-                                         help: "a hook running longer is killed")
 
     static let specs: [SettingSpec] = [
         SettingSpec("uuid", .string, required: true,
@@ -66,8 +62,8 @@ struct ClientSettings {
                     help: "local address the sockets bind to, e.g. 192.0.2.7 (-l); default: any address of the broker's family"),
         SettingSpec("bind-device", .string,
                     help: "send and receive only through this interface, SO_BINDTODEVICE (-I)"),
-        dataPlane,
-        hookTimeout,
+        L2TPSettings.dataPlane,
+        L2TPSettings.hookTimeout,
     ]
 
     /// Checks beyond types, at the setting's place in the file.
