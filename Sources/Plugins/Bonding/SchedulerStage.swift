@@ -39,10 +39,10 @@ final class SchedulerStage: Stage {
     init(context: StageContext) throws {
         bond = try BondingPlugin.registry(of: context).bond(for: context.session, tunnel: context.tunnel)
         session = context.session
-        bond.pins = try context.settings.list("pin").map { try PinRule.parse($0.description) }
+        bond.pins = try context.settings.list(Self.pin.name).map { try PinRule.parse($0.description) }
         noUsablePath = context.dropReason("no_usable_path")
         let tunnel = context.tunnel
-        let redundant = context.settings.string("mode") == "redundant"
+        let redundant = context.settings.string(Self.mode) == "redundant"
         bond.redundant = redundant
         copies = redundant ? PacketBatch(capacity: tunnel.spec.batchSize, slotSize: tunnel.slotSize,
                                          headroom: tunnel.headroom, tailroom: tunnel.tailroom) : nil
@@ -164,19 +164,19 @@ final class SchedulerStage: Stage {
         }
     }
 
+    static let mode = SettingSpec("mode", .choice(["aggregate", "redundant"]), default: .string("aggregate"),
+                                  help: "aggregate: each packet on the link that delivers it first; redundant: every packet on the two best links")
+    static let pin = SettingSpec("pin", .list(.string), default: .list([]),
+                                 help: "keep matching traffic on one link, e.g. 'udp port 5060 -> wan2', 'dscp 46 -> wan1', 'icmp -> wan1'")
+
     static let descriptor = StageDescriptor(
         name: "bonding.scheduler",
         summary: "spreads packets over the bonded links by earliest delivery (measured rates and delays); fallback links, pinning, redundant mode",
         slots: [.schedule],
-        settings: [
-            SettingSpec("mode", .choice(["aggregate", "redundant"]), default: .string("aggregate"),
-                        help: "aggregate: each packet on the link that delivers it first; redundant: every packet on the two best links"),
-            SettingSpec("pin", .list(.string), default: .list([]),
-                        help: "keep matching traffic on one link, e.g. 'udp port 5060 -> wan2', 'dscp 46 -> wan1', 'icmp -> wan1'"),
-        ],
+        settings: [mode, pin],
         dropReasons: ["no_usable_path"],
         check: { settings in
-            for rule in settings.list("pin") { _ = try PinRule.parse(rule.description) }
+            for rule in settings.list(pin.name) { _ = try PinRule.parse(rule.description) }
         },
         make: { context in try SchedulerStage(context: context) })
 }
