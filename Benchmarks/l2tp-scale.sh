@@ -16,7 +16,8 @@
 #   sudo CLIENTS=1000 HOLD=10 Benchmarks/l2tp-scale.sh        (a quick run)
 # Knobs (environment): CLIENTS (10000), RATE (4000 or burst), HOLD (30),
 # KEEPALIVE (5), RETRY (3), BURST_CLIENTS (CLIENTS*2/5), HOOK_CLIENTS (CLIENTS),
-# SCENARIOS ("A B C"), PORT (8942), TD_LOADGEN (path of td-loadgen).
+# SCENARIOS ("A B C"), PORT (8942), TD_LOADGEN (path of td-loadgen),
+# WAKEUP_COALESCING (the broker's wakeup-coalescing in ms; unset: its default).
 # Needs: swift build -c release --product tunneld; swift build -c release --product td-loadgen
 cd "$(dirname "$0")/.." || exit 1
 source Benchmarks/lib.sh   # BIN, WORK, bench_setup (namespace + cleanup trap); set -euo pipefail
@@ -30,6 +31,7 @@ BURST_CLIENTS=${BURST_CLIENTS:-$((CLIENTS * 2 / 5))}
 HOOK_CLIENTS=${HOOK_CLIENTS:-$CLIENTS}
 SCENARIOS=${SCENARIOS:-A B C}
 PORT=${PORT:-8942}
+WAKEUP_COALESCING=${WAKEUP_COALESCING:-}   # ms; empty: the broker's default
 MOST=$((CLIENTS > HOOK_CLIENTS ? CLIENTS : HOOK_CLIENTS)); MOST=$((MOST > BURST_CLIENTS ? MOST : BURST_CLIENTS))
 MAX_TUNNELS=$((MOST + MOST / 5 > 12000 ? MOST + MOST / 5 : 12000))   # the brief's 12000, or 20 % headroom
 SHUTDOWN_WAIT=60   # how long the clients wait for their ERROR after SIGTERM
@@ -104,6 +106,7 @@ site() {
         echo "  pmtu: 1446            # fixed PMTU (0 = discovery)"
         echo "  connection-rate-limit: 0"
         echo "  data-plane: userspace"
+        if [ -n "$WAKEUP_COALESCING" ]; then echo "  wakeup-coalescing: $WAKEUP_COALESCING"; fi
         if [ -n "${2:-}" ]; then
             echo "  session.up: $2"
         fi

@@ -32,6 +32,8 @@ public final class EventLoop {
     private var timerFDDue: Int64 = 0
     /// Work to run once the ready events of this turn are handled (batched sends).
     private var endOfTurn: [Handler] = []
+    /// Pauses between turns while only control traffic flows (off unless asked for).
+    private var coalescing = WakeupCoalescing()
 
     public init() throws {
         mailbox = try LoopMailbox()
@@ -174,7 +176,28 @@ public final class EventLoop {
         running = true
         while running {
             if poll(timeoutMilliseconds: -1) < 0 { break }
+            if coalescing.window > 0 { pauseIfQuiet() }
         }
+    }
+
+    /// Pause up to `windowMilliseconds` between turns once no data has moved for a
+    /// second (`WakeupCoalescing` says why); 0 turns it off. For loops whose sockets
+    /// mostly carry control traffic from many peers, such as a broker's.
+    public func coalesceWakeups(windowMilliseconds: Int) {
+        coalescing.window = Int64(max(windowMilliseconds, 0)) * 1_000_000
+    }
+
+    /// Something in this turn should not wait for the next: data moved (a device read,
+    /// a data datagram), or a source had more than one turn's worth. The next turns do
+    /// not pause until a second has passed without it. Cheap enough to call per batch.
+    @inline(__always)
+    public func stayAwake() { coalescing.awake = true }
+
+    private func pauseIfQuiet() {
+        let pause = coalescing.pause(now: MonotonicClock.nanoseconds(), nextTimer: timers.earliest)
+        guard pause > 0 else { return }
+        var interval = timespec(tv_sec: Int(pause / 1_000_000_000), tv_nsec: Int(pause % 1_000_000_000))
+        _ = nanosleep(&interval, nil)
     }
 
     /// Wait up to `timeoutMilliseconds` (-1: forever) for events and handle those

@@ -384,6 +384,7 @@ public final class Tunnel {
         guard let device, let manager else { return }
         let batch = deviceBatch
         batch.reset()
+        loop.stayAwake()
         // Bounded reads per wake-up, so one busy source cannot starve the others.
         _ = device.read(into: batch, maxReads: batch.capacity * 2) { full in manager.outbound(full) }
         if !batch.isEmpty { manager.outbound(batch) }
@@ -393,6 +394,7 @@ public final class Tunnel {
         guard let device = session.device, let pipeline = session.pipeline else { return }
         let batch = deviceBatch
         batch.reset()
+        loop.stayAwake()
         _ = device.read(into: batch, maxReads: batch.capacity * 2) { full in pipeline.send(full) }
         if !batch.isEmpty { pipeline.send(batch) }
     }
@@ -403,14 +405,19 @@ public final class Tunnel {
         for _ in 0..<batchesPerWakeup {
             batch.reset()
             let n = link.receive(into: batch)
-            if n == 0 { break }
+            if n == 0 { return }
             // Drops before a session is known count for the tunnel; a pipeline
             // switches the batch to its session's counters.
             batch.dropCounters = counters
             demux.filter(batch, link: link)
-            if !batch.isEmpty { manager.inbound(batch, link: link) }
-            if n < batch.capacity { break }
+            // What the control handlers left is data for the sessions.
+            if !batch.isEmpty {
+                loop.stayAwake()
+                manager.inbound(batch, link: link)
+            }
+            if n < batch.capacity { return }
         }
+        loop.stayAwake()  // more than a turn's worth waiting: do not pause before the next
     }
 
     // MARK: reporting

@@ -62,6 +62,7 @@ final class BrokerManager: SessionManager {
         try tunnel.demux.claimControl(ControlMessage.magic[0], by: "the l2tp-broker session manager") { [unowned self] packet, link in
             self.control(packet, on: link)
         }
+        tunnel.loop.coalesceWakeups(windowMilliseconds: settings.wakeupCoalescing)
         if settings.pmtu == 0 {
             // Probes must leave with DF set and the cached path MTU ignored (§1.4).
             for link in tunnel.links { try link.setPMTUDiscovery(.probe) }
@@ -351,6 +352,8 @@ final class BrokerManager: SessionManager {
         settings.hookTimeout = fresh.hookTimeout
         settings.timeout = fresh.timeout
         settings.logIPAddresses = fresh.logIPAddresses
+        settings.wakeupCoalescing = fresh.wakeupCoalescing
+        tunnel.loop.coalesceWakeups(windowMilliseconds: fresh.wakeupCoalescing)
     }
 
     // MARK: data path
