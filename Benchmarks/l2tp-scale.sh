@@ -287,8 +287,8 @@ echo
 echo "command lines:"
 printf '  %s\n' "${COMMANDS[@]}"
 for s in A B C; do
-    [ -f "$WORK/$NS-$s.yaml" ] && { echo "site file of scenario $s:"; sed 's/^/  /' "$WORK/$NS-$s.yaml"; }
+    if [ -f "$WORK/$NS-$s.yaml" ]; then echo "site file of scenario $s:"; sed 's/^/  /' "$WORK/$NS-$s.yaml"; fi
 done
 for s in A B C; do
-    [ -f "$WORK/$s.out" ] && { echo "td-loadgen report, scenario $s:"; paste -sd ' ' "$WORK/$s.out" | fold -s -w 110 | sed 's/^/  /'; }
+    if [ -f "$WORK/$s.out" ]; then echo "td-loadgen report, scenario $s:"; paste -sd ' ' "$WORK/$s.out" | fold -s -w 110 | sed 's/^/  /'; fi
 done

@@ -194,7 +194,7 @@ public final class EventLoop {
     public func stayAwake() { coalescing.awake = true }
 
     private func pauseIfQuiet() {
-        let pause = coalescing.pause(now: MonotonicClock.nanoseconds(), nextTimer: timers.earliest)
+        let pause = coalescing.pause(now: MonotonicClock.nanoseconds())
         guard pause > 0 else { return }
         var interval = timespec(tv_sec: Int(pause / 1_000_000_000), tv_nsec: Int(pause % 1_000_000_000))
         _ = nanosleep(&interval, nil)
