@@ -97,6 +97,7 @@ let package = Package(
                         .product(name: "NIOHTTP1", package: "swift-nio"),
                         .product(name: "NIOEmbedded", package: "swift-nio"),
                     ], path: "Tests/MonitoringTests"),
+        .testTarget(name: "TunneldTests", dependencies: ["tunneld", "Framework"], path: "Tests/TunneldTests"),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CYAML", "CNetlink"], path: "Tests/SystemLibraryTests"),
     ]
 )

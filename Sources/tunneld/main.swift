@@ -7,7 +7,7 @@ struct TunneldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tunneld",
         abstract: "A plugin-driven tunnel: a pipeline of packet stages chosen by a YAML profile.",
-        subcommands: [Run.self, Status.self, Validate.self, Plugins.self, GenKey.self, PubKey.self])
+        subcommands: [Run.self, Status.self, Validate.self, Plugins.self, GenKey.self, PubKey.self, Import.self])
 }
 
 struct StockOption: ParsableArguments {
