@@ -1,11 +1,16 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// Linux only: TUN/TAP, epoll, timerfd, signalfd, netlink and Linux's UDP GSO/GRO are the
+// engine's ground. (PackageDescription has no Linux platform entry; this says it instead.)
+#if !os(Linux)
+#error("tunneld builds and runs on Linux only")
+#endif
+
 // Layout: Framework is the engine; every plugin depends on Framework only;
 // tunneld is the one place that knows the list of stock plugins.
 let package = Package(
     name: "tunneld",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "tunneld", targets: ["tunneld"]),
         .executable(name: "tunneld-bench", targets: ["tunneld-bench"]),
@@ -64,6 +69,8 @@ let package = Package(
             name: "tunneld",
             dependencies: [
                 "Framework", "Crypto", "Monitoring", "Bonding", "L2TPv3", "ExampleStages",
+                // Only for --version: the versions of the libraries loaded at run time.
+                "CSodium", "CYAML", "CNetlink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -97,7 +104,7 @@ let package = Package(
                         .product(name: "NIOHTTP1", package: "swift-nio"),
                         .product(name: "NIOEmbedded", package: "swift-nio"),
                     ], path: "Tests/MonitoringTests"),
-        .testTarget(name: "TunneldTests", dependencies: ["tunneld", "Framework"], path: "Tests/TunneldTests"),
+        .testTarget(name: "TunneldTests", dependencies: ["tunneld", "Framework", .product(name: "ArgumentParser", package: "swift-argument-parser")], path: "Tests/TunneldTests"),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CSodium", "CYAML", "CNetlink"], path: "Tests/SystemLibraryTests"),
     ]
 )

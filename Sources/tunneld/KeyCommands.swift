@@ -8,7 +8,10 @@ struct GenKey: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "genkey",
         abstract: "Print a new private key (or write it to a file created with mode 0600).",
-        discussion: "tunneld genkey --out site.key && tunneld pubkey site.key")
+        discussion: """
+        Example:
+          tunneld genkey --out /etc/tunneld/site.key && tunneld pubkey /etc/tunneld/site.key
+        """)
 
     @Option(name: .long, help: "Write the key to this new file (mode 0600) instead of standard output.")
     var out: String?
@@ -34,7 +37,11 @@ struct GenKey: ParsableCommand {
 struct PubKey: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pubkey",
-        abstract: "Print the public key of a private key read from a file (mode 0600) or standard input.")
+        abstract: "Print the public key of a private key read from a file (mode 0600) or standard input.",
+        discussion: """
+        Example (give the output to the peer, as its 'peer-public-key'):
+          tunneld pubkey /etc/tunneld/site.key
+        """)
 
     @Argument(help: "The private key file; standard input when omitted.")
     var file: String?

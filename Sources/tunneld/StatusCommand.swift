@@ -7,7 +7,14 @@ import Monitoring
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show sessions and links of running tunnels (from their status sockets).",
-        discussion: "Without SOCKET: every socket in /run/tunneld. --json prints the daemon's documents as they are.")
+        discussion: """
+        Without SOCKET: every socket in /run/tunneld. --json prints the daemon's documents as they are.
+
+        Examples:
+          tunneld status
+          tunneld status /run/tunneld/office.sock --json
+          tunneld status --watch
+        """)
 
     @Argument(help: "A status socket (default: all of /run/tunneld/*.sock).") var socket: String?
     @Flag(help: "Print the JSON documents instead of the table.") var json = false

@@ -7,6 +7,7 @@ struct TunneldCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tunneld",
         abstract: "A plugin-driven tunnel: a pipeline of packet stages chosen by a YAML profile.",
+        version: VersionInfo.text,
         subcommands: [Run.self, Status.self, Validate.self, Plugins.self, GenKey.self, PubKey.self, Import.self])
 }
 
@@ -16,7 +17,15 @@ struct StockOption: ParsableArguments {
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the tunnel a site file describes, until SIGTERM or SIGINT.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the tunnel a site file describes, until SIGTERM or SIGINT.",
+        discussion: """
+        SIGHUP reloads the site file; SIGUSR1 logs the status.
+
+        Examples:
+          tunneld run /etc/tunneld/office.yaml
+          tunneld run --log-level debug --stock ./plugins.yaml site.yaml
+        """)
 
     @Argument(help: "The site file (YAML).") var file: String
     @OptionGroup var stockOption: StockOption
@@ -58,7 +67,14 @@ struct Run: ParsableCommand {
 }
 
 struct Validate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Check a site file and its profile without touching the network. Exit 0 if valid, 1 if not.")
+    static let configuration = CommandConfiguration(
+        abstract: "Check a site file and its profile without touching the network. Exit 0 if valid, 1 if not.",
+        discussion: """
+        Errors name the file, line and column, and what to do.
+
+        Example:
+          tunneld validate /etc/tunneld/office.yaml
+        """)
 
     @Argument(help: "The site file (YAML).") var file: String
     @OptionGroup var stockOption: StockOption
@@ -79,7 +95,12 @@ struct Validate: ParsableCommand {
 }
 
 struct Plugins: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the registered plugins, their stages, slots and settings.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the registered plugins, their stages, slots and settings.",
+        discussion: """
+        Example (every setting of the bonding plugin):
+          tunneld plugins | sed -n '/^bonding:/,/^[a-z]/p'
+        """)
 
     func run() throws {
         for plugin in StockPlugins.registry.plugins {
