@@ -1,4 +1,4 @@
-import Framework
+@testable import Framework
 import XCTest
 @testable import L2TPv3
 

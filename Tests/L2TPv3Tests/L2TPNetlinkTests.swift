@@ -1,6 +1,6 @@
 import Glibc
 import XCTest
-import Framework
+@testable import Framework
 @testable import L2TPv3
 
 /// The kernel L2TP requests byte for byte against the protocol doc's §6.6 vectors

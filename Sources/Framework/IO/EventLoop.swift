@@ -35,7 +35,7 @@ public final class EventLoop {
     /// Pauses between turns while only control traffic flows (off unless asked for).
     private var coalescing = WakeupCoalescing()
 
-    public init() throws {
+    init() throws {
         mailbox = try LoopMailbox()
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         if epoll < 0 { throw SystemError("epoll_create1") }
@@ -56,7 +56,7 @@ public final class EventLoop {
     }
 
     /// `poster`, called from the loop's own thread or any other.
-    public func post(_ work: @escaping @Sendable () -> Void) {
+    func post(_ work: @escaping @Sendable () -> Void) {
         mailbox.post(work)
     }
 
@@ -154,7 +154,7 @@ public final class EventLoop {
     }
 
     /// Deliver `signal` to `handler` from the loop (the signal must be blocked first).
-    public func onSignal(_ signal: Int32, _ handler: @escaping Handler) throws {
+    func onSignal(_ signal: Int32, _ handler: @escaping Handler) throws {
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, signal)
@@ -172,7 +172,7 @@ public final class EventLoop {
     // MARK: running
 
     /// Serve events until `stop()`.
-    public func run() {
+    func run() {
         running = true
         while running {
             if poll(timeoutMilliseconds: -1) < 0 { break }
@@ -234,5 +234,5 @@ public final class EventLoop {
     }
 
     /// Make `run()` return after the current event.
-    public func stop() { running = false }
+    func stop() { running = false }
 }

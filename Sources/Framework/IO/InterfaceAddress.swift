@@ -5,7 +5,7 @@ public struct InterfaceAddress: Sendable, Equatable, CustomStringConvertible {
     public enum Family: Sendable, Equatable { case ipv4(UInt32), ipv6([UInt8]) }
     public let family: Family
     public let prefix: Int
-    public let text: String
+    let text: String
 
     public static func parse(_ text: String) -> InterfaceAddress? {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
@@ -22,7 +22,7 @@ public struct InterfaceAddress: Sendable, Equatable, CustomStringConvertible {
         return nil
     }
 
-    public var isIPv4: Bool {
+    var isIPv4: Bool {
         if case .ipv4 = family { return true }
         return false
     }

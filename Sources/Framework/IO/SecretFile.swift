@@ -9,8 +9,8 @@ public enum SecretFile {
     /// Largest secret file accepted; keys and passphrases are tiny.
     static let maxBytes = 4096
 
-    public struct Refusal: Error, CustomStringConvertible, Equatable {
-        public let description: String
+    struct Refusal: Error, CustomStringConvertible, Equatable {
+        let description: String
     }
 
     /// The file's text with surrounding whitespace removed.

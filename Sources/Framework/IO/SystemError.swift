@@ -2,7 +2,7 @@ import Glibc
 
 /// A failed system call, with what was being done, so the user learns what to fix.
 public struct SystemError: Error, CustomStringConvertible, Sendable {
-    public let action: String
+    let action: String
     public let code: Int32
 
     public init(_ action: String, code: Int32 = errno) {

@@ -12,17 +12,17 @@ import Glibc
 public final class TunDevice {
     public enum Kind: String, Sendable { case tun, tap }
 
-    public let kind: Kind
+    let kind: Kind
     public let name: String
     /// The MTU now: set at creation, changed by `setMTU` (a PMTU discovery result).
     public private(set) var mtu: Int
-    public let addresses: [InterfaceAddress]
+    let addresses: [InterfaceAddress]
     /// Virtio headers on every read and write (TUN with `offload`).
-    public let offload: Bool
+    let offload: Bool
     /// The kernel accepted TSO: reads may be TCP super-packets.
-    public let tso: Bool
-    public private(set) var fd: Int32
-    public let counters = TrafficCounters()
+    let tso: Bool
+    private(set) var fd: Int32
+    let counters = TrafficCounters()
 
     private static let scratchSize = VirtioNetHeader.size + TCPCoalescer.maxLength + 1
     /// Super-packet buffers, only with offloads: a broker's thousands of plain TAP
@@ -31,7 +31,7 @@ public final class TunDevice {
     private let writeScratch: UnsafeMutableRawPointer?
 
     /// Create the device, set its MTU and addresses, and bring it up.
-    public init(kind: Kind, name: String, mtu: Int, addresses: [InterfaceAddress], offload: Bool = false, up: Bool = true) throws {
+    init(kind: Kind, name: String, mtu: Int, addresses: [InterfaceAddress], offload: Bool = false, up: Bool = true) throws {
         self.kind = kind
         self.mtu = mtu
         self.addresses = addresses
@@ -70,7 +70,7 @@ public final class TunDevice {
 
     /// Close the descriptor; the kernel deletes the device (about 20 ms of kernel
     /// time each: many devices go through `DeviceReaper` instead).
-    public func close() {
+    func close() {
         if fd >= 0 {
             Glibc.close(fd)
             fd = -1
@@ -97,7 +97,7 @@ public final class TunDevice {
     /// Read packets until the device is empty or `maxReads` reads were made. Packets
     /// land at the batch's headroom; when the batch fills, `flush` must empty it.
     /// Returns the number of reads that returned data.
-    public func read(into batch: PacketBatch, maxReads: Int, flush: (PacketBatch) -> Void) -> Int {
+    func read(into batch: PacketBatch, maxReads: Int, flush: (PacketBatch) -> Void) -> Int {
         var reads = 0
         while reads < maxReads {
             if offload {
@@ -133,7 +133,7 @@ public final class TunDevice {
     /// Write every live packet of the batch to the device and consume the batch.
     /// Packets a stage marked are removed (and counted) first; failed writes are
     /// counted as `device_write_failed`.
-    public func write(_ batch: PacketBatch) {
+    func write(_ batch: PacketBatch) {
         batch.removeDropped()
         if offload {
             writeCoalesced(batch)

@@ -10,13 +10,13 @@ public final class UDPLink {
     public internal(set) var index: Int
     /// Made on first use: most links never queue control datagrams.
     private var controlQueue: ControlSendQueue?
-    public let bind: SocketAddress
+    let bind: SocketAddress
     public let device: String?
     /// Where datagrams go by default. Session managers may update it (a peer that moved).
     public var remote: SocketAddress?
     /// Settings a session manager declared for links (e.g. fallback_only), validated.
     public internal(set) var settings: Settings
-    public let counters = TrafficCounters()
+    let counters = TrafficCounters()
     public private(set) var fd: Int32 = -1
 
     private let capacity: Int
@@ -25,23 +25,23 @@ public final class UDPLink {
     private let controls: UnsafeMutableRawPointer
     private let runs: UnsafeMutablePointer<(first: Int, count: Int, bytes: Int)>
     /// UDP GSO in use; switched off for good if the kernel refuses it.
-    public private(set) var gso = true
+    private(set) var gso = true
     private static let peerOffset = MemoryLayout<Packet>.offset(of: \Packet.peer)!
 
     /// Socket options for links opened at run time (a broker's per-tunnel sockets).
     public struct Options: Sendable {
         /// Share the bound address and port with other sockets (`SO_REUSEPORT`): a
         /// connected socket per client on the broker's well-known port.
-        public var reusePort = false
+        var reusePort = false
         /// `connect()` to this peer: the kernel then delivers only its datagrams here.
-        public var connectTo: SocketAddress?
+        var connectTo: SocketAddress?
         /// Path-MTU discovery mode (`IP_MTU_DISCOVER` / `IPV6_MTU_DISCOVER`).
-        public var pmtuDiscovery: PMTUDiscovery?
+        var pmtuDiscovery: PMTUDiscovery?
         /// Receive and send buffer size; a busy listening socket wants more.
-        public var socketBuffer = 4 << 20
+        var socketBuffer = 4 << 20
         /// A runtime link the transport stage sends data on (a client's socket to
         /// its broker), not only control datagrams.
-        public var carriesData = false
+        var carriesData = false
 
         public init(reusePort: Bool = false, connectTo: SocketAddress? = nil, pmtuDiscovery: PMTUDiscovery? = nil,
                     socketBuffer: Int = 4 << 20, carriesData: Bool = false) {
@@ -61,7 +61,7 @@ public final class UDPLink {
         case probe = 3
     }
 
-    public let options: Options
+    let options: Options
 
     public init(name: String, index: Int, bind: SocketAddress, remote: SocketAddress?, device: String?,
                 settings: Settings, batchSize: Int, options: Options = Options()) throws {
@@ -144,7 +144,7 @@ public final class UDPLink {
         try check(setsockopt(fd, level, option, &value, 4) < 0 ? -errno : 0, "link \(name): path-MTU discovery mode")
     }
 
-    public func close() {
+    func close() {
         if fd >= 0 {
             Glibc.close(fd)
             fd = -1

@@ -1,7 +1,7 @@
 /// One attribute of a netlink request, in the kernel's terms: a type number and a
 /// value of the width the kernel's policy for that type expects.
 public struct NetlinkAttribute: Sendable, Equatable {
-    public enum Value: Sendable, Equatable {
+    enum Value: Sendable, Equatable {
         case u8(UInt8)
         case u16(UInt16)
         case u32(UInt32)
@@ -9,10 +9,10 @@ public struct NetlinkAttribute: Sendable, Equatable {
         case string(String)
     }
 
-    public let type: UInt16
-    public let value: Value
+    let type: UInt16
+    let value: Value
 
-    public init(_ type: UInt16, _ value: Value) {
+    init(_ type: UInt16, _ value: Value) {
         self.type = type
         self.value = value
     }
@@ -34,7 +34,7 @@ public struct NetlinkAttribute: Sendable, Equatable {
 
     /// `attributes` as they follow a message's fixed header: each an `nlattr` (length
     /// = 4 + payload, type) and its payload, zero-padded to 4 bytes.
-    public static func encode(_ attributes: [NetlinkAttribute]) -> [UInt8] {
+    static func encode(_ attributes: [NetlinkAttribute]) -> [UInt8] {
         var bytes: [UInt8] = []
         for attribute in attributes {
             let payload = attribute.payload

@@ -8,7 +8,7 @@ public struct NetlinkAttributes: Sendable, Equatable {
 
     /// Parse a stream of attributes; nil if any length runs past the end or is
     /// shorter than an attribute header, or bytes are left over after the last one.
-    public init?<Bytes: Collection>(parsing bytes: Bytes) where Bytes.Element == UInt8 {
+    init?<Bytes: Collection>(parsing bytes: Bytes) where Bytes.Element == UInt8 {
         let bytes = Array(bytes)
         var offset = 0
         while offset < bytes.count {
@@ -25,23 +25,21 @@ public struct NetlinkAttributes: Sendable, Equatable {
     }
 
     /// The types present, in ascending order.
-    public var types: [UInt16] { payloads.keys.sorted() }
+    var types: [UInt16] { payloads.keys.sorted() }
 
-    public subscript(type: UInt16) -> [UInt8]? { payloads[type] }
-
-    public func u8(_ type: UInt16) -> UInt8? { integer(type) }
-    public func u16(_ type: UInt16) -> UInt16? { integer(type) }
+    func u8(_ type: UInt16) -> UInt8? { integer(type) }
+    func u16(_ type: UInt16) -> UInt16? { integer(type) }
     public func u32(_ type: UInt16) -> UInt32? { integer(type) }
 
     /// A string attribute up to its NUL (or its end, for the kernel's unterminated
     /// NLA_STRING); nil unless it is UTF-8.
-    public func string(_ type: UInt16) -> String? {
+    func string(_ type: UInt16) -> String? {
         guard let payload = payloads[type] else { return nil }
         return String(validating: payload.prefix { $0 != 0 }, as: UTF8.self)
     }
 
     /// A nested attribute's own attributes.
-    public func nested(_ type: UInt16) -> NetlinkAttributes? {
+    func nested(_ type: UInt16) -> NetlinkAttributes? {
         payloads[type].flatMap { NetlinkAttributes(parsing: $0) }
     }
 

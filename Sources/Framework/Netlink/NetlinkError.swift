@@ -7,11 +7,11 @@ public struct NetlinkError: Error, CustomStringConvertible, Sendable, Equatable 
     /// malformed reply, the closest errno (EIO, EBADMSG) and a `detail`.
     public let code: Int32
     /// The request, as its description names it.
-    public let request: String
+    let request: String
     /// Said instead of strerror when the errno alone would mislead.
-    public let detail: String?
+    let detail: String?
 
-    public init(code: Int32, request: String, detail: String? = nil) {
+    init(code: Int32, request: String, detail: String? = nil) {
         self.code = code
         self.request = request
         self.detail = detail

@@ -4,21 +4,21 @@ import CNetlink
 /// fixed header (a genlmsghdr, an ifinfomsg) and attributes. The socket sends exactly
 /// what `encoded` returns, so a test comparing those bytes with reference vectors
 /// checks what goes to the kernel.
-public struct NetlinkRequest: Sendable, Equatable {
+struct NetlinkRequest: Sendable, Equatable {
     /// A family id (generic netlink) or an RTM_* message type (rtnetlink).
-    public var type: UInt16
-    public var flags: UInt16
-    public var fixedHeader: [UInt8]
-    public var attributes: [NetlinkAttribute]
+    var type: UInt16
+    var flags: UInt16
+    var fixedHeader: [UInt8]
+    var attributes: [NetlinkAttribute]
     /// Names the request in errors, e.g. "SESSION_CREATE tunnel 100 session 100".
-    public var label: String
+    var label: String
 
     /// Every request asks for an ACK so that success is confirmed, not assumed.
-    public static let requestFlags = UInt16(NLM_F_REQUEST | NLM_F_ACK)
+    static let requestFlags = UInt16(NLM_F_REQUEST | NLM_F_ACK)
     /// A dump: the kernel answers with many messages and a DONE instead of an ACK.
-    public static let dumpFlags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP)
+    static let dumpFlags = UInt16(NLM_F_REQUEST | NLM_F_ACK | NLM_F_DUMP)
 
-    public init(type: UInt16, flags: UInt16, fixedHeader: [UInt8], attributes: [NetlinkAttribute], label: String) {
+    init(type: UInt16, flags: UInt16, fixedHeader: [UInt8], attributes: [NetlinkAttribute], label: String) {
         self.type = type
         self.flags = flags
         self.fixedHeader = fixedHeader
@@ -26,11 +26,11 @@ public struct NetlinkRequest: Sendable, Equatable {
         self.label = label
     }
 
-    public var isDump: Bool { flags & UInt16(NLM_F_DUMP) == UInt16(NLM_F_DUMP) }
+    var isDump: Bool { flags & UInt16(NLM_F_DUMP) == UInt16(NLM_F_DUMP) }
 
     /// The whole message: `nlmsghdr` (length, type, flags, sequence, port), the fixed
     /// header padded to 4 bytes, then the attributes. Host byte order throughout.
-    public func encoded(sequence: UInt32, portID: UInt32) -> [UInt8] {
+    func encoded(sequence: UInt32, portID: UInt32) -> [UInt8] {
         let body = fixedHeader + [UInt8](repeating: 0, count: netlinkAlign(fixedHeader.count) - fixedHeader.count)
             + NetlinkAttribute.encode(attributes)
         var bytes: [UInt8] = []

@@ -23,7 +23,7 @@ public final class NetlinkWorker<Resource>: Sendable {
 
     /// Run `request` on the worker thread after every request submitted before it,
     /// then `completion` with its result on the loop's thread.
-    public func submit<T: Sendable>(_ request: @escaping @Sendable (Resource) throws -> T,
+    func submit<T: Sendable>(_ request: @escaping @Sendable (Resource) throws -> T,
                                     completion: @escaping @Sendable (Result<T, any Error>) -> Void) {
         let resource = self.resource, post = self.post
         thread.enqueue {
@@ -43,7 +43,7 @@ public final class NetlinkWorker<Resource>: Sendable {
 
     /// Run every request submitted so far and end the thread; returns when it has.
     /// Blocks the caller: for shutdown, when the loop has nothing else to do.
-    public func stop() {
+    func stop() {
         thread.finish(wait: true)
     }
 }

@@ -12,28 +12,28 @@ import Glibc
 ///
 /// Acts in the network namespace of the thread that created it. Blocking, and not
 /// thread-safe: run it on a `NetlinkWorker`, never on an event loop.
-public final class RouteNetlink {
+final class RouteNetlink {
     private let socket: NetlinkSocket
     private static let ifinfoSize = MemoryLayout<ifinfomsg>.size
 
-    public init() throws {
+    init() throws {
         socket = try NetlinkSocket(netlinkProtocol: NETLINK_ROUTE, name: "rtnetlink socket")
     }
 
     /// Put device `ifindex` in device group `group`.
-    public func setGroup(ifindex: Int32, group: UInt32) throws {
+    func setGroup(ifindex: Int32, group: UInt32) throws {
         try send(Self.setGroupRequest(ifindex: ifindex, group: group))
     }
 
     /// Remove every device of `group` in one request. Throws ENODEV when no device
     /// is in the group, and refuses group 0: every device starts in it, so deleting
     /// it would remove every interface of the namespace.
-    public func deleteGroup(_ group: UInt32) throws {
+    func deleteGroup(_ group: UInt32) throws {
         try send(Self.deleteGroupRequest(group))
     }
 
     /// The index of device `name`, or nil when there is none.
-    public func ifindex(of name: String) throws -> Int32? {
+    func ifindex(of name: String) throws -> Int32? {
         let replies: [NetlinkReply]
         do {
             replies = try socket.exchange(Self.getLinkRequest(name: name), fixedHeaderSize: Self.ifinfoSize)
@@ -49,7 +49,7 @@ public final class RouteNetlink {
     }
 
     /// Remove device `ifindex`.
-    public func deleteLink(ifindex: Int32) throws {
+    func deleteLink(ifindex: Int32) throws {
         try send(Self.deleteLinkRequest(ifindex: ifindex))
     }
 

@@ -3,11 +3,11 @@
 /// Sums are kept unfolded in a UInt64 with end-around carry; every 16-bit lane counts
 /// the same after folding, so words may be added at any lane as long as each byte
 /// keeps its place within its 16-bit word.
-public enum Checksum {
+enum Checksum {
     /// Add `count` bytes at `bytes` to `sum` (the bytes start at an even offset of the
     /// checksummed data).
     @inlinable
-    public static func add(_ bytes: UnsafeRawPointer, _ count: Int, to sum: UInt64) -> UInt64 {
+    static func add(_ bytes: UnsafeRawPointer, _ count: Int, to sum: UInt64) -> UInt64 {
         var acc = sum
         var i = 0
         while i + 8 <= count {
@@ -34,7 +34,7 @@ public enum Checksum {
 
     /// Fold an unfolded sum to 16 bits (not complemented).
     @inlinable
-    public static func fold(_ sum: UInt64) -> UInt16 {
+    static func fold(_ sum: UInt64) -> UInt16 {
         var s = (sum >> 32) + (sum & 0xffff_ffff)
         s = (s >> 32) + (s & 0xffff_ffff)
         s = (s >> 16) + (s & 0xffff)
@@ -45,11 +45,11 @@ public enum Checksum {
 
     /// The checksum to store: the complement of the folded sum.
     @inlinable
-    public static func finish(_ sum: UInt64) -> UInt16 { ~fold(sum) }
+    static func finish(_ sum: UInt64) -> UInt16 { ~fold(sum) }
 
     /// The pseudo-header sum for TCP/UDP over IPv4 or IPv6. `ip` points at the IP header.
     @inlinable
-    public static func pseudoHeader(ip: UnsafeRawPointer, isIPv6: Bool, protocol proto: UInt8, length: Int) -> UInt64 {
+    static func pseudoHeader(ip: UnsafeRawPointer, isIPv6: Bool, protocol proto: UInt8, length: Int) -> UInt64 {
         var sum: UInt64
         if isIPv6 {
             sum = add(ip + 8, 32, to: 0)  // source and destination
@@ -60,7 +60,7 @@ public enum Checksum {
     }
 
     @inlinable
-    public static func store(_ value: UInt16, at pointer: UnsafeMutableRawPointer) {
+    static func store(_ value: UInt16, at pointer: UnsafeMutableRawPointer) {
         pointer.storeBytes(of: value.bigEndian, as: UInt16.self)
     }
 }

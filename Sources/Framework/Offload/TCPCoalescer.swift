@@ -12,7 +12,7 @@ import Glibc
 /// options or fragments; no IPv6 extension headers.
 public struct TCPCoalescer {
     /// Largest super-packet: the IPv4 total-length limit.
-    public static let maxLength = 65535
+    static let maxLength = 65535
 
     public struct Segment {
         var isIPv6: Bool

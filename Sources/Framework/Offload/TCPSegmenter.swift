@@ -119,7 +119,7 @@ public enum TCPSegmenter {
     }
 
     @inline(__always)
-    public static func recomputeIPv4Checksum(_ ip: UnsafeMutableRawPointer, ipLength: Int) {
+    static func recomputeIPv4Checksum(_ ip: UnsafeMutableRawPointer, ipLength: Int) {
         ip.storeBytes(of: 0, toByteOffset: 10, as: UInt16.self)
         Checksum.store(Checksum.finish(Checksum.add(ip, ipLength, to: 0)), at: ip + 10)
     }

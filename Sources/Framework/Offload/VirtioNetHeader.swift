@@ -5,11 +5,11 @@
 public struct VirtioNetHeader: Equatable {
     public static let size = 10
     public static let needsChecksum: UInt8 = 1
-    public static let gsoNone: UInt8 = 0
+    static let gsoNone: UInt8 = 0
     public static let gsoTCPv4: UInt8 = 1
-    public static let gsoUDP: UInt8 = 3
-    public static let gsoTCPv6: UInt8 = 4
-    public static let gsoECN: UInt8 = 0x80
+    static let gsoUDP: UInt8 = 3
+    static let gsoTCPv6: UInt8 = 4
+    static let gsoECN: UInt8 = 0x80
 
     public var flags: UInt8 = 0
     public var gsoType: UInt8 = 0
@@ -18,7 +18,7 @@ public struct VirtioNetHeader: Equatable {
     public var checksumStart: UInt16 = 0
     public var checksumOffset: UInt16 = 0
 
-    public init() {}
+    init() {}
 
     public init(flags: UInt8, gsoType: UInt8, headerLength: UInt16, gsoSize: UInt16, checksumStart: UInt16, checksumOffset: UInt16) {
         self.flags = flags
@@ -30,7 +30,7 @@ public struct VirtioNetHeader: Equatable {
     }
 
     @inlinable
-    public init(from p: UnsafeRawPointer) {
+    init(from p: UnsafeRawPointer) {
         flags = p.load(fromByteOffset: 0, as: UInt8.self)
         gsoType = p.load(fromByteOffset: 1, as: UInt8.self)
         headerLength = p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
@@ -40,7 +40,7 @@ public struct VirtioNetHeader: Equatable {
     }
 
     @inlinable
-    public func write(to p: UnsafeMutableRawPointer) {
+    func write(to p: UnsafeMutableRawPointer) {
         p.storeBytes(of: flags, toByteOffset: 0, as: UInt8.self)
         p.storeBytes(of: gsoType, toByteOffset: 1, as: UInt8.self)
         p.storeBytes(of: headerLength, toByteOffset: 2, as: UInt16.self)

@@ -7,10 +7,10 @@ import Atomics
 /// a plain load and store: no lock, no read-modify-write, no allocation. Readers see
 /// each counter's value at some recent moment, which is all monitoring needs.
 public final class CounterBlock: @unchecked Sendable {
-    public let count: Int
+    let count: Int
     @usableFromInline let storage: UnsafeMutablePointer<UInt64.AtomicRepresentation>
 
-    public init(count: Int) {
+    init(count: Int) {
         self.count = count
         storage = .allocate(capacity: count)
         storage.initialize(repeating: UInt64.AtomicRepresentation(0), count: count)
@@ -30,7 +30,7 @@ public final class CounterBlock: @unchecked Sendable {
 
     /// Read counter `index` from any thread.
     @inlinable
-    public func value(_ index: Int) -> UInt64 {
+    func value(_ index: Int) -> UInt64 {
         UnsafeAtomic<UInt64>(at: storage + index).load(ordering: .relaxed)
     }
 }
@@ -44,17 +44,17 @@ public final class TrafficCounters: @unchecked Sendable {
 
     public init() {}
 
-    @inlinable public func countSent(bytes: Int) {
+    @inlinable func countSent(bytes: Int) {
         block.add(TrafficCounters.txPackets)
         block.add(TrafficCounters.txBytes, UInt64(bytes))
     }
 
-    @inlinable public func countSent(packets: Int, bytes: Int) {
+    @inlinable func countSent(packets: Int, bytes: Int) {
         block.add(TrafficCounters.txPackets, UInt64(packets))
         block.add(TrafficCounters.txBytes, UInt64(bytes))
     }
 
-    @inlinable public func countReceived(bytes: Int) {
+    @inlinable func countReceived(bytes: Int) {
         block.add(TrafficCounters.rxPackets)
         block.add(TrafficCounters.rxBytes, UInt64(bytes))
     }
@@ -63,14 +63,14 @@ public final class TrafficCounters: @unchecked Sendable {
         block.add(TrafficCounters.dropBase + reason.id)
     }
 
-    public func drops(_ reason: DropReason) -> UInt64 { block.value(TrafficCounters.dropBase + reason.id) }
-    public var sentPackets: UInt64 { block.value(TrafficCounters.txPackets) }
-    public var sentBytes: UInt64 { block.value(TrafficCounters.txBytes) }
-    public var receivedPackets: UInt64 { block.value(TrafficCounters.rxPackets) }
-    public var receivedBytes: UInt64 { block.value(TrafficCounters.rxBytes) }
+    func drops(_ reason: DropReason) -> UInt64 { block.value(TrafficCounters.dropBase + reason.id) }
+    var sentPackets: UInt64 { block.value(TrafficCounters.txPackets) }
+    var sentBytes: UInt64 { block.value(TrafficCounters.txBytes) }
+    var receivedPackets: UInt64 { block.value(TrafficCounters.rxPackets) }
+    var receivedBytes: UInt64 { block.value(TrafficCounters.rxBytes) }
 
     /// Non-zero drop counters by name, for status output and logs.
-    public func dropSummary(names: [String]) -> [(String, UInt64)] {
+    func dropSummary(names: [String]) -> [(String, UInt64)] {
         names.enumerated().compactMap { index, name in
             let value = block.value(TrafficCounters.dropBase + index)
             return value == 0 ? nil : (name, value)

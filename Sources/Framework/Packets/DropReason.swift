@@ -30,12 +30,12 @@ public struct DropReason: Hashable, Sendable {
     /// Not a drop: a packet removed because it was consumed (never counted).
     static let discarded = DropReason(id: capacity - 1)
 
-    public static let frameworkNames = [
+    static let frameworkNames = [
         "unclaimed", "truncated", "oversize", "malformed", "unknown_peer",
         "no_room", "send_failed", "device_write_failed", "no_link",
     ]
     /// Upper bound on distinct reasons in one tunnel (framework + plugins); the last id is internal.
-    public static let capacity = 64
+    static let capacity = 64
 }
 
 /// Names of the drop reasons in one assembled tunnel: the framework's, then each
@@ -43,10 +43,10 @@ public struct DropReason: Hashable, Sendable {
 public struct DropReasonTable: Sendable {
     public private(set) var names: [String] = DropReason.frameworkNames
 
-    public init() {}
+    init() {}
 
     /// The reason for `name`, adding it if new.
-    public mutating func reason(named name: String) -> DropReason {
+    mutating func reason(named name: String) -> DropReason {
         if let index = names.firstIndex(of: name) { return DropReason(id: index) }
         precondition(names.count < DropReason.capacity - 1, "more than \(DropReason.capacity) drop reasons")
         names.append(name)

@@ -7,7 +7,7 @@
 /// every stage, so the next stage only sees live packets.
 public final class Pipeline {
     public let stages: [Stage]
-    public let egress: Stage
+    let egress: Stage
     let counters: TrafficCounters
     private let count: Int
 

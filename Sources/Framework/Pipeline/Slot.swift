@@ -15,5 +15,5 @@ public enum Slot: String, CaseIterable, Sendable {
     case ingress, encrypt, schedule, transport, reorder, egress
 
     /// Slots in send order, as listed in profiles and `tunneld plugins`.
-    public static let sendOrder: [Slot] = [.ingress, .reorder, .encrypt, .schedule, .transport]
+    static let sendOrder: [Slot] = [.ingress, .reorder, .encrypt, .schedule, .transport]
 }

@@ -2,10 +2,10 @@
 /// with the first error found, always with `file:line:column` and what was expected.
 /// Touches no network and no device.
 public struct ProfileLoader: Sendable {
-    public let registry: PluginRegistry
-    public let stock: StockProfiles
+    let registry: PluginRegistry
+    let stock: StockProfiles
 
-    public static let siteKeys = ["profile", "device", "links", "sessions", "pipeline", "settings", "stages", "batch", "log"]
+    static let siteKeys = ["profile", "device", "links", "sessions", "pipeline", "settings", "stages", "batch", "log"]
     static let deviceKeys = ["name", "mtu", "address", "offload"]
     static let linkKeys = ["name", "bind", "remote", "device"]
     static let customStageKeys = ["use", "after", "before", "settings"]

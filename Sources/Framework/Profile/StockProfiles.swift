@@ -1,25 +1,25 @@
 /// The stock profiles of `plugins.yaml`: for each, the session manager, which stage
 /// fills each slot, and default settings. Parsed and checked against the registry.
 public struct StockProfiles: Sendable {
-    public struct Profile: Sendable {
-        public let name: String
-        public let summary: String
-        public let sessions: (name: String, mark: SourceMark)
-        public let sessionSettings: YAMLNode?
+    struct Profile: Sendable {
+        let name: String
+        let summary: String
+        let sessions: (name: String, mark: SourceMark)
+        let sessionSettings: YAMLNode?
         /// Stage name per slot ("none" for an empty slot), with where it was written.
-        public let slots: [Slot: (name: String, mark: SourceMark)]
+        let slots: [Slot: (name: String, mark: SourceMark)]
         /// Default settings per stage name.
-        public let stageSettings: [String: YAMLNode]
-        public let device: YAMLNode?
-        public let mark: SourceMark
+        let stageSettings: [String: YAMLNode]
+        let device: YAMLNode?
+        let mark: SourceMark
     }
 
-    public let file: String
-    public let profiles: [Profile]
+    let file: String
+    let profiles: [Profile]
 
-    public func profile(named name: String) -> Profile? { profiles.first { $0.name == name } }
+    func profile(named name: String) -> Profile? { profiles.first { $0.name == name } }
 
-    public static let profileKeys = ["summary", "sessions", "session-settings", "pipeline", "settings", "device"]
+    static let profileKeys = ["summary", "sessions", "session-settings", "pipeline", "settings", "device"]
 
     /// Parse `plugins.yaml`.
     public static func parse(_ text: String, file: String, registry: PluginRegistry) throws -> StockProfiles {

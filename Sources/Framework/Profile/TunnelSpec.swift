@@ -2,46 +2,46 @@
 /// what `Tunnel` builds. Produced only by `ProfileLoader`.
 public struct TunnelSpec: Sendable {
     public struct DeviceSpec: Sendable {
-        public var name: String
+        var name: String
         public var mtu: Int
-        public var addresses: [InterfaceAddress]
+        var addresses: [InterfaceAddress]
         /// TSO/GRO offloads between the kernel and the tunnel (TUN only).
-        public var offload: Bool
-        public var mark: SourceMark
+        var offload: Bool
+        var mark: SourceMark
     }
 
     public struct LinkSpec: Sendable {
-        public var name: String
-        public var bind: SocketAddress
-        public var remote: SocketAddress?
-        public var device: String?
+        var name: String
+        var bind: SocketAddress
+        var remote: SocketAddress?
+        var device: String?
         /// The session manager's per-link settings.
-        public var settings: Settings
-        public var mark: SourceMark
+        var settings: Settings
+        var mark: SourceMark
     }
 
     public struct StageSpec: Sendable {
         public var descriptor: StageDescriptor
-        public var settings: Settings
+        var settings: Settings
         /// How the profile placed it: a slot name, or a position such as "after: encrypt".
         public var placement: String
-        public var mark: SourceMark
+        var mark: SourceMark
     }
 
-    public struct ServiceSpec: Sendable {
-        public var descriptor: ServiceDescriptor
-        public var settings: Settings
+    struct ServiceSpec: Sendable {
+        var descriptor: ServiceDescriptor
+        var settings: Settings
     }
 
     public var file: String
     public var profile: String
-    public var summary: String
+    var summary: String
     /// The tunnel-wide device; nil when the pipeline has none or devices are per session.
     public var device: DeviceSpec?
     /// Each session owns a device of `deviceKind`, made by its session manager
     /// (a broker's `l2tp<T>-<S>` interfaces); the stock profile says `device: per-session`.
-    public var devicesPerSession: Bool
-    public static let perSessionDevices = "per-session"
+    var devicesPerSession: Bool
+    static let perSessionDevices = "per-session"
     public var links: [LinkSpec]
     public var sessionManager: SessionManagerDescriptor
     public var sessionSettings: Settings
@@ -49,12 +49,12 @@ public struct TunnelSpec: Sendable {
     public var stages: [StageSpec]
     public var egress: StageSpec
     /// Services to start with the tunnel (status API, metrics).
-    public var services: [ServiceSpec]
+    var services: [ServiceSpec]
     public var batchSize: Int
     public var logLevel: String
 
     /// The device kind the ingress/egress stages need, if any.
-    public var deviceKind: TunDevice.Kind? {
+    var deviceKind: TunDevice.Kind? {
         stages.first?.descriptor.deviceKind ?? egress.descriptor.deviceKind
     }
 }

@@ -2,11 +2,11 @@ import CYAML
 
 /// A position in a source file, 1-based, for error messages (`file:line:column`).
 public struct SourceMark: Sendable, Equatable, CustomStringConvertible {
-    public let file: String
-    public let line: Int
-    public let column: Int
+    let file: String
+    let line: Int
+    let column: Int
 
-    public init(file: String, line: Int, column: Int) {
+    init(file: String, line: Int, column: Int) {
         self.file = file
         self.line = line
         self.column = column
@@ -17,18 +17,18 @@ public struct SourceMark: Sendable, Equatable, CustomStringConvertible {
 
 /// A parsed YAML document: scalars, sequences and mappings, each with the mark of
 /// where it starts. Keys keep their own marks so "unknown key" points at the key.
-public indirect enum YAMLNode: Sendable {
+indirect enum YAMLNode: Sendable {
     case scalar(String, SourceMark, plain: Bool)
     case sequence([YAMLNode], SourceMark)
     case mapping([(key: String, keyMark: SourceMark, value: YAMLNode)], SourceMark)
 
-    public var mark: SourceMark {
+    var mark: SourceMark {
         switch self {
         case .scalar(_, let mark, _), .sequence(_, let mark), .mapping(_, let mark): return mark
         }
     }
 
-    public var kindName: String {
+    var kindName: String {
         switch self {
         case .scalar: return "a scalar"
         case .sequence: return "a list"
@@ -39,8 +39,8 @@ public indirect enum YAMLNode: Sendable {
 
 /// An error in a profile or site file, always with the place it was found.
 public struct ProfileError: Error, CustomStringConvertible, Equatable, Sendable {
-    public let mark: SourceMark
-    public let message: String
+    let mark: SourceMark
+    let message: String
 
     public init(_ mark: SourceMark, _ message: String) {
         self.mark = mark
@@ -55,10 +55,10 @@ public struct ProfileError: Error, CustomStringConvertible, Equatable, Sendable 
 /// Only one document per file; anchors and aliases are refused (a profile should
 /// read top to bottom), as are tags. Depth is bounded so hostile input cannot
 /// exhaust the stack.
-public enum YAMLParser {
-    public static let maxDepth = 64
+enum YAMLParser {
+    static let maxDepth = 64
 
-    public static func parse(_ text: String, file: String) throws -> YAMLNode {
+    static func parse(_ text: String, file: String) throws -> YAMLNode {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
             throw ProfileError(SourceMark(file: file, line: 1, column: 1), "cannot initialise the YAML parser")

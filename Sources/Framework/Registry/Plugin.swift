@@ -32,22 +32,22 @@ public struct StageDescriptor: Sendable {
     /// For stages that define the tunnel's wire format on the network side: the first
     /// bytes of data datagrams they accept. The claim of the deepest such stage in a
     /// pipeline is the one the tunnel's demultiplexer uses.
-    public let dataFirstBytes: [ClosedRange<UInt8>]?
+    let dataFirstBytes: [ClosedRange<UInt8>]?
     /// The local device this stage reads or writes, when it is an ingress/egress stage.
-    public let deviceKind: TunDevice.Kind?
+    let deviceKind: TunDevice.Kind?
     /// True when the stage proves where each received packet comes from (an AEAD with
     /// a handshake). Session managers then follow a peer's new address only when the
     /// stage reports an authenticated packet from it, never on a bare datagram.
-    public let authenticates: Bool
+    let authenticates: Bool
     /// Checks that need more than types and ranges (files exist, keys parse, secret
     /// files are private), run when the profile is loaded, so `tunneld validate`
     /// catches them and `run` fails before touching the network. Throw a
     /// `ProfileError` at the setting's mark (`settings.mark(name)`).
-    public let check: (@Sendable (Settings) throws -> Void)?
+    let check: (@Sendable (Settings) throws -> Void)?
     /// Tunnel-wide set-up, once at start before any session exists: what must listen
     /// even while no session is up (a handshake responder on a hub).
-    public let prepare: (@Sendable (Tunnel, Settings) throws -> Void)?
-    public let make: @Sendable (StageContext) throws -> Stage
+    let prepare: (@Sendable (Tunnel, Settings) throws -> Void)?
+    let make: @Sendable (StageContext) throws -> Stage
 
     public init(name: String, summary: String, slots: [Slot], insertable: Bool = false,
                 settings: [SettingSpec] = [], dropReasons: [String] = [],
@@ -79,16 +79,16 @@ public struct SessionManagerDescriptor: Sendable {
     public let linkSettings: [SettingSpec]
     /// Checks of the manager's settings beyond types and ranges, at load time
     /// (throw a `ProfileError` at the setting's mark).
-    public let check: (@Sendable (Settings) throws -> Void)?
+    let check: (@Sendable (Settings) throws -> Void)?
     /// Socket options for the site's links, from the manager's settings: a broker
     /// that hands per-client sockets to the kernel needs `SO_REUSEPORT` on the
     /// listening ones, and large receive buffers for handshake bursts.
-    public let linkOptions: (@Sendable (Settings) -> UDPLink.Options)?
+    let linkOptions: (@Sendable (Settings) -> UDPLink.Options)?
     /// The manager opens its sockets itself while running (a client that takes a
     /// new source port per attempt); a site file then has no `links:`, and this
     /// says where the peers go instead.
-    public let ownLinks: String?
-    public let make: @Sendable (SessionManagerContext) throws -> SessionManager
+    let ownLinks: String?
+    let make: @Sendable (SessionManagerContext) throws -> SessionManager
 
     public init(name: String, summary: String, settings: [SettingSpec] = [], linkSettings: [SettingSpec] = [],
                 check: (@Sendable (Settings) throws -> Void)? = nil,

@@ -22,25 +22,25 @@ public struct PluginRegistry: Sendable {
         plugins.append(plugin)
     }
 
-    public func service(named name: String) -> ServiceDescriptor? {
+    func service(named name: String) -> ServiceDescriptor? {
         for plugin in plugins {
             if let service = plugin.services.first(where: { $0.name == name }) { return service }
         }
         return nil
     }
 
-    public var allServices: [ServiceDescriptor] {
+    var allServices: [ServiceDescriptor] {
         plugins.flatMap(\.services)
     }
 
-    public func stage(named name: String) -> StageDescriptor? {
+    func stage(named name: String) -> StageDescriptor? {
         for plugin in plugins {
             if let stage = plugin.stages.first(where: { $0.name == name }) { return stage }
         }
         return nil
     }
 
-    public func sessionManager(named name: String) -> SessionManagerDescriptor? {
+    func sessionManager(named name: String) -> SessionManagerDescriptor? {
         for plugin in plugins {
             if let manager = plugin.sessionManagers.first(where: { $0.name == name }) { return manager }
         }
@@ -48,15 +48,15 @@ public struct PluginRegistry: Sendable {
     }
 
     /// Stages that may fill `slot`, by name.
-    public func stages(for slot: Slot) -> [StageDescriptor] {
+    func stages(for slot: Slot) -> [StageDescriptor] {
         plugins.flatMap(\.stages).filter { $0.slots.contains(slot) }
     }
 
-    public var insertableStages: [StageDescriptor] {
+    var insertableStages: [StageDescriptor] {
         plugins.flatMap(\.stages).filter(\.insertable)
     }
 
-    public var allSessionManagers: [SessionManagerDescriptor] {
+    var allSessionManagers: [SessionManagerDescriptor] {
         plugins.flatMap(\.sessionManagers)
     }
 }

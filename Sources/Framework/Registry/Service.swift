@@ -13,7 +13,7 @@ public struct ServiceDescriptor: Sendable {
     public let summary: String
     public let settings: [SettingSpec]
     public let enabledByDefault: Bool
-    public let make: @Sendable (ServiceContext) throws -> Service
+    let make: @Sendable (ServiceContext) throws -> Service
 
     public init(name: String, summary: String, settings: [SettingSpec] = [], enabledByDefault: Bool = false,
                 make: @escaping @Sendable (ServiceContext) throws -> Service) {

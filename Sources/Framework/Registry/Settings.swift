@@ -65,16 +65,16 @@ public struct SettingSpec: Sendable {
 /// Validated settings handed to a stage or session manager. Every declared setting
 /// has a value here unless it is optional without a default.
 public struct Settings: Sendable {
-    public private(set) var values: [String: SettingValue]
+    private(set) var values: [String: SettingValue]
     /// Where each value was written, for errors found later (e.g. a device that will not open).
-    public private(set) var marks: [String: SourceMark]
+    private(set) var marks: [String: SourceMark]
 
     public init(values: [String: SettingValue] = [:], marks: [String: SourceMark] = [:]) {
         self.values = values
         self.marks = marks
     }
 
-    public subscript(name: String) -> SettingValue? { values[name] }
+    subscript(name: String) -> SettingValue? { values[name] }
 
     public func integer(_ name: String) -> Int? {
         if case .integer(let v) = values[name] { return v }
@@ -86,7 +86,7 @@ public struct Settings: Sendable {
         return nil
     }
 
-    public func boolean(_ name: String) -> Bool? {
+    func boolean(_ name: String) -> Bool? {
         if case .boolean(let v) = values[name] { return v }
         return nil
     }
@@ -148,10 +148,10 @@ public struct Settings: Sendable {
 }
 
 /// Checks YAML against setting specs.
-public enum SettingsValidator {
+enum SettingsValidator {
     /// Validate a YAML mapping of settings, layered over `base` (defaults, or a stock
     /// profile's values). `owner` names what the settings belong to, for messages.
-    public static func validate(_ node: YAMLNode?, specs: [SettingSpec], owner: String,
+    static func validate(_ node: YAMLNode?, specs: [SettingSpec], owner: String,
                                 over base: Settings = Settings(), requireAll: Bool = true,
                                 at ownerMark: SourceMark) throws -> Settings {
         var result = base
@@ -180,7 +180,7 @@ public enum SettingsValidator {
         return result
     }
 
-    public static func convert(_ node: YAMLNode, to type: SettingType, name: String) throws -> SettingValue {
+    static func convert(_ node: YAMLNode, to type: SettingType, name: String) throws -> SettingValue {
         let expected = "\(name) must be \(type)"
         switch type {
         case .list(let element):

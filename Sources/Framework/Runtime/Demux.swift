@@ -40,9 +40,9 @@ public final class Demux {
         owners[Int(byte)] = owner
     }
 
-    public struct ClaimError: Error, CustomStringConvertible {
+    struct ClaimError: Error, CustomStringConvertible {
         let byte: UInt8, owner: String, holder: String
-        public var description: String { "\(owner) claims first byte \(byte), already claimed by \(holder)" }
+        var description: String { "\(owner) claims first byte \(byte), already claimed by \(holder)" }
     }
 
     /// Leave only data datagrams in the batch; dispatch control ones; drop the rest.

@@ -6,7 +6,7 @@
 /// character into a script or a log line. Values are passed in an argv, never through
 /// a shell, so `$(…)` and quotes stay literal text.
 public enum HookArgument {
-    public static let maximumLength = 255
+    static let maximumLength = 255
 
     public static func sanitize(_ bytes: some Sequence<UInt8>) -> String {
         var result: [UInt8] = []
@@ -18,7 +18,7 @@ public enum HookArgument {
         return String(decoding: result, as: UTF8.self)
     }
 
-    public static func sanitize(_ string: String) -> String {
+    static func sanitize(_ string: String) -> String {
         sanitize(string.utf8)
     }
 

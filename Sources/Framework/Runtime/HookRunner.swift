@@ -13,13 +13,13 @@ import Logging
 /// missing (Linux before 5.3, some sandboxes) a 20 ms timer polls with waitpid instead.
 public final class HookRunner {
     public struct Hook {
-        public var script: String
-        public var arguments: [String]
-        public var environment: [String: String]
-        public var timeout: Double
+        var script: String
+        var arguments: [String]
+        var environment: [String: String]
+        var timeout: Double
         /// A command whose failure is normal (deleting what may not exist): its
         /// stderr goes to /dev/null and a failure is logged at debug level only.
-        public var mayFail: Bool
+        var mayFail: Bool
 
         public init(script: String, arguments: [String], environment: [String: String], timeout: Double, mayFail: Bool = false) {
             self.script = script
@@ -36,11 +36,11 @@ public final class HookRunner {
     /// For status output. `completed` exited with status 0; `failed` did not start,
     /// exited otherwise or died of a signal; `timedOut` ran past the timeout and was killed.
     public struct Counters: Equatable, Sendable {
-        public var running = 0
-        public var queued = 0
-        public var completed = 0
-        public var failed = 0
-        public var timedOut = 0
+        var running = 0
+        var queued = 0
+        var completed = 0
+        var failed = 0
+        var timedOut = 0
     }
 
     /// A hook whose process runs.
@@ -64,7 +64,7 @@ public final class HookRunner {
     }
 
     /// How many hooks may run at once; more wait their turn.
-    public var concurrencyLimit: Int {
+    var concurrencyLimit: Int {
         didSet { startReady() }
     }
 
@@ -95,9 +95,9 @@ public final class HookRunner {
         startReady()
     }
 
-    public var isIdle: Bool { schedule.running == 0 && schedule.queued == 0 }
+    var isIdle: Bool { schedule.running == 0 && schedule.queued == 0 }
 
-    public var counters: Counters {
+    var counters: Counters {
         var counters = finished
         counters.running = schedule.running
         counters.queued = schedule.queued
@@ -107,7 +107,7 @@ public final class HookRunner {
     /// At shutdown, with the loop stopped: run what is queued to the end, waiting
     /// (each hook still bounded by its timeout), so `tuntap_down` scripts finish
     /// before the device disappears.
-    public func drain() {
+    func drain() {
         while !isIdle {
             startReady()
             waitForAnExit()

@@ -12,7 +12,7 @@ public enum MonotonicClock {
     /// The same clock in whole nanoseconds: timer deadlines, which must compare and
     /// add exactly (a repeating timer's deadlines are sums of its period).
     @inline(__always)
-    public static func nanoseconds() -> Int64 {
+    static func nanoseconds() -> Int64 {
         var time = timespec()
         clock_gettime(CLOCK_MONOTONIC, &time)
         return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)

@@ -4,8 +4,8 @@
 /// retune (a new uplink, a tolerance, a fallback flag). The pipeline, the device and
 /// stage settings (keys, ciphers) are wired into every session; changing them means
 /// a restart, so a reload names them and keeps the running values.
-public enum ReloadPlan {
-    public static func restartOnlyChanges(from old: TunnelSpec, to new: TunnelSpec) -> [String] {
+enum ReloadPlan {
+    static func restartOnlyChanges(from old: TunnelSpec, to new: TunnelSpec) -> [String] {
         var changes: [String] = []
         if old.profile != new.profile { changes.append("the profile ('\(old.profile)' → '\(new.profile)')") }
         if old.sessionManager.name != new.sessionManager.name { changes.append("the session manager") }

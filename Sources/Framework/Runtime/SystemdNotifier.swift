@@ -9,14 +9,14 @@ import Glibc
 /// `RELOADING=1` then `READY=1` around a SIGHUP reload; `STOPPING=1` at shutdown;
 /// `WATCHDOG=1` from the loop itself when the unit sets `WatchdogSec=`, so a wedged
 /// data path is restarted by systemd.
-public final class SystemdNotifier {
+final class SystemdNotifier {
     private let address: sockaddr_un?
     private let addressLength: socklen_t
     private let fd: Int32
     /// Half of `$WATCHDOG_USEC`, when the watchdog is on for this process.
-    public let watchdogInterval: Double?
+    let watchdogInterval: Double?
 
-    public init(environment: [String: String] = SystemdNotifier.processEnvironment()) {
+    init(environment: [String: String] = SystemdNotifier.processEnvironment()) {
         var watchdog: Double?
         if let usec = environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0,
            environment["WATCHDOG_PID"].flatMap(Int32.init).map({ $0 == getpid() }) ?? true {
@@ -42,9 +42,9 @@ public final class SystemdNotifier {
 
     deinit { if fd >= 0 { close(fd) } }
 
-    public var isActive: Bool { fd >= 0 }
+    var isActive: Bool { fd >= 0 }
 
-    public static func processEnvironment() -> [String: String] {
+    static func processEnvironment() -> [String: String] {
         var result: [String: String] = [:]
         for key in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
             if let value = getenv(key) { result[key] = String(cString: value) }
@@ -54,7 +54,7 @@ public final class SystemdNotifier {
 
     /// Send `lines` as one message. Best effort: systemd not listening is not an error
     /// the tunnel could act on.
-    public func notify(_ lines: [String]) {
+    func notify(_ lines: [String]) {
         guard fd >= 0, var target = address else { return }
         let message = lines.joined(separator: "\n")
         _ = message.withCString { text in
@@ -66,15 +66,15 @@ public final class SystemdNotifier {
         }
     }
 
-    public func ready(status: String) { notify(["READY=1", "STATUS=\(status)"]) }
+    func ready(status: String) { notify(["READY=1", "STATUS=\(status)"]) }
 
     /// Before a reload: systemd wants the monotonic time with it (systemd 253+).
-    public func reloading() {
+    func reloading() {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         notify(["RELOADING=1", "MONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)"])
     }
 
-    public func stopping() { notify(["STOPPING=1"]) }
-    public func watchdog() { notify(["WATCHDOG=1"]) }
+    func stopping() { notify(["STOPPING=1"]) }
+    func watchdog() { notify(["WATCHDOG=1"]) }
 }

@@ -16,7 +16,7 @@ public final class Tunnel {
     public let counters = TrafficCounters()
     public private(set) var dropReasons = DropReasonTable()
     public private(set) var manager: SessionManager?
-    public private(set) var services: [Service] = []
+    private(set) var services: [Service] = []
     /// Per first byte of a data datagram: who finds its session from its own bytes,
     /// before any stage runs (the crypto stage by the receiver index its records
     /// name). Each stage that defines a wire format routes its own range, so two
@@ -32,12 +32,12 @@ public final class Tunnel {
     /// Runs status scripts off the data path.
     public private(set) lazy var hooks = HookRunner(loop: loop, logger: logger)
     /// Unix time of the start.
-    public let startedAt = TunnelStatus.wallClock()
+    let startedAt = TunnelStatus.wallClock()
     /// Unix time of the last reload that took effect, and how many did.
-    public private(set) var lastReload: Double?
-    public private(set) var reloads = 0
+    private(set) var lastReload: Double?
+    private(set) var reloads = 0
     /// Tells systemd when the tunnel is ready, reloading or stopping.
-    public let systemd = SystemdNotifier()
+    let systemd = SystemdNotifier()
     private var watchdogTimer: EventLoop.Timer?
 
     /// Bytes in front of every packet for headers stages prepend.
@@ -55,7 +55,7 @@ public final class Tunnel {
     private var runtimeLinks: [Int32: (link: UDPLink, token: EventLoop.Token)] = [:]
     /// Runtime links that carry the userspace data path (a client's socket to its
     /// broker); the transport sends on them as on `links`.
-    public private(set) var dataLinks: [UDPLink] = []
+    private(set) var dataLinks: [UDPLink] = []
     /// Runtime links are numbered from here, so their indices never collide with
     /// the site's links, which a reload renumbers.
     static let runtimeLinkIndexBase = 1 << 20
@@ -88,7 +88,7 @@ public final class Tunnel {
     }
 
     /// True when a stage of this tunnel's pipeline authenticates received packets.
-    public var authenticates: Bool { spec.stages.contains { $0.descriptor.authenticates } }
+    var authenticates: Bool { spec.stages.contains { $0.descriptor.authenticates } }
 
     /// The id of a plugin-declared drop reason.
     public func dropReason(named name: String) -> DropReason {
@@ -159,7 +159,7 @@ public final class Tunnel {
     /// SIGHUP: re-read the site file and apply what can change without a restart —
     /// links added, removed or retuned, and the session manager's settings. A file
     /// that does not load changes nothing; the error names file:line:column.
-    public func reload() {
+    func reload() {
         guard let reloader else {
             logger.warning("SIGHUP: this tunnel was not started from a file; nothing to reload")
             return
@@ -230,11 +230,11 @@ public final class Tunnel {
     /// A device a session owns (fleet profiles): created with the session, removed
     /// when it ends. The kind is the profile's (`tun` or `tap` ingress).
     public struct SessionDevice: Sendable {
-        public var name: String
-        public var mtu: Int
-        public var addresses: [InterfaceAddress]
+        var name: String
+        var mtu: Int
+        var addresses: [InterfaceAddress]
         /// Bring it up now; a tunneldigger hook expects to do that itself.
-        public var up: Bool
+        var up: Bool
 
         public init(name: String, mtu: Int, addresses: [InterfaceAddress] = [], up: Bool = true) {
             (self.name, self.mtu, self.addresses, self.up) = (name, mtu, addresses, up)
@@ -345,7 +345,7 @@ public final class Tunnel {
         shutdown()
     }
 
-    public func requestStop(_ why: String) {
+    func requestStop(_ why: String) {
         guard !stopping else { return }
         stopping = true
         systemd.stopping()
@@ -424,7 +424,7 @@ public final class Tunnel {
 
     /// One line per session, link and the tunnel itself, `key=value` separated by
     /// spaces: stable for scripts and tests.
-    public func counterReport() -> [String] {
+    func counterReport() -> [String] {
         func line(_ what: String, _ c: TrafficCounters) -> String {
             var text = "counters \(what) tx_packets=\(c.sentPackets) tx_bytes=\(c.sentBytes) rx_packets=\(c.receivedPackets) rx_bytes=\(c.receivedBytes)"
             for (name, value) in c.dropSummary(names: dropReasons.names) { text += " drop.\(name)=\(value)" }

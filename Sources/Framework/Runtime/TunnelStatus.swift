@@ -40,7 +40,7 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
     }
 
     public struct SessionEntry: Codable, Sendable, Equatable {
-        public var id: UInt32
+        var id: UInt32
         public var name: String
         public var peer: String?
         public var state: String
@@ -49,13 +49,13 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
         /// `userspace` (the session's stages run here) or `kernel` (the kernel forwards).
         public var dataPlane: String
         /// The session's own network device, in fleet profiles.
-        public var device: String?
+        var device: String?
         public var counters: Counters
         /// What the session's plugin reports about it (`Session.statusExtension`):
         /// the ids and client of an L2TP tunnel, the paths and reorder buffer of a bond.
         public var details: StatusValue?
 
-        public init(id: UInt32, name: String, peer: String?, state: String, since: Double, dataPlane: String,
+        init(id: UInt32, name: String, peer: String?, state: String, since: Double, dataPlane: String,
                     device: String? = nil, counters: Counters, details: StatusValue? = nil) {
             (self.id, self.name, self.peer, self.state, self.since) = (id, name, peer, state, since)
             (self.dataPlane, self.device, self.counters, self.details) = (dataPlane, device, counters, details)

@@ -12,7 +12,7 @@ public final class Session {
         case kernel(String)
 
         /// `userspace` or `kernel`, as status output names it.
-        public var name: String {
+        var name: String {
             switch self {
             case .userspace: return "userspace"
             case .kernel: return "kernel"
@@ -22,8 +22,8 @@ public final class Session {
 
     public let id: UInt32
     public let name: String
-    public let counters = TrafficCounters()
-    public let started: timespec
+    let counters = TrafficCounters()
+    let started: timespec
     public var peer: SocketAddress?
     /// Whether the session can carry packets: a session whose stages first need a
     /// handshake starts `handshaking`; one without such a stage is `up` at once.
@@ -35,11 +35,11 @@ public final class Session {
     /// What the session's plugin adds to its status entry (paths of a bond, the ids
     /// and client of an L2TP tunnel), read on the loop when a status is taken.
     public var statusExtension: (() -> StatusValue)?
-    public internal(set) var dataPlane: DataPlane = .kernel("not assembled")
+    var dataPlane: DataPlane = .kernel("not assembled")
     /// The device this session owns (fleet profiles), removed when the session ends.
     public internal(set) var device: TunDevice?
     /// The device name of a kernel data plane (the kernel made and owns the device).
-    public internal(set) var kernelDevice: String?
+    var kernelDevice: String?
     var deviceWatch: EventLoop.Token?
     /// Where `SessionDispatcher` filed this session in the batch it is splitting:
     /// which dispatcher and pass, and the slot. Saves it a search per packet.
@@ -47,7 +47,7 @@ public final class Session {
     var dispatchPass: UInt32 = 0
     var dispatchSlot = 0
     /// Set once the tunnel ended the session: its device is gone or going.
-    public internal(set) var ended = false
+    var ended = false
 
     init(id: UInt32, name: String, peer: SocketAddress?) {
         self.id = id

@@ -1,5 +1,3 @@
-import Logging
-
 /// Decides when sessions start and end, and which session a packet belongs to.
 /// Provided by plugins (the static peer here, bonding client/server, the L2TP broker).
 ///
@@ -52,7 +50,6 @@ extension SessionManager {
 public struct SessionManagerContext {
     public let tunnel: Tunnel
     public let settings: Settings
-    public var logger: Logger { tunnel.logger }
 }
 
 /// What a stage gets when it is built for one session.
@@ -61,7 +58,6 @@ public struct StageContext {
     public let session: Session
     public let settings: Settings
     public let stageName: String
-    public var logger: Logger { tunnel.logger }
 
     /// The id of a drop reason the stage declared in its descriptor.
     public func dropReason(_ name: String) -> DropReason {

@@ -6,7 +6,7 @@ import Framework
 /// batch of `batch` packets; state carries over between calls as it would in a
 /// tunnel, so the steady state is what gets measured.
 public final class BondingBench {
-    public let batch: Int
+    let batch: Int
     private let packets: PacketBatch
     private let paths: [BondPath]
     private let buffer: ReorderBuffer

@@ -6,8 +6,8 @@ public enum AEADCipher: String, CaseIterable, Sendable {
     case chacha20poly1305
     case aes256gcm
 
-    public static let keyBytes = 32
-    public static let tagBytes = 16
+    static let keyBytes = 32
+    static let tagBytes = 16
 
     /// AES-256-GCM needs AES-NI and CLMUL; libsodium says whether this CPU has them.
     public static var aesAvailable: Bool {
@@ -17,7 +17,7 @@ public enum AEADCipher: String, CaseIterable, Sendable {
 
     /// What `auto` means on this CPU: AES-256-GCM where the hardware makes it fast
     /// and constant-time, ChaCha20-Poly1305 everywhere else.
-    public static var preferred: AEADCipher { aesAvailable ? .aes256gcm : .chacha20poly1305 }
+    static var preferred: AEADCipher { aesAvailable ? .aes256gcm : .chacha20poly1305 }
 }
 
 /// One direction's key, sealing and opening in place. The nonce is the message
@@ -26,14 +26,14 @@ public enum AEADCipher: String, CaseIterable, Sendable {
 /// is retired long before 2^64).
 ///
 /// Key material lives in libsodium's guarded, locked memory and is wiped on release.
-public final class AEADKey {
-    public let cipher: AEADCipher
+final class AEADKey {
+    let cipher: AEADCipher
     private let key: UnsafeMutableRawPointer
     /// Expanded AES key schedule (libsodium's precomputation), for AES-256-GCM only.
     private let aesState: UnsafeMutableRawPointer?
 
     /// `bytes` must be 32 bytes; they are copied and the caller should wipe its copy.
-    public init(cipher: AEADCipher, bytes: UnsafeRawBufferPointer) throws {
+    init(cipher: AEADCipher, bytes: UnsafeRawBufferPointer) throws {
         precondition(bytes.count == AEADCipher.keyBytes, "an AEAD key is 32 bytes")
         guard sodium_init() >= 0 else { throw ConfigurationError("libsodium failed to initialise") }
         if cipher == .aes256gcm && !AEADCipher.aesAvailable {
@@ -72,7 +72,7 @@ public final class AEADKey {
     /// Encrypt `count` bytes at `data` in place and write the 16-byte tag at `tag`.
     /// `ad` is authenticated but not encrypted.
     @inline(__always)
-    public func seal(_ data: UnsafeMutableRawPointer, count: Int, tag: UnsafeMutableRawPointer,
+    func seal(_ data: UnsafeMutableRawPointer, count: Int, tag: UnsafeMutableRawPointer,
                      ad: UnsafeRawPointer, adCount: Int, counter: UInt64) {
         var nonce = AEADKey.nonce(counter)
         withUnsafeBytes(of: &nonce) { n in
@@ -94,7 +94,7 @@ public final class AEADKey {
     /// Check the tag and decrypt `count` bytes at `data` in place. False (and the
     /// data untouched in meaning) if the tag does not match.
     @inline(__always)
-    public func open(_ data: UnsafeMutableRawPointer, count: Int, tag: UnsafeRawPointer,
+    func open(_ data: UnsafeMutableRawPointer, count: Int, tag: UnsafeRawPointer,
                      ad: UnsafeRawPointer, adCount: Int, counter: UInt64) -> Bool {
         var nonce = AEADKey.nonce(counter)
         return withUnsafeBytes(of: &nonce) { n -> Bool in

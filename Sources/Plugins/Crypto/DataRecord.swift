@@ -16,19 +16,19 @@ import Framework
 /// and counter only after the tag proved them. 24 bytes of overhead per packet: every
 /// byte saved is payload on a full-size datagram (a bonded 1500-byte uplink carries
 /// 1444 bytes of inner packet).
-public enum DataRecord {
-    public static let type: UInt8 = 4
-    public static let headerBytes = 8
-    public static let overhead = headerBytes + AEADCipher.tagBytes
+enum DataRecord {
+    static let type: UInt8 = 4
+    static let headerBytes = 8
+    static let overhead = headerBytes + AEADCipher.tagBytes
     /// Receiver indices are 24 bits.
-    public static let maxIndex: UInt32 = 0xFF_FFFF
+    static let maxIndex: UInt32 = 0xFF_FFFF
 
-    public enum OpenError: Error, Equatable { case truncated, malformed, authentication, replayed, tooOld }
+    enum OpenError: Error, Equatable { case truncated, malformed, authentication, replayed, tooOld }
 
     /// Seal `packet` in place: header into the headroom, tag into the tailroom.
     /// False when the packet lacks the room (the caller drops it as `no_room`).
     @inline(__always)
-    public static func seal(_ packet: inout Packet, key: AEADKey, receiverIndex: UInt32, counter: UInt64) -> Bool {
+    static func seal(_ packet: inout Packet, key: AEADKey, receiverIndex: UInt32, counter: UInt64) -> Bool {
         let length = packet.length
         guard packet.headroom >= headerBytes, packet.tailroom >= AEADCipher.tagBytes else { return false }
         let header = packet.prepend(headerBytes)!
@@ -42,7 +42,7 @@ public enum DataRecord {
     /// The receiver index of a record and the low half of its counter, before
     /// authentication (to find the key). Nothing here may change state.
     @inline(__always)
-    public static func peek(_ packet: Packet) -> Result<(index: UInt32, counter: UInt32), OpenError> {
+    static func peek(_ packet: Packet) -> Result<(index: UInt32, counter: UInt32), OpenError> {
         guard packet.length >= overhead else { return .failure(.truncated) }
         let header = packet.base + packet.offset
         let first = UInt32(littleEndian: header.loadUnaligned(as: UInt32.self))
@@ -56,7 +56,7 @@ public enum DataRecord {
     /// refused before the costly decryption and again after it (two copies of one
     /// packet in one batch).
     @inline(__always)
-    public static func open(_ packet: inout Packet, counter low: UInt32, key: AEADKey, window: ReplayWindow) -> OpenError? {
+    static func open(_ packet: inout Packet, counter low: UInt32, key: AEADKey, window: ReplayWindow) -> OpenError? {
         let counter = window.expand(low)
         switch window.check(counter) {
         case .replayed: return .replayed

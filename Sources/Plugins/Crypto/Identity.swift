@@ -10,21 +10,21 @@ import Framework
 /// * a passphrase (`passphrase-file`), mlvpn-style: both ends stretch the same
 ///   passphrase with Argon2id into one shared static key pair and pre-shared key, so
 ///   each end expects the other to hold the same key pair.
-public struct CryptoIdentity {
-    public struct Peer {
-        public let name: String
-        public let publicKey: [UInt8]
+struct CryptoIdentity {
+    struct Peer {
+        let name: String
+        let publicKey: [UInt8]
         let psk: [UInt8]
     }
 
-    public let local: X25519KeyPair
-    public let peers: [Peer]
+    let local: X25519KeyPair
+    let peers: [Peer]
 
-    public func peer(withPublicKey key: [UInt8]) -> Peer? {
+    func peer(withPublicKey key: [UInt8]) -> Peer? {
         peers.first { sodium_memcmp($0.publicKey, key, 32) == 0 }
     }
 
-    public func peer(named name: String) -> Peer? {
+    func peer(named name: String) -> Peer? {
         peers.count == 1 ? peers[0] : peers.first { $0.name == name }
     }
 
@@ -32,14 +32,14 @@ public struct CryptoIdentity {
     /// tenth of a second here, once at start-up, and a cost per guess that makes
     /// offline dictionary attacks on a captured handshake slow. Fixed: both ends must
     /// derive the same keys, so they are part of the protocol (version 1).
-    public static let passphraseOpsLimit: UInt64 = 3
-    public static let passphraseMemLimit = 64 * 1024 * 1024
-    public static let minimumPassphraseLength = 12
+    static let passphraseOpsLimit: UInt64 = 3
+    static let passphraseMemLimit = 64 * 1024 * 1024
+    static let minimumPassphraseLength = 12
 
     /// The key pair and pre-shared key of a passphrase. `context` (default
     /// "tunneld") salts the stretching, so equal passphrases on unrelated tunnels give
     /// unrelated keys and no table built for one helps against another.
-    public static func fromPassphrase(_ passphrase: String, context: String) throws -> (X25519KeyPair, [UInt8]) {
+    static func fromPassphrase(_ passphrase: String, context: String) throws -> (X25519KeyPair, [UInt8]) {
         guard sodium_init() >= 0 else { throw ConfigurationError("libsodium failed to initialise") }
         var salt = [UInt8](repeating: 0, count: Int(crypto_pwhash_SALTBYTES))
         let saltInput = Array("tunneld passphrase v1 \(context)".utf8)

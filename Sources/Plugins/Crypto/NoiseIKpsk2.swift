@@ -16,11 +16,11 @@ import CSodium
 /// is mixed in last, adding a symmetric secret an attacker must also hold.
 ///
 /// Message 1 is 32 + 48 + (payload + 16) bytes, message 2 is 32 + (payload + 16).
-public final class NoiseIKpsk2 {
-    public static let protocolName = "Noise_IKpsk2_25519_ChaChaPoly_SHA256"
-    public enum Role { case initiator, responder }
+final class NoiseIKpsk2 {
+    static let protocolName = "Noise_IKpsk2_25519_ChaChaPoly_SHA256"
+    enum Role { case initiator, responder }
 
-    public let role: Role
+    let role: Role
     private let localStatic: X25519KeyPair
     private var remoteStatic: [UInt8]?
     private var psk: [UInt8]
@@ -30,7 +30,7 @@ public final class NoiseIKpsk2 {
     private var step = 0
 
     /// The initiator knows the responder's static public key.
-    public init(initiator localStatic: X25519KeyPair, responderStatic: [UInt8], psk: [UInt8], prologue: [UInt8] = [],
+    init(initiator localStatic: X25519KeyPair, responderStatic: [UInt8], psk: [UInt8], prologue: [UInt8] = [],
                 ephemeral: X25519KeyPair = X25519KeyPair()) {
         precondition(psk.count == 32, "the pre-shared key is 32 bytes")
         role = .initiator
@@ -46,7 +46,7 @@ public final class NoiseIKpsk2 {
     /// The responder learns the initiator's static key from message 1. The pre-shared
     /// key is first used in message 2 (psk2), so a responder that keeps one per peer
     /// passes zeros here and the peer's key to `usePreSharedKey` after message 1.
-    public init(responder localStatic: X25519KeyPair, psk: [UInt8] = [UInt8](repeating: 0, count: 32), prologue: [UInt8] = [],
+    init(responder localStatic: X25519KeyPair, psk: [UInt8] = [UInt8](repeating: 0, count: 32), prologue: [UInt8] = [],
                 ephemeral: X25519KeyPair = X25519KeyPair()) {
         precondition(psk.count == 32, "the pre-shared key is 32 bytes")
         role = .responder
@@ -64,12 +64,12 @@ public final class NoiseIKpsk2 {
     }
 
     /// The initiator's static public key (the responder knows it after message 1).
-    public var peerStatic: [UInt8]? { remoteStatic }
+    var peerStatic: [UInt8]? { remoteStatic }
     /// The transcript hash, equal on both sides after message 2 (channel binding).
-    public var handshakeHash: [UInt8] { state.handshakeHash }
+    var handshakeHash: [UInt8] { state.handshakeHash }
 
     /// Initiator: -> e, es, s, ss, payload
-    public func writeInitiation(payload: [UInt8]) throws -> [UInt8] {
+    func writeInitiation(payload: [UInt8]) throws -> [UInt8] {
         guard role == .initiator, step == 0, let remoteStatic else { throw NoiseError.outOfOrder }
         var message = ephemeral.publicKey
         state.mixHash(ephemeral.publicKey)
@@ -83,7 +83,7 @@ public final class NoiseIKpsk2 {
     }
 
     /// Responder: reads message 1 and returns its payload; `peerStatic` is then known.
-    public func readInitiation(_ message: [UInt8]) throws -> [UInt8] {
+    func readInitiation(_ message: [UInt8]) throws -> [UInt8] {
         guard role == .responder, step == 0 else { throw NoiseError.outOfOrder }
         guard message.count >= 32 + 48 + 16 else { throw NoiseError.truncated }
         let re = Array(message[0..<32])
@@ -101,14 +101,14 @@ public final class NoiseIKpsk2 {
 
     /// Responder, between reading message 1 and writing message 2: the pre-shared key
     /// of the peer message 1 identified.
-    public func usePreSharedKey(_ key: [UInt8]) {
+    func usePreSharedKey(_ key: [UInt8]) {
         precondition(role == .responder && step == 1 && key.count == 32)
         sodium_memzero(&psk, psk.count)
         psk = key
     }
 
     /// Responder: <- e, ee, se, psk, payload
-    public func writeResponse(payload: [UInt8]) throws -> [UInt8] {
+    func writeResponse(payload: [UInt8]) throws -> [UInt8] {
         guard role == .responder, step == 1, let re = remoteEphemeral, let rs = remoteStatic else { throw NoiseError.outOfOrder }
         var message = ephemeral.publicKey
         state.mixHash(ephemeral.publicKey)
@@ -122,7 +122,7 @@ public final class NoiseIKpsk2 {
     }
 
     /// Initiator: reads message 2 and returns its payload.
-    public func readResponse(_ message: [UInt8]) throws -> [UInt8] {
+    func readResponse(_ message: [UInt8]) throws -> [UInt8] {
         guard role == .initiator, step == 1 else { throw NoiseError.outOfOrder }
         guard message.count >= 32 + 16 else { throw NoiseError.truncated }
         let re = Array(message[0..<32])
@@ -138,7 +138,7 @@ public final class NoiseIKpsk2 {
     }
 
     /// After both messages: (this side's sending key, this side's receiving key).
-    public func transportKeys() throws -> (send: [UInt8], receive: [UInt8]) {
+    func transportKeys() throws -> (send: [UInt8], receive: [UInt8]) {
         guard step == 2 else { throw NoiseError.outOfOrder }
         let (initiatorToResponder, responderToInitiator) = state.split()
         return role == .initiator ? (initiatorToResponder, responderToInitiator) : (responderToInitiator, initiatorToResponder)

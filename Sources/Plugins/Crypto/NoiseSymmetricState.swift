@@ -113,6 +113,6 @@ struct NoiseSymmetricState {
     }
 }
 
-public enum NoiseError: Error, Equatable {
+enum NoiseError: Error, Equatable {
     case truncated, authentication, weakKey, outOfOrder
 }

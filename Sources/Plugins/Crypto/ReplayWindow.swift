@@ -5,19 +5,19 @@
 /// different delay arrive far out of order, and a narrow window would mistake
 /// honest stragglers for replays. Call `accept` only after the packet authenticated,
 /// so forged packets can never move the window.
-public final class ReplayWindow {
-    public enum Verdict: Equatable { case fresh, replayed, tooOld }
+final class ReplayWindow {
+    enum Verdict: Equatable { case fresh, replayed, tooOld }
 
     static let blockBits = 64
     static let blockCount = 128  // a power of two
     /// Counters this far behind the newest are refused as too old.
-    public static let width = (blockCount - 1) * blockBits
+    static let width = (blockCount - 1) * blockBits
 
     private let blocks: UnsafeMutablePointer<UInt64>
     private var newest: UInt64 = 0
     private var seenAny = false
 
-    public init() {
+    init() {
         blocks = .allocate(capacity: ReplayWindow.blockCount)
         blocks.initialize(repeating: 0, count: ReplayWindow.blockCount)
     }
@@ -27,7 +27,7 @@ public final class ReplayWindow {
     /// The 64-bit counter whose low half is `low` and which lies nearest the newest
     /// counter accepted (within 2^31 either way).
     @inline(__always)
-    public func expand(_ low: UInt32) -> UInt64 {
+    func expand(_ low: UInt32) -> UInt64 {
         let half: UInt64 = 1 << 31, span: UInt64 = 1 << 32
         var candidate = (newest & ~(span - 1)) | UInt64(low)
         if candidate &+ half <= newest {
@@ -40,7 +40,7 @@ public final class ReplayWindow {
 
     /// Whether `counter` would be accepted, without recording it.
     @inline(__always)
-    public func check(_ counter: UInt64) -> Verdict {
+    func check(_ counter: UInt64) -> Verdict {
         if seenAny && counter <= newest && newest - counter >= UInt64(ReplayWindow.width) { return .tooOld }
         let block = Int(truncatingIfNeeded: counter >> 6) & (ReplayWindow.blockCount - 1)
         let bit = UInt64(1) << (counter & 63)
@@ -50,7 +50,7 @@ public final class ReplayWindow {
 
     /// Record `counter` as received. Returns the verdict; only `.fresh` was recorded.
     @inline(__always)
-    public func accept(_ counter: UInt64) -> Verdict {
+    func accept(_ counter: UInt64) -> Verdict {
         let verdict = check(counter)
         guard verdict == .fresh else { return verdict }
         if !seenAny || counter > newest {

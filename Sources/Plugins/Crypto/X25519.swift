@@ -2,12 +2,12 @@ import CSodium
 
 /// An X25519 key pair (libsodium). The private half is wiped on release.
 public final class X25519KeyPair {
-    public static let keyBytes = 32
+    static let keyBytes = 32
     public let publicKey: [UInt8]
     private(set) var privateKey: [UInt8]
 
     /// A fresh random key pair.
-    public convenience init() {
+    convenience init() {
         var secret = X25519KeyPair.generatePrivateKey()
         self.init(privateKey: secret)
         sodium_memzero(&secret, secret.count)

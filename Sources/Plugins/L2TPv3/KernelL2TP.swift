@@ -4,14 +4,14 @@ import Glibc
 /// The kernel's L2TPv3 data plane, driven over generic netlink. Every call blocks
 /// until the kernel answers and throws its errno (`NetlinkError`) when it refuses:
 /// run it on a `NetlinkWorker`, never on the event loop.
-public final class KernelL2TP {
+final class KernelL2TP {
     private let netlink: GenericNetlink
     /// The `l2tp` family's id, assigned when the kernel loaded the module.
-    public let family: UInt16
+    let family: UInt16
 
     /// nil when the kernel has no L2TP (the family does not resolve): the plugin
     /// then runs its userspace data plane instead.
-    public static func open() throws -> KernelL2TP? {
+    static func open() throws -> KernelL2TP? {
         let netlink = try GenericNetlink()
         guard let family = try netlink.resolve(family: L2TPNetlink.familyName) else { return nil }
         return KernelL2TP(netlink: netlink, family: family)
@@ -19,7 +19,7 @@ public final class KernelL2TP {
 
     /// Whether the kernel has L2TP here; false too when netlink itself fails, since
     /// the kernel data plane could not be driven then either.
-    public static func available() -> Bool {
+    static func available() -> Bool {
         (try? open()) != nil
     }
 
@@ -30,25 +30,25 @@ public final class KernelL2TP {
 
     /// A tunnel over `socketFD`, a UDP socket bound and connected to the peer; the
     /// kernel removes the tunnel when that socket closes.
-    public func createTunnel(id: UInt32, peerID: UInt32, socketFD: Int32) throws {
+    func createTunnel(id: UInt32, peerID: UInt32, socketFD: Int32) throws {
         try netlink.perform(L2TPNetlink.tunnelCreate(id: id, peerID: peerID, socketFD: socketFD), family: family)
     }
 
     /// An Ethernet session in tunnel `tunnelID`, its device named `interface`.
-    public func createSession(tunnelID: UInt32, sessionID: UInt32, peerSessionID: UInt32, interface: String) throws {
+    func createSession(tunnelID: UInt32, sessionID: UInt32, peerSessionID: UInt32, interface: String) throws {
         try netlink.perform(L2TPNetlink.sessionCreate(tunnelID: tunnelID, sessionID: sessionID,
                                                       peerSessionID: peerSessionID, interface: interface), family: family)
     }
 
-    public func setSessionMTU(tunnelID: UInt32, sessionID: UInt32, mtu: UInt16) throws {
+    func setSessionMTU(tunnelID: UInt32, sessionID: UInt32, mtu: UInt16) throws {
         try netlink.perform(L2TPNetlink.sessionModify(tunnelID: tunnelID, sessionID: sessionID, mtu: mtu), family: family)
     }
 
-    public func deleteSession(tunnelID: UInt32, sessionID: UInt32) throws {
+    func deleteSession(tunnelID: UInt32, sessionID: UInt32) throws {
         try netlink.perform(L2TPNetlink.sessionDelete(tunnelID: tunnelID, sessionID: sessionID), family: family)
     }
 
-    public func deleteTunnel(id: UInt32) throws {
+    func deleteTunnel(id: UInt32) throws {
         try netlink.perform(L2TPNetlink.tunnelDelete(id: id), family: family)
     }
 
@@ -57,7 +57,7 @@ public final class KernelL2TP {
     /// tunneldigger's broker does (protocol doc §3.8). Sessions first, then tunnels.
     /// One that vanished meanwhile (ENODEV) is not an error. Returns the counts deleted.
     @discardableResult
-    public func removeStale(tunnelIDs: ClosedRange<UInt32>) throws -> (sessions: Int, tunnels: Int) {
+    func removeStale(tunnelIDs: ClosedRange<UInt32>) throws -> (sessions: Int, tunnels: Int) {
         let sessions = Self.staleSessions(try netlink.dump(L2TPNetlink.sessionDump, family: family), in: tunnelIDs)
         var deletedSessions = 0
         for session in sessions {

@@ -4,7 +4,7 @@ import Framework
 /// The status as JSON: snake_case keys, sorted, one document per request. The field
 /// names are documented in the README (Monitoring) with their mlvpn equivalents.
 public enum StatusJSON {
-    public static func encode(_ status: TunnelStatus) throws -> Data {
+    static func encode(_ status: TunnelStatus) throws -> Data {
         try encoder(pretty: true).encode(status)
     }
 
