@@ -13,12 +13,18 @@ final class L2TPBrokerTests: LabTestCase {
 
     private func broker(_ ns: String, extra: String = "") throws -> (Lab.Daemon, hooks: String) {
         let hooks = lab.directory.appendingPathComponent("hooks.log").path
-        let script = try lab.file("hook.sh", """
-            #!/bin/sh
-            echo "$0 $@" | sed 's|^.*/hook.sh ||' >> \(hooks)
-            if [ "$1" = session.up ]; then ip link set "$4" up; ip addr add 10.99.5.1/24 dev "$4"; fi
-            """)
-        chmod(script, 0o755)
+        // One script per hook, as tunneldigger installations have them; each gets
+        // tunneldigger's arguments only (interface $3) and logs its name before them.
+        var scripts: [String: String] = [:]
+        for hook in ["session.up", "session.pre-down", "session.down"] {
+            let script = try lab.file(hook, """
+                #!/bin/sh
+                echo "\(hook) $@" >> \(hooks)
+                \(hook == "session.up" ? "ip link set \"$3\" up; ip addr add 10.99.5.1/24 dev \"$3\"" : "")
+                """)
+            chmod(script, 0o755)
+            scripts[hook] = script
+        }
         let site = try lab.file("broker.yaml", """
             profile: l2tp-broker
             links:
@@ -27,9 +33,9 @@ final class L2TPBrokerTests: LabTestCase {
               max-tunnels: 100
               tunnel-id-base: 100
               pmtu: 1446
-              session.up: \(script)
-              session.pre-down: \(script)
-              session.down: \(script)
+              session.up: \(scripts["session.up"]!)
+              session.pre-down: \(scripts["session.pre-down"]!)
+              session.down: \(scripts["session.down"]!)
             \(extra)
             """)
         return (try lab.tunneld(ns, site: site, name: "broker"), hooks)

@@ -32,11 +32,15 @@ final class BrokerManager: SessionManager {
     private var uniqueSessionIDsRequired = false
     /// Sockets with keepalives queued this turn, and the buffer they are written in.
     private var queuedLinks: [UDPLink] = []
+    /// Every tunnel's keepalive, from one timer (KeepaliveSweep says why).
+    private var sweep: KeepaliveSweep<BrokerTunnel>
+    private var sweepTimer: EventLoop.Timer?
     private let keepaliveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ControlMessage.paddedSize, alignment: 4)
 
     init(context: SessionManagerContext) throws {
         tunnel = context.tunnel
         settings = BrokerSettings(context.settings)
+        sweep = KeepaliveSweep(intervalMilliseconds: Int(settings.keepaliveInterval * 1000))
         cookies = CookieMint()
         pool = TunnelIDPool(base: settings.tunnelIDBase, count: settings.maxTunnels)
         rateLimit = settings.rateLimit
@@ -63,6 +67,7 @@ final class BrokerManager: SessionManager {
             self.control(packet, on: link)
         }
         tunnel.loop.coalesceWakeups(windowMilliseconds: settings.wakeupCoalescing)
+        sweepTimer = try tunnel.loop.addTimer(milliseconds: 0, repeating: false) { [unowned self] in self.sweepTick() }
         if settings.pmtu == 0 {
             // Probes must leave with DF set and the cached path MTU ignored (§1.4).
             for link in tunnel.links { try link.setPMTUDiscovery(.probe) }
@@ -227,18 +232,22 @@ final class BrokerManager: SessionManager {
     // MARK: timers
 
     private func startTimers(_ t: BrokerTunnel) {
-        // Spread the first keepalives and probes so a burst of new tunnels does not
-        // keep firing in step.
-        let interval = Int(settings.keepaliveInterval * 1000)
-        t.keepaliveTimer = try? tunnel.loop.addTimer(milliseconds: Int.random(in: 1000...max(1000, interval)), repeating: false) { [unowned self, unowned t] in
-            self.keepalive(t)
-            t.keepaliveTimer?.arm(milliseconds: interval, repeating: true)
+        sweep.add(t)
+        if sweep.count == 1 {
+            // Only while there are tunnels: an empty broker sleeps.
+            sweepTimer?.arm(milliseconds: sweep.tickMilliseconds, repeating: true)
         }
+        // Spread the first probes so a burst of new tunnels does not keep probing in step.
         if settings.pmtu == 0 {
             t.probeTimer = try? tunnel.loop.addTimer(milliseconds: Int.random(in: 1000...4000), repeating: false) { [unowned self, unowned t] in
                 self.probe(t)
             }
         }
+    }
+
+    /// One tick of the keepalive sweep: the keepalives of one slot's tunnels.
+    private func sweepTick() {
+        for t in sweep.next() where !t.closing { keepalive(t) }
     }
 
     private func keepalive(_ t: BrokerTunnel) {
@@ -324,6 +333,8 @@ final class BrokerManager: SessionManager {
         guard !t.closing else { return }
         t.closing = true
         t.cancelTimers()
+        sweep.remove(t)
+        if sweep.count == 0 { sweepTimer?.arm(milliseconds: 0, repeating: false) }
         tunnel.logger.info("l2tp-broker: \(name(t)) down (\(why))")
         runHook(.sessionPreDown, t.sessionArguments, key: t.interface)
         runHook(.sessionDown, t.sessionArguments, key: t.interface)
@@ -337,6 +348,7 @@ final class BrokerManager: SessionManager {
     func stop() {
         let all = Array(bySession.values)
         for t in all { close(t, reason: ErrorReason.brokerShutdown, why: "broker stopping") }
+        sweepTimer?.cancel()
         if !all.isEmpty { tunnel.logger.notice("l2tp-broker: closed \(all.count) tunnel\(all.count == 1 ? "" : "s")") }
     }
 
@@ -391,7 +403,9 @@ final class BrokerManager: SessionManager {
 
     private func runHook(_ hook: BrokerHook, _ arguments: [String], key: String) {
         guard let script = settings.hooks[hook] else { return }
-        tunnel.hooks.run(HookRunner.Hook(script: script, arguments: [hook.rawValue] + arguments, environment: [:],
+        // tunneldigger's arguments only, as its broker passes them ([script] + args): its
+        // scripts read the interface as $3. The hook is told by which script runs.
+        tunnel.hooks.run(HookRunner.Hook(script: script, arguments: arguments, environment: [:],
                                          timeout: settings.hookTimeout), key: key)
     }
 

@@ -30,7 +30,9 @@ final class BrokerTunnel {
     var lastAlive: Double
     var socketErrors = 0
     var keepaliveCounter: UInt16 = 0
-    var keepaliveTimer: EventLoop.Timer?
+    /// Its place in the broker's KeepaliveSweep; -1 when not in it.
+    var sweepSlot = -1
+    var sweepIndex = -1
     var probeTimer: EventLoop.Timer?
     var closing = false
 
@@ -75,9 +77,9 @@ final class BrokerTunnel {
     }
 
     func cancelTimers() {
-        keepaliveTimer?.cancel()
         probeTimer?.cancel()
-        keepaliveTimer = nil
         probeTimer = nil
     }
 }
+
+extension BrokerTunnel: KeepaliveSweepMember {}
