@@ -97,7 +97,101 @@ final class CryptoSessionTests: XCTestCase {
         XCTAssertEqual(client.session.state, .handshaking)
         XCTAssertNil(hub.links[0].remote, "an unauthenticated peer moves nothing")
         harness.send(client, Self.payloads(3))
-        XCTAssertEqual(client.drops("no_key"), 3)
+        XCTAssertEqual(client.drops("no_key"), 0, "kept for when keys exist")
+        XCTAssertEqual(client.allDrops, [:])
+    }
+
+    // MARK: the staged queue
+
+    func testPacketsSentBeforeTheHandshakeArriveAfterItInOrder() throws {
+        let hub = try harness.tunnel(crypto: hubSettings())
+        let client = try harness.tunnel(crypto: clientSettings(), remote: hub.links[0].localAddress)
+        XCTAssertFalse(client.isUp)
+        // Both ends have packets before any handshake: the client (which dials) and
+        // the hub (which learns where the client is only from the handshake).
+        harness.send(client, Self.payloads(20))
+        harness.send(hub, Self.payloads(7, from: 100))
+        harness.send(client, Self.payloads(10, from: 20))
+        XCTAssertEqual(client.cryptoPeer.stage?.stagedCount, 30)
+        XCTAssertTrue(harness.pump(until: { hub.sink.packets.count == 30 && client.sink.packets.count == 7 }))
+        XCTAssertEqual(hub.sink.packets, Self.payloads(30), "every packet, in the order sent")
+        XCTAssertEqual(client.sink.packets, Self.payloads(7, from: 100))
+        // Sent after the keys: behind the staged ones.
+        harness.send(client, Self.payloads(5, from: 30))
+        harness.pump(until: { hub.sink.packets.count == 35 })
+        XCTAssertEqual(hub.sink.packets, Self.payloads(35))
+        XCTAssertEqual(hub.allDrops, [:])
+        XCTAssertEqual(client.allDrops, [:])
+        XCTAssertEqual(client.cryptoPeer.stage?.stagedMemory, false, "the queue gave its memory back")
+    }
+
+    func testAFullStagedQueueDropsTheOldestAndCountsThem() throws {
+        let hub = try harness.tunnel(crypto: hubSettings())
+        let client = try harness.tunnel(crypto: clientSettings(), remote: hub.links[0].localAddress)
+        harness.send(client, Self.payloads(100))
+        harness.send(client, Self.payloads(100, from: 100))
+        XCTAssertEqual(client.cryptoPeer.stage?.stagedCount, 128, "128 packets by default")
+        XCTAssertEqual(client.drops("staged_overflow"), 72)
+        XCTAssertTrue(harness.pump(until: { hub.sink.packets.count == 128 }))
+        harness.pump(seconds: 0.2)
+        XCTAssertEqual(hub.sink.packets, Self.payloads(128, from: 72), "the newest 128, in order")
+        XCTAssertEqual(client.allDrops, ["staged_overflow": 72])
+        XCTAssertEqual(hub.allDrops, [:])
+    }
+
+    func testStagedPacketsExpireWhenNoHandshakeCompletes() throws {
+        let silent = TestSocket()  // nobody answers the initiations
+        let client = try harness.tunnel(crypto: clientSettings(", staged-packets: 8, staged-timeout: 300ms"), remote: silent.address)
+        harness.send(client, Self.payloads(10))
+        XCTAssertEqual(client.drops("staged_overflow"), 2)
+        XCTAssertEqual(client.cryptoPeer.stage?.stagedCount, 8)
+        harness.pump(seconds: 0.6)
+        XCTAssertEqual(client.drops("staged_timeout"), 8, "waited too long")
+        harness.send(client, Self.payloads(3, from: 10))
+        harness.pump(seconds: 0.1)
+        XCTAssertEqual(client.drops("staged_timeout"), 8, "the new ones still wait")
+        XCTAssertEqual(client.cryptoPeer.stage?.stagedCount, 3)
+        harness.pump(seconds: 0.6)
+        XCTAssertEqual(client.allDrops, ["staged_overflow": 2, "staged_timeout": 11])
+        XCTAssertEqual(client.cryptoPeer.stage?.stagedMemory, false, "an empty queue holds no memory")
+    }
+
+    func testWithoutAStagedQueuePacketsBeforeKeysAreNoKeyDrops() throws {
+        let silent = TestSocket()
+        let client = try harness.tunnel(crypto: clientSettings(", staged-packets: 0"), remote: silent.address)
+        harness.send(client, Self.payloads(3))
+        XCTAssertEqual(client.allDrops, ["no_key": 3])
+    }
+
+    // MARK: copies by another path
+
+    /// What bonding's redundant mode does below the crypto stage: the same sealed
+    /// record sent by two paths. The hub takes the first and counts the second as a
+    /// duplicate; what is not a single copy by a known path stays a replay.
+    func testACopyByAnotherPathIsADuplicateNotAReplay() throws {
+        let relay = Relay()
+        let (hub, client) = try connectedPair(via: relay)
+        let otherPath = TestSocket(), stranger = TestSocket()
+        let hubAddress = try XCTUnwrap(relay.hub)
+        var record = 0
+        relay.tamper = { datagram, toHub in
+            guard toHub, datagram[0] == DataRecord.type, datagram.count > 40 else { return [datagram] }
+            defer { record += 1 }
+            otherPath.send(datagram, to: hubAddress)
+            switch record {
+            case 0: return []  // the other path's first record: now it is one of the session's paths
+            case 5:
+                stranger.send(datagram, to: hubAddress)  // a copy from a path that never authenticated
+                return [datagram]
+            case 7: return [datagram, datagram]  // a third arrival
+            default: return [datagram]
+            }
+        }
+        harness.send(client, Self.payloads(10))
+        harness.pump(also: { relay.step() }, until: { hub.sink.packets.count == 10 })
+        harness.pump(seconds: 0.2, also: { relay.step() })
+        XCTAssertEqual(hub.sink.packets, Self.payloads(10), "each packet once")
+        XCTAssertEqual(hub.allDrops, ["duplicate": 9, "replayed": 2])
     }
 
     func testWrongResponderKeyFailsTheCheapMacCheck() throws {
@@ -148,6 +242,35 @@ final class CryptoSessionTests: XCTestCase {
         harness.pump(seconds: 0.3)
         XCTAssertEqual(hub.drops("handshake_replayed"), 1)
         XCTAssertNil(hub.cryptoPeer.next, "no state for a replay")
+    }
+
+    /// Handshake messages of the wrong size, with a valid mac1 but garbage inside, or
+    /// answering nothing this end asked: each counted under its reason, no state made.
+    func testMalformedAndUnexpectedHandshakeMessagesAreCounted() throws {
+        let hub = try harness.tunnel(crypto: hubSettings())
+        let hubKey = try XCTUnwrap(KeyText.decode(hubPublic))
+        let target = hub.links[0].localAddress
+        let sender = TestSocket()
+        // The right type bytes, the wrong lengths.
+        for type in [HandshakeLayout.initiationType, HandshakeLayout.responseType, HandshakeLayout.cookieType] {
+            sender.send([type, 0, 0, 0, 1, 0, 0, 0], to: target)
+        }
+        // An initiation with a valid mac1 around bytes that are no Noise message.
+        var initiation = HandshakeLayout.header(type: HandshakeLayout.initiationType, index: 7)
+            + [UInt8](repeating: 0x5A, count: HandshakeLayout.initiationNoise)
+        initiation += HandshakeLayout.mac(initiation, upTo: initiation.count, key: HandshakeLayout.mac1Key(hubKey))
+        sender.send(initiation + [UInt8](repeating: 0, count: HandshakeLayout.macBytes), to: target)
+        // A response (valid mac1) and a cookie reply to initiations the hub never sent.
+        var response = HandshakeLayout.header(type: HandshakeLayout.responseType, index: 9) + [0x21, 0x43, 0x65, 0]
+            + [UInt8](repeating: 0, count: HandshakeLayout.responseNoise)
+        response += HandshakeLayout.mac(response, upTo: response.count, key: HandshakeLayout.mac1Key(hubKey))
+        sender.send(response + [UInt8](repeating: 0, count: HandshakeLayout.macBytes), to: target)
+        sender.send(HandshakeLayout.header(type: HandshakeLayout.cookieType, index: 0x654321)
+                    + [UInt8](repeating: 0, count: HandshakeLayout.cookieBytes - 8), to: target)
+        harness.pump(seconds: 0.3)
+        XCTAssertEqual(hub.allDrops, ["handshake_malformed": 3, "handshake_failed": 1, "handshake_unexpected": 2])
+        XCTAssertNil(hub.cryptoPeer.next)
+        XCTAssertNil(hub.links[0].remote, "nothing unauthenticated moves the peer")
     }
 
     /// Initiations with a valid mac1 from a key nobody knows, as a flood would send.

@@ -58,6 +58,13 @@ public final class Session {
         started = now
     }
 
+    /// Count `count` drops for `reason` against this session: for a stage that drops
+    /// packets it kept outside a batch walk (a queue that timed out), where no batch
+    /// is there to count them.
+    public func countDrop(_ reason: DropReason, count: Int = 1) {
+        counters.block.add(TrafficCounters.dropBase + reason.id, UInt64(count))
+    }
+
     /// The userspace pipeline, if this session has one.
     public var pipeline: Pipeline? {
         if case .userspace(let pipeline) = dataPlane { return pipeline }

@@ -5,11 +5,21 @@ import Framework
 /// every record received with the key pair its index names, dropping forgeries,
 /// replays and truncations by reason. Handshakes and timers live in `CryptoPeer`
 /// and `CryptoEndpoint`; this type is only the data path.
+///
+/// Without keys (before the first handshake, or after keys expired) packets wait in
+/// the session's `StagedQueue` and go, sealed and in order, the moment keys exist.
 final class AEADStage: Stage {
     private let peer: CryptoPeer
     private let endpoint: CryptoEndpoint
     private let reasons: CryptoEndpoint.Reasons
     private let rekeyAfterMessages: UInt64
+    private let staged: StagedQueue
+    private let stagedTimeout: Double
+    private let copies = RecordCopies()
+    /// Inside `receive`: keys confirmed there are flushed to when it ends, not in the
+    /// middle of its loop.
+    private var receiving = false
+    private var flushDue = false
 
     init(context: StageContext) throws {
         let tunnel = context.tunnel
@@ -21,7 +31,11 @@ final class AEADStage: Stage {
                           links: tunnel.links.count)
         reasons = endpoint.reasons
         rekeyAfterMessages = endpoint.settings.rekeyAfterMessages
+        staged = StagedQueue(capacity: endpoint.settings.stagedPackets, slotSize: tunnel.slotSize,
+                             headroom: tunnel.headroom, tailroom: tunnel.tailroom)
+        stagedTimeout = endpoint.settings.stagedTimeout
         endpoint.add(peer)
+        peer.stage = self
     }
 
     /// The tunnel's one endpoint (identity, responder, index table), made on first use.
@@ -31,10 +45,11 @@ final class AEADStage: Stage {
 
     func send(_ batch: PacketBatch) {
         guard let keypair = peer.current, keypair.sendCounter < Keypair.rejectAfterMessages else {
-            for index in 0..<batch.count { batch.drop(index, reasons.noKey) }
+            stage(batch)
             peer.wantsHandshake = true
             return
         }
+        if !staged.isEmpty && !staged.owns(batch) { flushStaged() }  // what waited goes first
         let records = batch.records
         var counter = keypair.sendCounter
         for index in 0..<batch.count where records[index].dropReason == nil {
@@ -52,6 +67,7 @@ final class AEADStage: Stage {
     func receive(_ batch: PacketBatch) {
         let records = batch.records
         var opened = false
+        receiving = true
         for index in 0..<batch.count where records[index].dropReason == nil {
             let fields: (index: UInt32, counter: UInt32)
             switch DataRecord.peek(records[index]) {
@@ -65,10 +81,15 @@ final class AEADStage: Stage {
                 batch.drop(index, reasons.unknownKey)
                 continue
             }
+            // Read before `open`, which trims the tag.
+            let tag = RecordCopies.tag(of: records[index])
+            let path = RecordCopies.path(link: records[index].link, peer: records[index].peer)
             if let error = DataRecord.open(&records[index], counter: fields.counter, key: keypair.receiveKey, window: keypair.window) {
-                batch.drop(index, reason(for: error))
+                let copy = error == .replayed && copies.isCopy(counter: fields.counter, tag: tag, path: path)
+                batch.drop(index, copy ? reasons.duplicate : reason(for: error))
                 continue
             }
+            copies.accepted(counter: fields.counter, tag: tag, path: path)
             opened = true
             if keypair === peer.next { peer.confirmNext() }
             let link = Int(records[index].link)
@@ -82,10 +103,72 @@ final class AEADStage: Stage {
             if records[index].length == 0 { batch.discard(index) }  // a keepalive: done
         }
         if opened { peer.receivedSinceTick = true }
+        receiving = false
+        if flushDue {
+            flushDue = false
+            flushStaged()
+        }
     }
 
     func stop() {
+        staged.release()
         endpoint.remove(peer)
+    }
+
+    // MARK: the staged queue
+
+    /// Packets waiting for keys, and whether their memory is held (for tests and status).
+    var stagedCount: Int { staged.count }
+    var stagedMemory: Bool { staged.holdsMemory }
+
+    /// No keys: keep the batch's packets for when there are (and take them out of the
+    /// batch uncounted), the oldest making room when the queue is full.
+    private func stage(_ batch: PacketBatch) {
+        if staged.owns(batch) {
+            // A flush that lost its keys on the way (cannot happen: a flush needs keys).
+            for index in 0..<batch.count { batch.drop(index, reasons.noKey) }
+            return
+        }
+        let now = MonotonicClock.now()
+        let records = batch.records
+        for index in 0..<batch.count where records[index].dropReason == nil {
+            switch staged.stage(records[index], now: now) {
+            case .staged:
+                batch.discard(index)
+            case .stagedDroppingOldest:
+                batch.discard(index)
+                peer.session.countDrop(reasons.stagedOverflow)
+            case .refused:
+                batch.drop(index, reasons.noKey)
+            }
+        }
+    }
+
+    /// Keys exist now: send what waited (deferred to the end of `receive` when the
+    /// keys were confirmed by a record in its loop).
+    func keysReady() {
+        if receiving {
+            flushDue = true
+        } else {
+            flushStaged()
+        }
+    }
+
+    /// Every endpoint tick: staged packets too old to be worth sending go.
+    func tick(now: Double) {
+        if staged.isEmpty { return }
+        let expired = staged.expire(before: now - stagedTimeout)
+        if expired > 0 { peer.session.countDrop(reasons.stagedTimeout, count: expired) }
+        if !staged.isEmpty, peer.current != nil { flushStaged() }  // keys came by a path that did not flush
+    }
+
+    /// Seal and send the staged packets in order, through this stage and those below.
+    private func flushStaged() {
+        guard !staged.isEmpty, let keypair = peer.current, keypair.sendCounter < Keypair.rejectAfterMessages,
+              let pipeline = peer.session.pipeline, let first = pipeline.index(of: self),
+              let batch = staged.drain() else { return }
+        pipeline.send(batch, from: first)
+        staged.release()
     }
 
     private func reason(for error: DataRecord.OpenError) -> DropReason {

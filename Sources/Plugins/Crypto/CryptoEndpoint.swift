@@ -41,6 +41,11 @@ final class CryptoEndpoint {
 
     struct Reasons {
         let noKey, unknownKey, forged, replayed, tooOld: DropReason
+        /// Staged without keys: the oldest gave way to a newer packet, or waited too long.
+        let stagedOverflow, stagedTimeout: DropReason
+        /// A copy of an accepted record by another path (bonding's redundant mode);
+        /// the name is the reorder stage's, so both count copies under one reason.
+        let duplicate: DropReason
         let handshakeMalformed, handshakeBadMac, handshakeCookieRequired, handshakeRateLimited, handshakeFailed,
             handshakeUnknownPeer, handshakeReplayed, handshakeCipherMismatch, handshakeRefused, handshakeUnexpected: DropReason
 
@@ -49,6 +54,7 @@ final class CryptoEndpoint {
             "handshake_malformed", "handshake_bad_mac", "handshake_cookie_required", "handshake_rate_limited",
             "handshake_failed", "handshake_unknown_peer", "handshake_replayed", "handshake_cipher_mismatch",
             "handshake_refused", "handshake_unexpected",
+            "staged_overflow", "staged_timeout", "duplicate",
         ]
 
         init(_ tunnel: Tunnel) {
@@ -56,6 +62,7 @@ final class CryptoEndpoint {
             (noKey, unknownKey, forged, replayed, tooOld) = (r[0], r[1], r[2], r[3], r[4])
             (handshakeMalformed, handshakeBadMac, handshakeCookieRequired, handshakeRateLimited, handshakeFailed) = (r[5], r[6], r[7], r[8], r[9])
             (handshakeUnknownPeer, handshakeReplayed, handshakeCipherMismatch, handshakeRefused, handshakeUnexpected) = (r[10], r[11], r[12], r[13], r[14])
+            (stagedOverflow, stagedTimeout, duplicate) = (r[15], r[16], r[17])
         }
     }
 

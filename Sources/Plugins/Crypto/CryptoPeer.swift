@@ -32,6 +32,10 @@ final class CryptoPeer {
     private var pending: Pending?
     private var cookie: (bytes: [UInt8], received: Double)?
 
+    /// The session's stage: told when keys exist (it sends what it staged without
+    /// them) and on every tick (staged packets expire).
+    weak var stage: AEADStage?
+
     /// Set by the data path, read by `tick`.
     var wantsHandshake = false
     var sentSinceTick = false
@@ -81,6 +85,7 @@ final class CryptoPeer {
         current = confirmed
         next = nil
         completed(confirmed, role: "responder")
+        stage?.keysReady()
     }
 
     // MARK: initiator
@@ -133,6 +138,7 @@ final class CryptoPeer {
         completed(keypair, role: "initiator")
         endpoint.manager?.authenticated(session, from: source, link: link)
         sendKeepalive()  // confirms the keys to the responder at once
+        stage?.keysReady()
         return nil
     }
 
@@ -178,6 +184,7 @@ final class CryptoPeer {
         if receivedSinceTick { lastReceived = now }
         sentSinceTick = false
         receivedSinceTick = false
+        stage?.tick(now: now)
         _ = expire(&previous, now: now)
         _ = expire(&next, now: now)
         if expire(&current, now: now) {

@@ -18,6 +18,10 @@ struct CryptoSettings {
                                            help: "handshake initiations per second above which a responder demands cookies (proof of address)")
     static let handshakesPerSource = SettingSpec("handshakes-per-source", .integer(1...10_000), default: .integer(20),
                                                  help: "initiations per second a responder takes from one IP address (burst 5)")
+    static let stagedPackets = SettingSpec("staged-packets", .integer(0...4096), default: .integer(128),
+                                           help: "packets kept while the session has no keys (first handshake), sent the moment it has; when full the oldest go (staged_overflow); 0: drop them (no_key)")
+    static let stagedTimeout = SettingSpec("staged-timeout", .milliseconds(100...120_000), default: .integer(5000),
+                                           help: "staged packets still waiting for keys after this long are dropped (staged_timeout): a sender has retransmitted them by then")
 
     static let specs: [SettingSpec] = [
         cipher,
@@ -37,6 +41,8 @@ struct CryptoSettings {
         handshakeRetry,
         handshakeLoad,
         handshakesPerSource,
+        stagedPackets,
+        stagedTimeout,
     ]
 
     /// Where the identity comes from, with the secrets already read (once, here).
@@ -53,6 +59,8 @@ struct CryptoSettings {
     let handshakeRetry: Double
     let handshakeLoad: Int
     let handshakesPerSource: Int
+    let stagedPackets: Int
+    let stagedTimeout: Double
 
     /// Checks everything that can be checked without the network, reading (and
     /// permission-checking) the secret files; errors point at the setting.
@@ -68,6 +76,8 @@ struct CryptoSettings {
         handshakeRetry = Double(settings.integer(Self.handshakeRetry)) / 1000
         handshakeLoad = settings.integer(Self.handshakeLoad)
         handshakesPerSource = settings.integer(Self.handshakesPerSource)
+        stagedPackets = settings.integer(Self.stagedPackets)
+        stagedTimeout = Double(settings.integer(Self.stagedTimeout)) / 1000
 
         let keyFile = settings.path("private-key-file")
         let passphraseFile = settings.path("passphrase-file")
