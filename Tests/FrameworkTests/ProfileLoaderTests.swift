@@ -143,10 +143,10 @@ final class ProfileLoaderTests: XCTestCase {
     }
 
     func testUnknownTopLevelKey() {
-        assertProfileError("site.yaml:5:1: unknown key 'linkz' in the site file (did you mean 'links'?); known: profile, device, links, sessions, pipeline, settings, stages, batch, log") {
+        assertProfileError("site.yaml:5:1: unknown key 'linkz' in the site file (did you mean 'links'?); known: profile, device, links, sessions, pipeline, settings, stages, batch, log, user") {
             try loadSite(siteText(extra: "linkz: []\n"))
         }
-        assertProfileError("site.yaml:5:1: unknown key 'keys' in the site file; known: profile, device, links, sessions, pipeline, settings, stages, batch, log") {
+        assertProfileError("site.yaml:5:1: unknown key 'keys' in the site file; known: profile, device, links, sessions, pipeline, settings, stages, batch, log, user") {
             try loadSite(siteText(extra: "keys: secret\n"))
         }
     }

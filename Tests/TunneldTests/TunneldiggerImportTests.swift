@@ -9,10 +9,14 @@ final class TunneldiggerImportTests: XCTestCase {
     private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// Check a produced site file as `tunneld validate` does, with the repository's stock profiles.
+    /// `validate` refuses hooks that do not exist, so the ones the file names are
+    /// installed in a private folder first, the file pointing there (`installHooks`).
     private func validate(_ yaml: String, file: StaticString = #filePath, line: UInt = #line) throws -> (profile: String, links: Int) {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("td-import-\(UUID().uuidString).yaml").path
-        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: path) }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("td-import-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/site.yaml"
+        try installHooks(yaml, in: folder).write(toFile: path, atomically: true, encoding: .utf8)
         let spec = try ProfileFiles.loadSpec(site: path, stock: Self.root.appendingPathComponent("plugins.yaml").path)
         return (spec.profile, spec.links.count)
     }

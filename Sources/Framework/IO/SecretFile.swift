@@ -4,7 +4,10 @@ import Glibc
 ///
 /// The file must be readable by its owner only: a key that other local users can read
 /// is a key an attacker may already have, so `tunneld` refuses to start rather than
-/// warn. The error names the file and the command that fixes it.
+/// warn. While a site file loads, it must also be owned by the daemon's user
+/// (`DaemonUser.checkingFiles`): another user could replace the key, and after giving
+/// up root the daemon reads it again (reloads, sessions made at run time). The error
+/// names the file and the command that fixes it.
 public enum SecretFile {
     /// Largest secret file accepted; keys and passphrases are tiny.
     static let maxBytes = 4096
@@ -25,6 +28,10 @@ public enum SecretFile {
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             throw Refusal(description: "secret file '\(path)' is not a regular file")
+        }
+        if let user = DaemonUser.checkingFiles, info.st_uid != user.uid {
+            throw Refusal(description: "secret file '\(path)' is owned by \(DaemonUser.userName(info.st_uid)), not by \(user.name), "
+                + "the user tunneld runs as; give it to that user with 'chown \(user.name) \(path)'")
         }
         let mode = info.st_mode & 0o777
         guard mode & 0o077 == 0 else {

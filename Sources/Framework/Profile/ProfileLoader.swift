@@ -5,7 +5,7 @@ public struct ProfileLoader: Sendable {
     let registry: PluginRegistry
     let stock: StockProfiles
 
-    static let siteKeys = ["profile", "device", "links", "sessions", "pipeline", "settings", "stages", "batch", "log"]
+    static let siteKeys = ["profile", "device", "links", "sessions", "pipeline", "settings", "stages", "batch", "log", "user"]
     static let deviceKeys = ["name", "mtu", "address", "offload"]
     static let linkKeys = ["name", "bind", "remote", "device"]
     static let customStageKeys = ["use", "after", "before", "settings"]
@@ -18,7 +18,15 @@ public struct ProfileLoader: Sendable {
     public func load(siteText text: String, file: String) throws -> TunnelSpec {
         let site = try MappingReader(try YAMLParser.parse(text, file: file), owner: "the site file")
         try site.requireKnownKeys(Self.siteKeys + registry.allServices.map(\.name))
+        let user = try parseUser(site)
+        // Secret files and programs the settings name are checked against the user
+        // the daemon will run as, wherever a plugin reads them during the load.
+        return try DaemonUser.$checkingFiles.withValue(user ?? .current) {
+            try load(site, file: file, user: user)
+        }
+    }
 
+    private func load(_ site: MappingReader, file: String, user: DaemonUser?) throws -> TunnelSpec {
         let (profileName, profileMark) = try site.requiredScalar("profile", expected: "the stock profile to use; one of \(stock.profiles.map(\.name).joined(separator: ", "))")
         guard let profile = stock.profile(named: profileName) else {
             let known = stock.profiles.map(\.name)
@@ -184,7 +192,20 @@ public struct ProfileLoader: Sendable {
         return TunnelSpec(file: file, profile: profileName, summary: profile.summary, device: device,
                           devicesPerSession: perSession, links: links,
                           sessionManager: manager, sessionSettings: sessionSettings, stages: stages, egress: egress,
-                          services: services, batchSize: batch, logLevel: logLevel)
+                          services: services, batchSize: batch, logLevel: logLevel, user: user)
+    }
+
+    /// `user: NAME`: the account the daemon switches to once its devices and sockets
+    /// exist. It must exist here, and not be root (that would keep every privilege).
+    func parseUser(_ site: MappingReader) throws -> DaemonUser? {
+        guard let (name, mark) = try site.scalar("user") else { return nil }
+        guard let user = DaemonUser.named(name) else {
+            throw ProfileError(mark, "no user '\(name)' on this system; create it ('adduser --system --group \(name)') or remove 'user:'")
+        }
+        guard user.uid != 0 else {
+            throw ProfileError(mark, "user '\(name)' is root, which keeps every privilege; name an unprivileged user (the package creates 'tunneld') or remove 'user:'")
+        }
+        return user
     }
 
     func parseDevice(_ node: YAMLNode?, defaults: YAMLNode?, kind: TunDevice.Kind, siteMark: SourceMark) throws -> TunnelSpec.DeviceSpec {

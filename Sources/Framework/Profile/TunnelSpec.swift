@@ -52,6 +52,9 @@ public struct TunnelSpec: Sendable {
     var services: [ServiceSpec]
     public var batchSize: Int
     public var logLevel: String
+    /// The site file's `user:`: whom the daemon becomes after start-up, keeping only
+    /// the capabilities it needs (`PrivilegeDrop`); nil keeps who started it.
+    public var user: DaemonUser?
 
     /// The device kind the ingress/egress stages need, if any.
     var deviceKind: TunDevice.Kind? {

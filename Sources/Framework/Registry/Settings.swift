@@ -10,6 +10,10 @@ public enum SettingType: Sendable, CustomStringConvertible {
     case endpoint
     /// A duration in milliseconds, written as `250ms`, `2s` or a plain number of ms.
     case milliseconds(ClosedRange<Int>)
+    /// A program the daemon runs (a hook, a status command), relative to the file it is
+    /// written in. Stored as `.string`, read with `Settings.path`; at load time it must
+    /// pass `ExecutableFile.check` for the daemon's user.
+    case executable
 
     public var description: String {
         switch self {
@@ -20,6 +24,7 @@ public enum SettingType: Sendable, CustomStringConvertible {
         case .list(let element): return "a list of \(element)"
         case .endpoint: return "an address:port such as 192.0.2.1:5080 or [2001:db8::1]:5080"
         case .milliseconds(let range): return "a duration such as 250ms or 2s (\(range.lowerBound)...\(range.upperBound) ms)"
+        case .executable: return "a program's path (relative to the site file), owned by root or the daemon's user, writable by its owner only"
         }
     }
 }
@@ -137,7 +142,11 @@ public struct Settings: Sendable {
     /// the file the setting was written in, so a site file can say `key: site.key`.
     public func path(_ name: String) -> String? {
         guard let value = string(name) else { return nil }
-        guard !value.hasPrefix("/"), let file = marks[name]?.file, let slash = file.lastIndex(of: "/") else { return value }
+        return Self.resolve(value, writtenIn: marks[name]?.file)
+    }
+
+    static func resolve(_ value: String, writtenIn file: String?) -> String {
+        guard !value.hasPrefix("/"), let file, let slash = file.lastIndex(of: "/") else { return value }
         return String(file[...slash]) + value
     }
 
@@ -219,6 +228,17 @@ enum SettingsValidator {
         case .endpoint:
             guard let address = SocketAddress.parse(text) else { throw ProfileError(mark, "\(expected), found '\(text)'") }
             return .endpoint(address)
+        case .executable:
+            guard !text.isEmpty else { throw ProfileError(mark, "\(name) is empty; name a program or remove the setting") }
+            // One check for every plugin's hooks, where the path is written.
+            if let user = DaemonUser.checkingFiles {
+                do {
+                    try ExecutableFile.check(Settings.resolve(text, writtenIn: mark.file), runAs: user)
+                } catch {
+                    throw ProfileError(mark, "\(name): \(error)")
+                }
+            }
+            return .string(text)
         case .list:
             fatalError("handled above")
         }

@@ -26,6 +26,10 @@ enum ReloadPlan {
         if old.services.map(\.descriptor.name) != new.services.map(\.descriptor.name) {
             changes.append("the services")
         }
+        // Privileges given up cannot be taken back; a new user needs a fresh start as root.
+        if old.user != new.user {
+            changes.append("the user (\(old.user?.name ?? "none") → \(new.user?.name ?? "none"))")
+        }
         return changes
     }
 }

@@ -122,6 +122,13 @@ public final class Tunnel {
         for service in spec.services {
             services.append(try service.descriptor.make(ServiceContext(tunnel: self, settings: service.settings)))
         }
+        if let user = spec.user {
+            // Everything that needs root exists now; before READY, so systemd and the
+            // operator only ever see the tunnel running unprivileged.
+            let kept = try PrivilegeDrop.apply(user, keep: PrivilegeDrop.capabilities(for: spec))
+            logger.notice("running as \(user.name) (uid \(user.uid)) with \(PrivilegeDrop.Capability.names(kept)) only, hooks too")
+            for warning in PrivilegeDrop.warnings(for: spec, user: user, kept: kept) { logger.warning("\(warning)") }
+        }
         try loop.onSignal(SIGTERM) { [unowned self] in self.requestStop("SIGTERM") }
         try loop.onSignal(SIGINT) { [unowned self] in self.requestStop("SIGINT") }
         try loop.onSignal(SIGHUP) { [unowned self] in self.reload() }

@@ -47,7 +47,7 @@ struct StatusHooks {
     static let hookTimeout = SettingSpec("hook-timeout", .milliseconds(100...300_000), default: .integer(10_000), help: "a status script running longer is killed")
 
     static let settings: [SettingSpec] = [
-        SettingSpec("status-command", .string, help: "script run on link and tunnel state changes, called like mlvpn's statuscommand (path relative to the site file)"),
+        SettingSpec("status-command", .executable, help: "script run on link and tunnel state changes, called like mlvpn's statuscommand (path relative to the site file)"),
         hookTimeout,
         SettingSpec("ip4", .string, help: "IP4 for the status script (e.g. 10.42.0.2/30)"),
         SettingSpec("ip6", .string, help: "IP6 for the status script"),

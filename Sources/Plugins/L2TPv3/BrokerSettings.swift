@@ -70,7 +70,7 @@ struct BrokerSettings {
         logIPAddresses,
         wakeupCoalescing,
     ] + BrokerHook.allCases.map {
-        SettingSpec($0.rawValue, .string, help: "script run as in tunneldigger's [hooks] \($0.rawValue): \($0.argumentsHelp)")
+        SettingSpec($0.rawValue, .executable, help: "script run as in tunneldigger's [hooks] \($0.rawValue): \($0.argumentsHelp)")
     }
 
     /// Checks beyond types: ids must leave room for interface names.

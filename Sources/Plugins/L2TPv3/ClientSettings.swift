@@ -56,7 +56,7 @@ struct ClientSettings {
         tunnelID,
         selection,
         limit,
-        SettingSpec("hook", .string,
+        SettingSpec("hook", .executable,
                     help: "program run as 'hook session.up IFNAME' and 'hook session.down IFNAME' (-s)"),
         SettingSpec("bind", .string,
                     help: "local address the sockets bind to, e.g. 192.0.2.7 (-l); default: any address of the broker's family"),

@@ -46,6 +46,13 @@ final class StatusSocketService: Service {
             close(fd)
             throw error
         }
+        if let user = tunnel.spec.user, geteuid() == 0 {
+            // The daemon gives up root after start (`user:`) and must still remove its
+            // socket at exit: as under systemd, whose RuntimeDirectory belongs to User=,
+            // the socket and the shared default folder become the user's (root still connects).
+            _ = chown(path, user.uid, user.gid)
+            if folder == "/run/tunneld" { _ = chown(folder, user.uid, user.gid) }
+        }
         token = try tunnel.loop.watch(fd) { [unowned self] in self.acceptAll() }
         tunnel.logger.info("status on \(path) (tunneld status \(path))")
     }
