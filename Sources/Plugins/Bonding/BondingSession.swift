@@ -21,6 +21,11 @@ final class BondingSession {
     /// stage's `align`); never in redundant mode, where the first copy should win.
     var alignBulk = true
     var redundant = false
+    /// The scheduler's queueing settings (its stage sets them; the reorder stage, first
+    /// on the send side, keeps the queue).
+    var queueing = true
+    var linkQueue = 0.003
+    var queueSettings = BondQueue.Settings()
     var sendsBulk: Bool { alignBulk && !redundant }
     /// Called when a path changes state (old, new): hooks and logs.
     var onStateChange: ((BondPath, PathHealth.State, PathHealth.State) -> Void)?
@@ -264,10 +269,16 @@ extension BondingSession {
         let reorder: StatusValue = .object([
             ("inOrder", .uint(c.inOrder)), ("held", .uint(c.held)), ("releasedByTimeout", .uint(c.releasedByTimeout)),
             ("releasedAsLost", .uint(c.releasedAsLost)), ("overflow", .uint(c.overflow)), ("late", .uint(c.late)),
-            ("duplicate", .uint(c.duplicate)), ("aligned", .uint(c.aligned)),
+            ("duplicate", .uint(c.duplicate)), ("aligned", .uint(c.aligned)), ("early", .uint(c.early)),
             ("holding", .int(Int64(reorderStage?.held ?? 0))), ("holdMs", .double(holdTime * 1000)),
         ])
-        return .object([("paths", .array(paths.map { pathStatus($0, now: now) })), ("reorder", reorder)])
+        let q = reorderStage?.queueStatus ?? (held: 0, codelDrops: 0, overflowDrops: 0)
+        let queue: StatusValue = .object([
+            ("mode", .string(queueing && !redundant ? "fq-codel" : "off")), ("waiting", .int(Int64(q.held))),
+            ("codelDrops", .uint(q.codelDrops)), ("overflowDrops", .uint(q.overflowDrops)),
+            ("linkQueueMs", .double(linkQueue * 1000)),
+        ])
+        return .object([("paths", .array(paths.map { pathStatus($0, now: now) })), ("reorder", reorder), ("queue", queue)])
     }
 
     private func pathStatus(_ path: BondPath, now: Double) -> StatusValue {

@@ -18,6 +18,9 @@ struct DeliveryRate {
     static let window = 10
     static let sampleSpan = 0.1
     private(set) var estimate: Double
+    /// A sample that started at a queue was taken: the estimate is the path's rate,
+    /// not the configured or default guess.
+    private(set) var confirmed = false
     private var samples: [Double]
     private var queued: [Bool]
     private var next = 0
@@ -50,7 +53,12 @@ struct DeliveryRate {
         let offered = Double(sentSinceSample) / max(now - sampleStarted, 1e-3)
         if offered >= 0.9 * estimate || rate > estimate {
             samples[next] = rate
-            queued[next] = last.queued
+            // Queued at both ends: the bucket had no tokens when the span began and
+            // the link was still busy when it ended, so nothing but the rate was
+            // delivered in between (a queue at the start alone can drain mid-span and
+            // let the bucket refill).
+            queued[next] = last.queued && nowQueued
+            if queued[next] { confirmed = true }
             next = (next + 1) % DeliveryRate.window
             var best = 0.0, bestQueued = 0.0
             for slot in 0..<DeliveryRate.window {

@@ -26,6 +26,8 @@ final class ReorderBuffer {
     struct Counters {
         var inOrder: UInt64 = 0, held: UInt64 = 0, aligned: UInt64 = 0, releasedByTimeout: UInt64 = 0
         var releasedAsLost: UInt64 = 0, overflow: UInt64 = 0, late: UInt64 = 0, duplicate: UInt64 = 0
+        /// Urgent packets delivered ahead of a gap.
+        var early: UInt64 = 0
     }
 
     enum Verdict: Equatable { case deliver, held, late, duplicate }
@@ -44,6 +46,8 @@ final class ReorderBuffer {
     static let idleTrim = 5.0
     private var seen: [UInt32]       // sequence whose slot this is (held or delivered)
     private var isHeld: [Bool]
+    /// Delivered ahead of `next` (an urgent packet, see `accept`): `next` steps over it.
+    private var deliveredEarly: [Bool]
     /// When a held packet may go (its arrival plus its alignment wait).
     private var readyAt: [Double]
     private(set) var heldCount = 0
@@ -75,6 +79,7 @@ final class ReorderBuffer {
         (self.slotSize, self.headroom, self.tailroom) = (slotSize, headroom, tailroom)
         seen = [UInt32](repeating: UInt32.max, count: size)
         isHeld = [Bool](repeating: false, count: size)
+        deliveredEarly = [Bool](repeating: false, count: size)
         readyAt = [Double](repeating: 0, count: size)
         output = PacketBatch(viewCapacity: 256, headroom: headroom, tailroom: tailroom)
         self.flush = flush
@@ -84,7 +89,13 @@ final class ReorderBuffer {
     /// that came by path `path` (nil if unknown), to be delivered no sooner than
     /// `wait` seconds from `now` (delay alignment; 0 for none).
     @discardableResult
-    func accept(_ packet: Packet, sequence: UInt32, path: Int?, wait: Double = 0, now: Double) -> Verdict {
+    ///
+    /// An `urgent` packet (a small one of a flow that is not bulk: a ping, DNS, VoIP, an
+    /// ACK) never waits behind a gap: it goes at once and `next` steps over it later.
+    /// Its flow has no other packet in flight to overtake, and waiting for the bulk
+    /// packets of other flows still queued on a slower link is the latency this exists
+    /// to avoid.
+    func accept(_ packet: Packet, sequence: UInt32, path: Int?, wait: Double = 0, urgent: Bool = false, now: Double) -> Verdict {
         if !started {
             started = true
             next = sequence
@@ -99,14 +110,17 @@ final class ReorderBuffer {
             }
             counters.late += 1
             seen[slot] = sequence
+            deliveredEarly[slot] = false
             emit(packet)
             return .late
         }
         if distance == 0 && heldCount == 0 && wait <= 0 {
             counters.inOrder += 1
             seen[Int(sequence & mask)] = sequence
+            deliveredEarly[Int(sequence & mask)] = false
             next = BondingWire.next(next)
             emit(packet)
+            releaseInOrder(now: now)  // over packets delivered early
             return .deliver
         }
         // Too far ahead: make room, oldest first (what waits for its time goes early).
@@ -121,7 +135,7 @@ final class ReorderBuffer {
             }
         }
         let slot = Int(sequence & mask)
-        if isHeld[slot] {
+        if isHeld[slot] || (deliveredEarly[slot] && seen[slot] == sequence) {
             counters.duplicate += 1
             return .duplicate
         }
@@ -129,7 +143,14 @@ final class ReorderBuffer {
         if sequence == next && wait <= 0 {
             counters.inOrder += 1
             seen[slot] = sequence
+            deliveredEarly[slot] = false
             next = BondingWire.next(next)
+            emit(packet)
+            verdict = .deliver
+        } else if urgent && wait <= 0 {
+            counters.early += 1
+            seen[slot] = sequence
+            deliveredEarly[slot] = true
             emit(packet)
             verdict = .deliver
         } else {
@@ -237,6 +258,7 @@ final class ReorderBuffer {
         copy.dropReason = nil
         chunk[index] = copy
         lastHeld = ready
+        deliveredEarly[slot] = false
         isHeld[slot] = true
         readyAt[slot] = ready
         seen[slot] = sequence
@@ -245,9 +267,14 @@ final class ReorderBuffer {
 
     /// Deliver held packets from `next` on while they are consecutive and ready.
     private func releaseInOrder(now: Double) {
-        while heldCount > 0 {
+        while true {
             let slot = Int(next & mask)
-            guard isHeld[slot], readyAt[slot] <= now else { return }
+            if deliveredEarly[slot] && seen[slot] == next {
+                deliveredEarly[slot] = false
+                next = BondingWire.next(next)
+                continue
+            }
+            guard heldCount > 0, isHeld[slot], readyAt[slot] <= now else { return }
             releaseHead()
         }
     }

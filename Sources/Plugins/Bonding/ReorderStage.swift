@@ -25,6 +25,17 @@ final class ReorderStage: Stage {
     private var timerFires = Double.infinity
     private let wrongSource: DropReason
     private let duplicate: DropReason
+    // The send side's own queue (issue 14): what the pacer does not let onto the links
+    // yet waits here (BondQueue, BondPacer); made at the first packet that must wait.
+    private var queue: BondQueue?
+    private let released: PacketBatch
+    private var releasedSlots: [Int32]
+    private var pacer: EventLoop.Timer?
+    private var pacerFires = Double.infinity
+    private var releaseQueued = false
+    private let slotSize: Int, headroom: Int
+    private let queueDropped: DropReason
+    private let queueOverflow: DropReason
 
     init(context: StageContext) throws {
         tunnel = context.tunnel
@@ -40,6 +51,14 @@ final class ReorderStage: Stage {
         bond.alignBulk = context.settings.boolean(Self.align)
         wrongSource = context.dropReason("wrong_source")
         duplicate = context.dropReason("duplicate")
+        queueDropped = context.dropReason("queue_codel")
+        queueOverflow = context.dropReason("queue_overflow")
+        slotSize = context.tunnel.slotSize
+        headroom = context.tunnel.headroom
+        released = PacketBatch(viewCapacity: context.tunnel.spec.batchSize, headroom: context.tunnel.headroom,
+                               tailroom: context.tunnel.tailroom)
+        releasedSlots = []
+        releasedSlots.reserveCapacity(context.tunnel.spec.batchSize)
         bond.reorderStage = self
         // Created disarmed; armed while packets are held.
         timer = try context.tunnel.loop.addTimer(milliseconds: 0, repeating: false) { [unowned self] in
@@ -54,12 +73,111 @@ final class ReorderStage: Stage {
 
     var held: Int { buffer.heldCount }
 
-    /// Give the reorder buffer's packet memory back once the session is quiet.
-    func trimIfIdle(now: Double) { buffer.trimIfIdle(now: now) }
+    /// Give the reorder buffer's and the queue's packet memory back once the session is quiet.
+    func trimIfIdle(now: Double) {
+        buffer.trimIfIdle(now: now)
+        queue?.trimIfIdle(now: now)
+    }
+
+    /// Packets waiting in the send queue, and what CoDel and a full queue dropped.
+    var queueStatus: (held: Int, codelDrops: UInt64, overflowDrops: UInt64) {
+        (queue?.count ?? 0, queue?.codelDrops ?? 0, queue?.overflowDrops ?? 0)
+    }
     /// The sequence the next data packet gets (probes and echoes carry it).
     var nextSequence: UInt32 { sequence }
 
     func send(_ batch: PacketBatch) {
+        guard bond.queueing, !bond.redundant else {
+            label(batch)
+            return
+        }
+        let now = MonotonicClock.now()
+        let records = batch.records
+        var first = 0  // the first packet that waits
+        if queue?.isEmpty ?? true {
+            // Nothing waiting: what the links can take goes now, without a copy.
+            guard var room = BondPacer.room(bond.paths, now: now, linkQueue: bond.linkQueue) else {
+                label(batch)
+                return
+            }
+            while first < batch.count && (records[first].dropReason != nil || room > 0) {
+                if records[first].dropReason == nil { room -= records[first].length }
+                first += 1
+            }
+            if first == batch.count {
+                label(batch)
+                return
+            }
+        }
+        let queue = self.queue ?? BondQueue(settings: bond.queueSettings, slotSize: slotSize, headroom: headroom)
+        self.queue = queue
+        queue.update(bond.queueSettings)
+        for index in first..<batch.count where records[index].dropReason == nil {
+            // Small packets of flows that are not bulk (pings, DNS, VoIP, the ACKs of a
+            // download) do not wait for the pacer: they go now, ahead of the bulk queue,
+            // a few bytes over the links' allowance (fq_codel's sparse flows, without
+            // the wait for the next pacer turn).
+            if !flows.isBulk(records[index], now: now) { continue }
+            if queue.enqueue(records[index], flowKey: BulkFlows.flowKey(records[index]) ?? 0, now: now) {
+                batch.discard(index)
+            } else {
+                batch.drop(index, queueOverflow)
+            }
+        }
+        label(batch)
+        scheduleRelease(now: now)
+    }
+
+    /// Let the queue's packets onto the links as far as they have room, then wake up
+    /// when they will have room again.
+    private func release() {
+        releaseQueued = false
+        pacerFires = .infinity
+        guard let queue, let pipeline = session.pipeline, let me = pipeline.index(of: self) else { return }
+        let now = MonotonicClock.now()
+        while !queue.isEmpty {
+            // No usable path: the scheduler drops what comes, as it would have at once.
+            var room = BondPacer.room(bond.paths, now: now, linkQueue: bond.linkQueue) ?? Int.max
+            guard room > 0 else { break }
+            released.reset()
+            releasedSlots.removeAll(keepingCapacity: true)
+            while room > 0, released.count < released.capacity - 1,
+                  let (packet, slot) = queue.dequeue(now: now, dropped: { [released, queueDropped] dropped in
+                      if released.append(dropped) { released.drop(released.count - 1, queueDropped) }
+                  }) {
+                released.append(packet)
+                releasedSlots.append(slot)
+                room -= packet.length
+            }
+            guard !released.isEmpty else { break }
+            label(released)
+            pipeline.send(released, from: me + 1)
+            for slot in releasedSlots { queue.free(slot) }
+        }
+        released.reset()
+        scheduleRelease(now: now)
+    }
+
+    private func scheduleRelease(now: Double) {
+        guard let queue, !queue.isEmpty, !releaseQueued else { return }
+        let turn = BondPacer.nextTurn(bond.paths, now: now, linkQueue: bond.linkQueue)
+        if turn <= now {
+            // Room now: at the end of this loop turn, after the batch being sent.
+            releaseQueued = true
+            tunnel.loop.atEndOfTurn { [weak self] in self?.release() }
+            return
+        }
+        guard turn < pacerFires - 0.0002 else { return }
+        if pacer == nil {
+            pacer = try? tunnel.loop.addTimer(milliseconds: 0, repeating: false) { [unowned self] in self.release() }
+        }
+        let wait = max(1, Int(((turn - now) * 1000).rounded(.up)))
+        pacer?.arm(milliseconds: wait, repeating: false)
+        pacerFires = now + Double(wait) / 1000
+    }
+
+    /// Send side's labels: pin rules, bulk or not, and the tunnel-wide sequence.
+    private func label(_ batch: PacketBatch) {
         let records = batch.records
         let pinned = !bond.pins.isEmpty
         let sendsBulk = bond.sendsBulk && bond.paths.count > 1
@@ -114,7 +232,8 @@ final class ReorderStage: Stage {
                     continue
                 }
                 let wait = type == BondingWire.bulk ? path.map { bond.paths[$0].alignWait } ?? 0 : 0
-                if buffer.accept(records[index], sequence: sequence, path: path, wait: wait, now: now) == .duplicate {
+                let urgent = type == BondingWire.data && records[index].length <= BulkFlows.bulkSize
+                if buffer.accept(records[index], sequence: sequence, path: path, wait: wait, urgent: urgent, now: now) == .duplicate {
                     batch.drop(index, duplicate)
                 }
             case BondingWire.probe:
@@ -161,6 +280,7 @@ final class ReorderStage: Stage {
 
     func stop() {
         timer?.cancel()
+        pacer?.cancel()
         buffer.clear()
     }
 
@@ -178,6 +298,6 @@ final class ReorderStage: Stage {
         summary: "tunnel-wide sequence; restores order across bonded links with a hold time that follows their delay spread",
         slots: [.reorder],
         settings: [buffer, minHold, maxHold, align],
-        dropReasons: ["wrong_source", "duplicate"],
+        dropReasons: ["wrong_source", "duplicate", "queue_codel", "queue_overflow"],
         make: { context in try ReorderStage(context: context) })
 }

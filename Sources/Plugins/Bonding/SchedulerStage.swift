@@ -44,6 +44,11 @@ final class SchedulerStage: Stage {
         let tunnel = context.tunnel
         let redundant = context.settings.string(Self.mode) == "redundant"
         bond.redundant = redundant
+        bond.queueing = context.settings.string(Self.queue) == "fq-codel"
+        bond.linkQueue = Double(context.settings.integer(Self.linkQueue)) / 1000
+        bond.queueSettings = BondQueue.Settings(limit: context.settings.integer(Self.queueLimit),
+                                                codelTarget: Double(context.settings.integer(Self.codelTarget)) / 1000,
+                                                codelInterval: Double(context.settings.integer(Self.codelInterval)) / 1000)
         copies = redundant ? PacketBatch(capacity: tunnel.spec.batchSize, slotSize: tunnel.slotSize,
                                          headroom: tunnel.headroom, tailroom: tunnel.tailroom) : nil
     }
@@ -157,11 +162,16 @@ final class SchedulerStage: Stage {
     static func probeGains(_ gains: inout [Double], now: Double) {
         let count = gains.count
         guard count > 1 else { return }
+        for index in 0..<count { gains[index] = gain(of: index, count: count, now: now, backlogged: false) }
+    }
+
+    /// Path `index`'s gain now (of `count` paths); 1 for a path with a queue.
+    @inline(__always)
+    static func gain(of index: Int, count: Int, now: Double, backlogged: Bool) -> Double {
+        guard count > 1, !backlogged else { return 1 }
         let phase = Int((now / (cycle / 8)).rounded(.down)) % 8
-        for index in 0..<count {
-            let start = (index * 8 / count) % 8
-            gains[index] = phase == start ? 1.25 : phase == (start + 1) % 8 ? 0.9 : 1
-        }
+        let start = (index * 8 / count) % 8
+        return phase == start ? 1.25 : phase == (start + 1) % 8 ? 0.9 : 1
     }
 
     static let mode = SettingSpec("mode", .choice(["aggregate", "redundant"]), default: .string("aggregate"),
@@ -169,11 +179,22 @@ final class SchedulerStage: Stage {
     static let pin = SettingSpec("pin", .list(.string), default: .list([]),
                                  help: "keep matching traffic on one link, e.g. 'udp port 5060 -> wan2', 'dscp 46 -> wan1', 'icmp -> wan1'")
 
+    static let queue = SettingSpec("queue", .choice(["fq-codel", "off"]), default: .string("fq-codel"),
+                                   help: "fq-codel: pace each link to link-queue of queue and keep the rest in tunneld, sparse flows (ping, DNS, VoIP, ACKs) first and standing bulk queues kept short by CoDel; off: send every packet at once (the links' own queues fill)")
+    static let linkQueue = SettingSpec("link-queue", .milliseconds(1...200), default: .integer(3),
+                                       help: "most queue the pacer lets build on each link (by its measured rate)")
+    static let queueLimit = SettingSpec("queue-limit", .integer(64...65536), default: .integer(1024),
+                                        help: "packets tunneld's own queue holds; when full, the longest flow loses its oldest")
+    static let codelTarget = SettingSpec("codel-target", .milliseconds(1...1000), default: .integer(5),
+                                         help: "CoDel: a flow whose packets waited longer than this for an interval is told to slow down (a drop)")
+    static let codelInterval = SettingSpec("codel-interval", .milliseconds(10...10_000), default: .integer(100),
+                                           help: "CoDel: how long a queue may stand above codel-target before the first drop (about a worst-case RTT)")
+
     static let descriptor = StageDescriptor(
         name: "bonding.scheduler",
         summary: "spreads packets over the bonded links by earliest delivery (measured rates and delays); fallback links, pinning, redundant mode",
         slots: [.schedule],
-        settings: [mode, pin],
+        settings: [mode, pin, queue, linkQueue, queueLimit, codelTarget, codelInterval],
         dropReasons: ["no_usable_path"],
         check: { settings in
             for rule in settings.list(pin.name) { _ = try PinRule.parse(rule.description) }

@@ -1,0 +1,319 @@
+import Framework
+
+/// The bond's own queue: flow queues served by deficit round robin, new (sparse) flows
+/// first, each flow's head checked by CoDel — fq_codel (RFC 8290) for the packets the
+/// pacer does not let onto the links yet.
+///
+/// Why it exists: a bond that sends every packet at once fills its uplinks' queues
+/// (the modem's, the ISP's), and everything else — a ping, a video call, DNS — waits
+/// behind them: 44 ms over 40 + 20 Mbit/s with one cubic upload. The scheduler paces
+/// the links to a few milliseconds of queue each (`BondPacer`); what does not fit
+/// waits here, where a sparse flow's packet goes before a bulk flow's backlog and a
+/// standing bulk queue is told to slow down the way TCP understands: CoDel drops from
+/// its head once its packets have waited over `target` for an `interval`.
+///
+/// Packets are copied into slots at enqueue (the device's batch is reused at once)
+/// and released as records pointing into those slots, so the stages after the queue
+/// (sequence, encryption, scheduling, sending) work on them in place. Slot memory is
+/// allocated at the first enqueue and given back after `idleTrim` seconds empty: a
+/// session whose links keep up holds none. Nothing allocates per packet.
+final class BondQueue {
+    struct Settings: Equatable {
+        var limit = 1024
+        var codelTarget = 0.005
+        var codelInterval = 0.1
+    }
+
+    /// The flows one packet of which may be in the queue; colliding flows share one.
+    static let flowCount = 128
+    /// Bytes a flow may send per round (one full-size packet, as fq_codel's quantum).
+    static let quantum = 1514
+    static let idleTrim = 5.0
+
+    private(set) var settings: Settings
+    private let slotSize: Int, headroom: Int
+    private var memory: UnsafeMutableRawPointer?
+    // Per slot: the packet, when it was queued, the next slot of its flow.
+    private var packets: UnsafeMutablePointer<Packet>?
+    private var queuedAt: UnsafeMutablePointer<Double>?
+    private var nextInFlow: UnsafeMutablePointer<Int32>?
+    private var freeSlots: UnsafeMutablePointer<Int32>?
+    private var freeCount = 0
+
+    private struct Flow {
+        var head: Int32 = -1, tail: Int32 = -1
+        var bytes = 0
+        var deficit = 0
+        var listed = false
+        var codel = CoDel()
+    }
+    private var flows = [Flow](repeating: Flow(), count: BondQueue.flowCount)
+    /// Flows with packets, by list: new ones (not yet used up a quantum) before old ones.
+    private var newFlows = FlowList(capacity: BondQueue.flowCount)
+    private var oldFlows = FlowList(capacity: BondQueue.flowCount)
+
+    private(set) var count = 0
+    private(set) var bytes = 0
+    private var lastBusy = 0.0
+    /// Packets dropped by CoDel and by a full queue, for status.
+    private(set) var codelDrops: UInt64 = 0
+    private(set) var overflowDrops: UInt64 = 0
+
+    init(settings: Settings, slotSize: Int, headroom: Int) {
+        self.settings = settings
+        self.slotSize = slotSize
+        self.headroom = headroom
+    }
+
+    deinit { releaseStorage() }
+
+    var isEmpty: Bool { count == 0 }
+    var hasStorage: Bool { memory != nil }
+
+    /// New settings: only a queue that holds nothing changes its size.
+    func update(_ new: Settings) {
+        if new.limit != settings.limit {
+            guard count == 0 else { return }
+            releaseStorage()
+        }
+        settings = new
+    }
+
+    /// Copy `packet` into the queue, in the flow `flowKey` names. When the queue is
+    /// full, the head of the longest flow goes (as fq_codel: the flow that filled it
+    /// pays); false when that was this packet itself (nothing else is queued in a
+    /// longer flow), so the caller counts it.
+    func enqueue(_ packet: Packet, flowKey: UInt32, now: Double) -> Bool {
+        if memory == nil { allocateStorage() }
+        if freeCount == 0 { dropFromLongestFlow() }
+        guard freeCount > 0, packet.length <= slotSize - headroom else {
+            overflowDrops &+= 1
+            return false
+        }
+        freeCount -= 1
+        let slot = freeSlots![freeCount]
+        var record = packets![Int(slot)]
+        (record.base + headroom).copyMemory(from: packet.base + packet.offset, byteCount: packet.length)
+        record.offset = headroom
+        record.length = packet.length
+        record.mark = packet.mark
+        record.link = packet.link
+        record.peer = packet.peer
+        record.sequence = packet.sequence
+        record.dropReason = nil
+        packets![Int(slot)] = record
+        queuedAt![Int(slot)] = now
+        nextInFlow![Int(slot)] = -1
+        let index = Int(flowKey % UInt32(BondQueue.flowCount))
+        if flows[index].tail >= 0 { nextInFlow![Int(flows[index].tail)] = slot } else { flows[index].head = slot }
+        flows[index].tail = slot
+        flows[index].bytes += packet.length
+        if !flows[index].listed {
+            flows[index].listed = true
+            flows[index].deficit = BondQueue.quantum
+            newFlows.append(index)
+        }
+        count += 1
+        bytes += packet.length
+        lastBusy = now
+        return true
+    }
+
+    /// The next packet to send (a record pointing into the queue's slot, valid until
+    /// `free(slot)`), fq_codel's choice; packets CoDel drops on the way are handed to
+    /// `dropped` (their slots are free again when it returns). Nil when empty.
+    func dequeue(now: Double, dropped: (Packet) -> Void) -> (packet: Packet, slot: Int32)? {
+        while true {
+            let fromNew = !newFlows.isEmpty
+            guard let index = fromNew ? newFlows.first : oldFlows.first else { return nil }
+            if flows[index].deficit <= 0 {
+                flows[index].deficit += BondQueue.quantum
+                if fromNew { newFlows.removeFirst() } else { oldFlows.removeFirst() }
+                oldFlows.append(index)
+                continue
+            }
+            guard let slot = codelHead(flow: index, now: now, dropped: dropped) else {
+                // Empty: a new flow goes to the old list once (so it cannot come back as
+                // new at once and starve the others); an old one leaves.
+                if fromNew {
+                    newFlows.removeFirst()
+                    if !oldFlows.isEmpty { oldFlows.append(index) } else { flows[index].listed = false }
+                } else {
+                    oldFlows.removeFirst()
+                    flows[index].listed = false
+                }
+                continue
+            }
+            let packet = packets![Int(slot)]
+            flows[index].deficit -= packet.length
+            lastBusy = now
+            return (packet, slot)
+        }
+    }
+
+    /// A released packet has been sent (or dropped) by the stages after the queue.
+    func free(_ slot: Int32) {
+        freeSlots![freeCount] = slot
+        freeCount += 1
+    }
+
+    /// Give the slot memory back when nothing was queued for `idleTrim` seconds.
+    func trimIfIdle(now: Double) {
+        guard memory != nil, count == 0, freeCount == settings.limit, now - lastBusy > BondQueue.idleTrim else { return }
+        releaseStorage()
+    }
+
+    // MARK: CoDel (RFC 8289), per flow
+
+    private struct CoDel {
+        var firstAboveTime = 0.0
+        var dropNext = 0.0
+        var count = 0
+        var lastCount = 0
+        var dropping = false
+    }
+
+    /// Take the flow's head, dropping the packets CoDel says to; nil when the flow is empty.
+    private func codelHead(flow index: Int, now: Double, dropped: (Packet) -> Void) -> Int32? {
+        guard var slot = pop(flow: index) else {
+            flows[index].codel.dropping = false
+            return nil
+        }
+        var okToDrop = shouldDrop(flow: index, slot: slot, now: now)
+        let interval = settings.codelInterval
+        if flows[index].codel.dropping {
+            if !okToDrop {
+                flows[index].codel.dropping = false
+            } else {
+                while now >= flows[index].codel.dropNext && flows[index].codel.dropping {
+                    drop(slot, dropped)
+                    flows[index].codel.count += 1
+                    guard let next = pop(flow: index) else {
+                        flows[index].codel.dropping = false
+                        return nil
+                    }
+                    slot = next
+                    okToDrop = shouldDrop(flow: index, slot: slot, now: now)
+                    if !okToDrop {
+                        flows[index].codel.dropping = false
+                    } else {
+                        flows[index].codel.dropNext = Self.controlLaw(flows[index].codel.dropNext, count: flows[index].codel.count, interval: interval)
+                    }
+                }
+            }
+        } else if okToDrop {
+            drop(slot, dropped)
+            guard let next = pop(flow: index) else { return nil }
+            slot = next
+            _ = shouldDrop(flow: index, slot: slot, now: now)
+            flows[index].codel.dropping = true
+            let delta = flows[index].codel.count - flows[index].codel.lastCount
+            flows[index].codel.count = delta > 1 && now - flows[index].codel.dropNext < 16 * interval ? delta : 1
+            flows[index].codel.dropNext = Self.controlLaw(now, count: flows[index].codel.count, interval: interval)
+            flows[index].codel.lastCount = flows[index].codel.count
+        }
+        return slot
+    }
+
+    private func shouldDrop(flow index: Int, slot: Int32, now: Double) -> Bool {
+        let sojourn = now - queuedAt![Int(slot)]
+        // A flow with at most one packet left is not a standing queue.
+        if sojourn < settings.codelTarget || flows[index].bytes <= BondQueue.quantum {
+            flows[index].codel.firstAboveTime = 0
+            return false
+        }
+        if flows[index].codel.firstAboveTime == 0 {
+            flows[index].codel.firstAboveTime = now + settings.codelInterval
+            return false
+        }
+        return now >= flows[index].codel.firstAboveTime
+    }
+
+    static func controlLaw(_ t: Double, count: Int, interval: Double) -> Double {
+        t + interval / Double(count).squareRoot()
+    }
+
+    // MARK: slots and flows
+
+    private func pop(flow index: Int) -> Int32? {
+        let slot = flows[index].head
+        guard slot >= 0 else { return nil }
+        flows[index].head = nextInFlow![Int(slot)]
+        if flows[index].head < 0 { flows[index].tail = -1 }
+        let length = packets![Int(slot)].length
+        flows[index].bytes -= length
+        count -= 1
+        bytes -= length
+        return slot
+    }
+
+    private func drop(_ slot: Int32, _ dropped: (Packet) -> Void) {
+        codelDrops &+= 1
+        dropped(packets![Int(slot)])
+        free(slot)
+    }
+
+    private func dropFromLongestFlow() {
+        var longest = -1
+        for index in 0..<BondQueue.flowCount where flows[index].bytes > (longest < 0 ? 0 : flows[longest].bytes) { longest = index }
+        guard longest >= 0, let slot = pop(flow: longest) else { return }
+        overflowDrops &+= 1
+        free(slot)
+    }
+
+    private func allocateStorage() {
+        let limit = settings.limit
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: limit * slotSize, alignment: 64)
+        self.memory = memory
+        let packets = UnsafeMutablePointer<Packet>.allocate(capacity: limit)
+        for slot in 0..<limit {
+            (packets + slot).initialize(to: Packet(base: memory + slot * slotSize, capacity: slotSize, offset: headroom))
+        }
+        self.packets = packets
+        queuedAt = .allocate(capacity: limit)
+        queuedAt!.initialize(repeating: 0, count: limit)
+        nextInFlow = .allocate(capacity: limit)
+        nextInFlow!.initialize(repeating: -1, count: limit)
+        freeSlots = .allocate(capacity: limit)
+        for slot in 0..<limit { freeSlots![slot] = Int32(limit - 1 - slot) }
+        freeCount = limit
+    }
+
+    private func releaseStorage() {
+        guard let memory else { return }
+        packets?.deinitialize(count: settings.limit)
+        packets?.deallocate()
+        queuedAt?.deallocate()
+        nextInFlow?.deallocate()
+        freeSlots?.deallocate()
+        memory.deallocate()
+        self.memory = nil
+        packets = nil
+        queuedAt = nil
+        nextInFlow = nil
+        freeSlots = nil
+        freeCount = 0
+    }
+}
+
+/// A FIFO of flow indices with a fixed capacity (each flow is listed at most once).
+struct FlowList {
+    private var items: [Int]
+    private var head = 0
+    private(set) var count = 0
+
+    init(capacity: Int) { items = [Int](repeating: 0, count: capacity) }
+
+    var isEmpty: Bool { count == 0 }
+    var first: Int? { count > 0 ? items[head] : nil }
+
+    mutating func append(_ index: Int) {
+        items[(head + count) % items.count] = index
+        count += 1
+    }
+
+    mutating func removeFirst() {
+        head = (head + 1) % items.count
+        count -= 1
+    }
+}
