@@ -23,6 +23,7 @@ struct DeliveryRate {
     private(set) var confirmed = false
     private var samples: [Double]
     private var queued: [Bool]
+    private var scratch = [Double](repeating: 0, count: DeliveryRate.window)
     private var next = 0
     private var lastReceived: (bytes: UInt64, at: Double, queued: Bool)?
     private var sentSinceSample = 0
@@ -61,11 +62,25 @@ struct DeliveryRate {
             if queued[next] { confirmed = true }
             next = (next + 1) % DeliveryRate.window
             var best = 0.0, bestQueued = 0.0
+            var queuedCount = 0
             for slot in 0..<DeliveryRate.window {
                 best = max(best, samples[slot])
-                if queued[slot] { bestQueued = max(bestQueued, samples[slot]) }
+                if queued[slot] {
+                    bestQueued = max(bestQueued, samples[slot])
+                    scratch[queuedCount] = samples[slot]
+                    queuedCount += 1
+                }
             }
-            estimate = max(bestQueued > 0 ? bestQueued : best, DeliveryRate.floor)
+            if queuedCount >= DeliveryRate.medianFrom {
+                // Several samples at a queue: their median. The largest of them can be a
+                // stall's artefact (a busy CPU at either end reads as a queue while a
+                // bucket still holds tokens), and a rate above the link's lets its real
+                // queue grow past the pacer's allowance between two echoes.
+                scratch.withUnsafeMutableBufferPointer { $0[0..<queuedCount].sort() }
+                estimate = max(scratch[queuedCount / 2], DeliveryRate.floor)
+            } else {
+                estimate = max(bestQueued > 0 ? bestQueued : best, DeliveryRate.floor)
+            }
         }
         lastReceived = (bytes, at, nowQueued)
         sentSinceSample = 0
@@ -73,6 +88,8 @@ struct DeliveryRate {
     }
 
     static let growth = 1.5
+    /// Queued samples from which the median, not the largest, is the estimate.
+    static let medianFrom = 3
 
     /// Never below 1 Mbit/s, so a path that measured little still gets a share to grow from.
     static let floor = 125_000.0
