@@ -11,17 +11,7 @@ import XCTest
 final class ImportMlvpnTests: LabTestCase {
     /// Run the binary outside any namespace (import and validate touch no network).
     private func tunneld(_ arguments: String...) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Lab.binary)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        try Lab.runTunneld(arguments)
     }
 
     private func path(_ name: String) -> String { lab.directory.appendingPathComponent(name).path }
