@@ -12,10 +12,10 @@ import Framework
 /// standing bulk queue is told to slow down the way TCP understands: CoDel drops from
 /// its head once its packets have waited over `target` for an `interval`.
 ///
-/// Packets are copied into slots at enqueue (the device's batch is reused at once)
-/// and released as records pointing into those slots, so the stages after the queue
-/// (sequence, encryption, scheduling, sending) work on them in place. Slot memory is
-/// allocated at the first enqueue and given back after `idleTrim` seconds empty: a
+/// Packets are copied into the slots of a `PacketBatch` the queue owns (the device's
+/// batch is reused at once) and released as those records, so the stages after the
+/// queue (sequence, encryption, scheduling, sending) work on them in place. The batch
+/// is made at the first enqueue and given back after `idleTrim` seconds empty: a
 /// session whose links keep up holds none. Nothing allocates per packet.
 final class BondQueue {
     struct Settings: Equatable {
@@ -30,14 +30,14 @@ final class BondQueue {
     static let quantum = 1514
     static let idleTrim = 5.0
 
-    private(set) var settings: Settings
-    private let slotSize: Int, headroom: Int
-    private var memory: UnsafeMutableRawPointer?
-    // Per slot: the packet, when it was queued, the next slot of its flow.
-    private var packets: UnsafeMutablePointer<Packet>?
-    private var queuedAt: UnsafeMutablePointer<Double>?
-    private var nextInFlow: UnsafeMutablePointer<Int32>?
-    private var freeSlots: UnsafeMutablePointer<Int32>?
+    let settings: Settings
+    private let slotSize: Int, headroom: Int, tailroom: Int
+    /// The slots (one record each), nil until the first enqueue and after a trim.
+    private var storage: PacketBatch?
+    // Per slot: when it was queued, the next slot of its flow; and the free slots.
+    private var queuedAt: [Double] = []
+    private var nextInFlow: [Int32] = []
+    private var freeSlots: [Int32] = []
     private var freeCount = 0
 
     private struct Flow {
@@ -59,40 +59,30 @@ final class BondQueue {
     private(set) var codelDrops: UInt64 = 0
     private(set) var overflowDrops: UInt64 = 0
 
-    init(settings: Settings, slotSize: Int, headroom: Int) {
+    init(settings: Settings, slotSize: Int, headroom: Int, tailroom: Int) {
         self.settings = settings
-        self.slotSize = slotSize
-        self.headroom = headroom
+        (self.slotSize, self.headroom, self.tailroom) = (slotSize, headroom, tailroom)
     }
-
-    deinit { releaseStorage() }
 
     var isEmpty: Bool { count == 0 }
-    var hasStorage: Bool { memory != nil }
-
-    /// New settings: only a queue that holds nothing changes its size.
-    func update(_ new: Settings) {
-        if new.limit != settings.limit {
-            guard count == 0 else { return }
-            releaseStorage()
-        }
-        settings = new
-    }
+    var hasStorage: Bool { storage != nil }
 
     /// Copy `packet` into the queue, in the flow `flowKey` names. When the queue is
     /// full, the head of the longest flow goes (as fq_codel: the flow that filled it
-    /// pays); false when that was this packet itself (nothing else is queued in a
-    /// longer flow), so the caller counts it.
-    func enqueue(_ packet: Packet, flowKey: UInt32, now: Double) -> Bool {
-        if memory == nil { allocateStorage() }
-        if freeCount == 0 { dropFromLongestFlow() }
-        guard freeCount > 0, packet.length <= slotSize - headroom else {
+    /// pays) and is handed to `evicted`; false when this packet cannot be queued (no
+    /// slot left or too large), so the caller counts it.
+    @discardableResult
+    func enqueue(_ packet: Packet, flowKey: UInt32, now: Double, evicted: (Packet) -> Void = { _ in }) -> Bool {
+        if storage == nil { allocateStorage() }
+        if freeCount == 0 { dropFromLongestFlow(evicted) }
+        guard freeCount > 0, packet.length <= slotSize - headroom - tailroom else {
             overflowDrops &+= 1
             return false
         }
         freeCount -= 1
-        let slot = freeSlots![freeCount]
-        var record = packets![Int(slot)]
+        let slot = freeSlots[freeCount]
+        let packets = storage!.records
+        var record = packets[Int(slot)]
         (record.base + headroom).copyMemory(from: packet.base + packet.offset, byteCount: packet.length)
         record.offset = headroom
         record.length = packet.length
@@ -101,11 +91,11 @@ final class BondQueue {
         record.peer = packet.peer
         record.sequence = packet.sequence
         record.dropReason = nil
-        packets![Int(slot)] = record
-        queuedAt![Int(slot)] = now
-        nextInFlow![Int(slot)] = -1
+        packets[Int(slot)] = record
+        queuedAt[Int(slot)] = now
+        nextInFlow[Int(slot)] = -1
         let index = Int(flowKey % UInt32(BondQueue.flowCount))
-        if flows[index].tail >= 0 { nextInFlow![Int(flows[index].tail)] = slot } else { flows[index].head = slot }
+        if flows[index].tail >= 0 { nextInFlow[Int(flows[index].tail)] = slot } else { flows[index].head = slot }
         flows[index].tail = slot
         flows[index].bytes += packet.length
         if !flows[index].listed {
@@ -144,7 +134,7 @@ final class BondQueue {
                 }
                 continue
             }
-            let packet = packets![Int(slot)]
+            let packet = storage!.records[Int(slot)]
             flows[index].deficit -= packet.length
             lastBusy = now
             return (packet, slot)
@@ -153,14 +143,18 @@ final class BondQueue {
 
     /// A released packet has been sent (or dropped) by the stages after the queue.
     func free(_ slot: Int32) {
-        freeSlots![freeCount] = slot
+        freeSlots[freeCount] = slot
         freeCount += 1
     }
 
     /// Give the slot memory back when nothing was queued for `idleTrim` seconds.
     func trimIfIdle(now: Double) {
-        guard memory != nil, count == 0, freeCount == settings.limit, now - lastBusy > BondQueue.idleTrim else { return }
-        releaseStorage()
+        guard storage != nil, count == 0, freeCount == settings.limit, now - lastBusy > BondQueue.idleTrim else { return }
+        storage = nil
+        queuedAt = []
+        nextInFlow = []
+        freeSlots = []
+        freeCount = 0
     }
 
     // MARK: CoDel (RFC 8289), per flow
@@ -216,7 +210,7 @@ final class BondQueue {
     }
 
     private func shouldDrop(flow index: Int, slot: Int32, now: Double) -> Bool {
-        let sojourn = now - queuedAt![Int(slot)]
+        let sojourn = now - queuedAt[Int(slot)]
         // A flow with at most one packet left is not a standing queue.
         if sojourn < settings.codelTarget || flows[index].bytes <= BondQueue.quantum {
             flows[index].codel.firstAboveTime = 0
@@ -238,9 +232,9 @@ final class BondQueue {
     private func pop(flow index: Int) -> Int32? {
         let slot = flows[index].head
         guard slot >= 0 else { return nil }
-        flows[index].head = nextInFlow![Int(slot)]
+        flows[index].head = nextInFlow[Int(slot)]
         if flows[index].head < 0 { flows[index].tail = -1 }
-        let length = packets![Int(slot)].length
+        let length = storage!.records[Int(slot)].length
         flows[index].bytes -= length
         count -= 1
         bytes -= length
@@ -249,50 +243,28 @@ final class BondQueue {
 
     private func drop(_ slot: Int32, _ dropped: (Packet) -> Void) {
         codelDrops &+= 1
-        dropped(packets![Int(slot)])
+        dropped(storage!.records[Int(slot)])
         free(slot)
     }
 
-    private func dropFromLongestFlow() {
+    private func dropFromLongestFlow(_ evicted: (Packet) -> Void) {
         var longest = -1
         for index in 0..<BondQueue.flowCount where flows[index].bytes > (longest < 0 ? 0 : flows[longest].bytes) { longest = index }
         guard longest >= 0, let slot = pop(flow: longest) else { return }
         overflowDrops &+= 1
+        evicted(storage!.records[Int(slot)])
         free(slot)
     }
 
     private func allocateStorage() {
         let limit = settings.limit
-        let memory = UnsafeMutableRawPointer.allocate(byteCount: limit * slotSize, alignment: 64)
-        self.memory = memory
-        let packets = UnsafeMutablePointer<Packet>.allocate(capacity: limit)
-        for slot in 0..<limit {
-            (packets + slot).initialize(to: Packet(base: memory + slot * slotSize, capacity: slotSize, offset: headroom))
-        }
-        self.packets = packets
-        queuedAt = .allocate(capacity: limit)
-        queuedAt!.initialize(repeating: 0, count: limit)
-        nextInFlow = .allocate(capacity: limit)
-        nextInFlow!.initialize(repeating: -1, count: limit)
-        freeSlots = .allocate(capacity: limit)
-        for slot in 0..<limit { freeSlots![slot] = Int32(limit - 1 - slot) }
+        let batch = PacketBatch(capacity: limit, slotSize: slotSize, headroom: headroom, tailroom: tailroom)
+        batch.setCount(limit)  // every record addressable by its slot
+        storage = batch
+        queuedAt = [Double](repeating: 0, count: limit)
+        nextInFlow = [Int32](repeating: -1, count: limit)
+        freeSlots = (0..<Int32(limit)).reversed()
         freeCount = limit
-    }
-
-    private func releaseStorage() {
-        guard let memory else { return }
-        packets?.deinitialize(count: settings.limit)
-        packets?.deallocate()
-        queuedAt?.deallocate()
-        nextInFlow?.deallocate()
-        freeSlots?.deallocate()
-        memory.deallocate()
-        self.memory = nil
-        packets = nil
-        queuedAt = nil
-        nextInFlow = nil
-        freeSlots = nil
-        freeCount = 0
     }
 }
 

@@ -26,16 +26,21 @@ struct BulkFlows {
 
     /// Whether `packet` (an IP packet) is bulk, remembering its flow if it is large.
     @inline(__always)
-    mutating func isBulk(_ packet: Packet, now: Double) -> Bool {
+    mutating func isBulk(_ packet: Packet, now: Double) -> Bool { classify(packet, now: now).bulk }
+
+    /// `isBulk`, and the flow's key (0 when it is not IP), hashed once for both: the
+    /// send queue files a packet under it.
+    @inline(__always)
+    mutating func classify(_ packet: Packet, now: Double) -> (bulk: Bool, key: UInt32) {
         let large = packet.length > BulkFlows.bulkSize
-        guard let key = BulkFlows.flowKey(packet) else { return large }
+        guard let key = BulkFlows.flowKey(packet) else { return (large, 0) }
         let slot = Int(key % UInt32(BulkFlows.slots))
         if large || IPHeader.isTCPSyn(packet) {
             keys[slot] = key
             lastBulk[slot] = now
-            return true
+            return (true, key)
         }
-        return keys[slot] == key && now - lastBulk[slot] < BulkFlows.memory
+        return (keys[slot] == key && now - lastBulk[slot] < BulkFlows.memory, key)
     }
 
     /// A hash of the packet's addresses, protocol and (TCP, UDP) ports; nil when it is

@@ -33,7 +33,6 @@ final class ReorderStage: Stage {
     private var pacer: EventLoop.Timer?
     private var pacerFires = Double.infinity
     private var releaseQueued = false
-    private let slotSize: Int, headroom: Int
     private let queueDropped: DropReason
     private let queueOverflow: DropReason
 
@@ -53,8 +52,6 @@ final class ReorderStage: Stage {
         duplicate = context.dropReason("duplicate")
         queueDropped = context.dropReason("queue_codel")
         queueOverflow = context.dropReason("queue_overflow")
-        slotSize = context.tunnel.slotSize
-        headroom = context.tunnel.headroom
         released = PacketBatch(viewCapacity: context.tunnel.spec.batchSize, headroom: context.tunnel.headroom,
                                tailroom: context.tunnel.tailroom)
         releasedSlots = []
@@ -109,16 +106,19 @@ final class ReorderStage: Stage {
                 return
             }
         }
-        let queue = self.queue ?? BondQueue(settings: bond.queueSettings, slotSize: slotSize, headroom: headroom)
+        let queue = self.queue ?? BondQueue(settings: bond.queueSettings, slotSize: tunnel.slotSize,
+                                            headroom: tunnel.headroom, tailroom: tunnel.tailroom)
         self.queue = queue
-        queue.update(bond.queueSettings)
         for index in first..<batch.count where records[index].dropReason == nil {
             // Small packets of flows that are not bulk (pings, DNS, VoIP, the ACKs of a
             // download) do not wait for the pacer: they go now, ahead of the bulk queue,
             // a few bytes over the links' allowance (fq_codel's sparse flows, without
             // the wait for the next pacer turn).
-            if !flows.isBulk(records[index], now: now) { continue }
-            if queue.enqueue(records[index], flowKey: BulkFlows.flowKey(records[index]) ?? 0, now: now) {
+            let flow = flows.classify(records[index], now: now)
+            guard flow.bulk else { continue }
+            if queue.enqueue(records[index], flowKey: flow.key, now: now, evicted: { [session, queueOverflow] _ in
+                session.countDrop(queueOverflow)
+            }) {
                 batch.discard(index)
             } else {
                 batch.drop(index, queueOverflow)
@@ -141,16 +141,16 @@ final class ReorderStage: Stage {
             guard room > 0 else { break }
             released.reset()
             releasedSlots.removeAll(keepingCapacity: true)
-            while room > 0, released.count < released.capacity - 1,
-                  let (packet, slot) = queue.dequeue(now: now, dropped: { [released, queueDropped] dropped in
-                      if released.append(dropped) { released.drop(released.count - 1, queueDropped) }
+            while room > 0, released.count < released.capacity,
+                  let (packet, slot) = queue.dequeue(now: now, dropped: { [session, queueDropped] _ in
+                      session.countDrop(queueDropped)
                   }) {
                 released.append(packet)
                 releasedSlots.append(slot)
                 room -= packet.length
             }
             guard !released.isEmpty else { break }
-            label(released)
+            label(released, queued: true)
             pipeline.send(released, from: me + 1)
             for slot in releasedSlots { queue.free(slot) }
         }
@@ -177,14 +177,17 @@ final class ReorderStage: Stage {
     }
 
     /// Send side's labels: pin rules, bulk or not, and the tunnel-wide sequence.
-    private func label(_ batch: PacketBatch) {
+    /// `queued`: packets released by the queue, which holds bulk packets only (their
+    /// flows were classified when they were queued).
+    private func label(_ batch: PacketBatch, queued: Bool = false) {
         let records = batch.records
         let pinned = !bond.pins.isEmpty
         let sendsBulk = bond.sendsBulk && bond.paths.count > 1
-        let now = sendsBulk ? MonotonicClock.now() : 0
+        let now = sendsBulk && !queued ? MonotonicClock.now() : 0
         for index in 0..<batch.count where records[index].dropReason == nil {
             if pinned { pin(&records[index]) }
-            let bulk = sendsBulk && records[index].mark & SchedulerStage.pinnedPath == 0 && flows.isBulk(records[index], now: now)
+            let bulk = sendsBulk && records[index].mark & SchedulerStage.pinnedPath == 0
+                && (queued || flows.isBulk(records[index], now: now))
             if BondingWire.writeData(&records[index], sequence: sequence, bulk: bulk) {
                 sequence = BondingWire.next(sequence)
                 if bulk { records[index].mark |= SchedulerStage.bulkPacket }
