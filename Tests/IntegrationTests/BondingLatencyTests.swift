@@ -10,7 +10,8 @@ final class BondingLatencyTests: LabTestCase {
         let site = try bond.site("c", uplinks: uplinks)
         let hub = try lab.tunneld(bond.hub, site: try bond.hubFile(peers: ["site1=\(site.publicKey)"]), name: "hub")
         let client = try lab.tunneld(site.ns, site: try bond.clientFile("client.yaml", key: site.key, address: "10.99.0.1/30",
-                                                                         uplinks: uplinks), name: "client")
+                                                                         uplinks: uplinks,
+                                                                         stages: "  bonding.scheduler: { queue: fq-codel }"), name: "client")
         try bond.waitUp(client, links: ["fast", "slow"])
         _ = hub
         let raw = try bond.rawLinks(from: site.ns, networks: [1, 2], seconds: 7, omit: 2)

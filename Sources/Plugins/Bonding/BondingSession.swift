@@ -23,7 +23,7 @@ final class BondingSession {
     var redundant = false
     /// The scheduler's queueing settings (its stage sets them; the reorder stage, first
     /// on the send side, keeps the queue).
-    var queueing = true
+    var queueing = false
     var linkQueue = 0.003
     var queueSettings = BondQueue.Settings()
     var sendsBulk: Bool { alignBulk && !redundant }
