@@ -104,6 +104,22 @@ final class ChecksumTests: XCTestCase {
         XCTAssertTrue(Ref.ipv4HeaderValid(v4))
     }
 
+    /// Found by the tcp-coalescer and tcp-segmenter fuzz targets: addresses whose words sum
+    /// to near 2^64 (all ones) made `pseudoHeader` trap on a plain +, so one TCP packet to
+    /// or from 255.255.255.255 through the tunnel stopped the daemon.
+    func testPseudoHeaderOfAllOnesAddressesCarries() {
+        for ipv6 in [false, true] {
+            var packet = tcpPacket(TCPSpec(ipv6: ipv6, payload: pattern(10)))
+            let addresses = ipv6 ? 8..<40 : 12..<20
+            packet.replaceSubrange(addresses, with: [UInt8](repeating: 0xff, count: addresses.count))
+            let sum = packet.withUnsafeBytes { Checksum.pseudoHeader(ip: $0.baseAddress!, isIPv6: ipv6, protocol: 6, length: 65_535) }
+            XCTAssertEqual(Checksum.fold(sum), Ref.onesSum(Ref.pseudoHeader(packet, tcpLength: 65_535)), ipv6 ? "IPv6" : "IPv4")
+            let batch = makeBatch(capacity: 1)
+            batch.appendPacket(packet)
+            XCTAssertEqual(TCPCoalescer.run(in: batch, from: 0).count, 1)
+        }
+    }
+
     func testStoreIsBigEndian() {
         var bytes: [UInt8] = [0, 0]
         bytes.withUnsafeMutableBytes { Checksum.store(0xb861, at: $0.baseAddress!) }

@@ -56,7 +56,10 @@ enum Checksum {
         } else {
             sum = add(ip + 12, 8, to: 0)
         }
-        return sum + UInt64(proto) + UInt64(length)
+        // End-around carry, as in `add`: the address words alone can sum to near 2^64
+        // (255.255.255.255 to 255.255.255.255), and a plain + would trap on them.
+        let (total, carry) = sum.addingReportingOverflow(UInt64(proto) + UInt64(length))
+        return total &+ (carry ? 1 : 0)
     }
 
     @inlinable
