@@ -115,6 +115,9 @@ public final class EventLoop {
 
     /// A disarmed timer. It cannot fail (no descriptor of its own); `addTimer` throws
     /// only because its callers were written for a timerfd per timer.
+    /// Timers that exist on this loop, armed or not (status: a soak watches it stay flat).
+    public var timerCount: Int { timers.registered }
+
     func timer(_ handler: @escaping Handler) -> Timer {
         Timer(queue: timers, handler: handler)
     }

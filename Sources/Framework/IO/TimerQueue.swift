@@ -124,6 +124,9 @@ final class TimerQueue {
 
     func isArmed(_ id: Int) -> Bool { records[id].bucket >= 0 }
 
+    /// Timers that exist (armed or not): what a leak of timers would grow.
+    var registered: Int { ids - freeIDs.count }
+
     /// Arm `timer` (or move it, if armed) to fire at `deadline`, then every `period`
     /// nanoseconds if that is not 0. `delay` is how far ahead of now `deadline` is:
     /// with the period, it sets how late the first firing may be to coalesce.

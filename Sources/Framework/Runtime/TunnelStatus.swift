@@ -18,6 +18,8 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
         /// Unix time of the last SIGHUP reload that took effect; nil before any.
         public var lastReload: Double?
         public var reloads: Int
+        /// Timers on the loop, armed or not; nil from encoders that have none.
+        public var timers: Int? = nil
     }
 
     public struct Counters: Codable, Sendable, Equatable {
@@ -90,7 +92,7 @@ extension Tunnel {
         let now = TunnelStatus.wallClock()
         let daemon = TunnelStatus.Daemon(version: TunnelStatus.version, pid: getpid(), profile: spec.profile, site: spec.file,
                                          started: startedAt, uptimeSeconds: max(0, now - startedAt),
-                                         lastReload: lastReload, reloads: reloads)
+                                         lastReload: lastReload, reloads: reloads, timers: loop.timerCount)
         let deviceEntry = device.map {
             TunnelStatus.Device(name: $0.name, kind: $0.kind.rawValue, mtu: spec.device?.mtu ?? 0, counters: counters($0.counters))
         }
