@@ -90,6 +90,22 @@ let package = Package(
         .executableTarget(name: "udp-delay-relay", path: "Tests/Tools/udp-delay-relay"),
         // Many tunneldigger clients from one process, for the broker's scale benchmark.
         .executableTarget(name: "td-loadgen", path: "Tests/Tools/td-loadgen"),
+        // libFuzzer targets for every parser of untrusted input: scripts/fuzz builds them with
+        // -sanitize=fuzzer,address; an ordinary build makes a stub that says so.
+        .executableTarget(
+            name: "tunneld-fuzz",
+            dependencies: [
+                "Framework", "Crypto", "Bonding", "L2TPv3", "Monitoring", "ExampleStages",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Tests/Fuzz/tunneld-fuzz",
+            // libFuzzer calls the targets from one thread; their state is plain globals.
+            swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
 
         .testTarget(name: "FrameworkTests", dependencies: ["Framework", "Crypto", "Bonding", "L2TPv3", "ExampleStages"], path: "Tests/FrameworkTests"),
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
