@@ -11,7 +11,7 @@ final class L2TPBrokerTests: LabTestCase {
     private var loadgen: String { URL(fileURLWithPath: Lab.binary).deletingLastPathComponent().appendingPathComponent("td-loadgen").path }
     private var probe: String { root.appendingPathComponent("Tests/Tools/l2tp-probe.py").path }
 
-    private func broker(_ ns: String, extra: String = "") throws -> (Lab.Daemon, hooks: String) {
+    private func broker(_ ns: String, maxTunnels: Int = 100, extra: String = "") throws -> (Lab.Daemon, hooks: String) {
         let hooks = lab.directory.appendingPathComponent("hooks.log").path
         // One script per hook, as tunneldigger installations have them; each gets
         // tunneldigger's arguments only (interface $3) and logs its name before them.
@@ -30,7 +30,7 @@ final class L2TPBrokerTests: LabTestCase {
             links:
               - { name: td, bind: "127.0.0.1:8942" }
             sessions:
-              max-tunnels: 100
+              max-tunnels: \(maxTunnels)
               tunnel-id-base: 100
               pmtu: 1446
               session.up: \(scripts["session.up"]!)
@@ -93,6 +93,21 @@ final class L2TPBrokerTests: LabTestCase {
         let log = try String(contentsOfFile: hooks, encoding: .utf8)
         XCTAssertEqual(log.split(separator: "\n").filter { $0.hasPrefix("session.down ") }.count, 30)
         XCTAssertEqual(log.split(separator: "\n").filter { $0.hasPrefix("session.pre-down ") }.count, 30)
+    }
+
+    /// A flood of PREPAREs the broker must refuse (one tunnel id, twenty clients retrying
+    /// every 0.1 s) is counted in full but logged once per interval (5 s), not per PREPARE.
+    func testRefusalFloodIsCountedNotLoggedPerMessage() throws {
+        let ns = try lab.namespace("f")
+        let (daemon, _) = try broker(ns, maxTunnels: 1)
+        let clients = try lab.spawn(ns, [loadgen, "--broker", "127.0.0.1:8942", "--clients", "20", "--burst", "--retry", "0.1",
+                                         "--timeout", "3"], name: "loadgen")
+        clients.process.waitUntilExit()
+        XCTAssertEqual(daemon.stop(), 0, daemon.output)
+        let refused = counters(in: daemon.output, for: "tunnel")["drop.l2tp_refused_no_tunnel_id"] ?? 0
+        let lines = daemon.output.split(separator: "\n").filter { $0.contains("refused: all 1 tunnel ids in use") }
+        XCTAssertGreaterThanOrEqual(refused, 100, daemon.output)
+        XCTAssertLessThanOrEqual(lines.count, 1, "refusals logged: \(lines.count) of \(refused)")
     }
 
     /// An Ethernet frame crosses the pseudowire both ways, byte-exact: an ARP request

@@ -18,6 +18,8 @@ final class BondingServerManager: BondingManager, PeerAuthenticatingManager {
     private let maxSessions: Int
     private let dispatcher: SessionDispatcher
     private let noRoute: DropReason
+    /// Sites past max-sessions retry their handshakes every second: a line per interval.
+    private var refusalLog = LogLimiter()
 
     override init(context: SessionManagerContext) throws {
         routes = try PrefixTable.parse(context.settings.list("routes").map(\.description))
@@ -42,7 +44,9 @@ final class BondingServerManager: BondingManager, PeerAuthenticatingManager {
             return session
         }
         guard sessions.count < maxSessions else {
-            tunnel.logger.warning("bonding-server: refusing site \(name): \(maxSessions) sessions already (max-sessions)")
+            if let held = refusalLog.admit(now: MonotonicClock.now()) {
+                tunnel.logger.warning("bonding-server: refusing site \(name): \(maxSessions) sessions already (max-sessions)\(LogLimiter.heldNote(held))")
+            }
             return nil
         }
         // No peer at creation: the site dials in and keeps the handshakes going; a

@@ -32,6 +32,9 @@ final class BrokerManager: SessionManager {
     private var uniqueSessionIDsRequired = false
     /// Sockets with keepalives queued this turn, and the buffer they are written in.
     private var queuedLinks: [UDPLink] = []
+    /// Floods of PREPAREs or of unhandled messages log a line per interval, not per message.
+    private var refusalLog = LogLimiter()
+    private var unhandledLog = LogLimiter()
     /// Every tunnel's keepalive, from one timer (KeepaliveSweep says why).
     private var sweep: KeepaliveSweep<BrokerTunnel>
     private var sweepTimer: EventLoop.Timer?
@@ -141,7 +144,9 @@ final class BrokerManager: SessionManager {
             limit(tunnel, kbps: kbps)
         case .reliable(let type, let sequence):
             send(.reliableAck(sequence: sequence), to: tunnel)
-            self.tunnel.logger.info("l2tp-broker: \(name(tunnel)): reliable message type \(type) not handled")
+            if let held = unhandledLog.admit(now: MonotonicClock.now()) {
+                self.tunnel.logger.info("l2tp-broker: \(name(tunnel)): reliable message type \(type) not handled\(LogLimiter.heldNote(held))")
+            }
         default:
             drops.count(.unexpected)
         }
@@ -225,7 +230,9 @@ final class BrokerManager: SessionManager {
 
     private func refuse(_ client: SocketAddress, on link: UDPLink, why reason: BrokerDrops.Reason, _ detail: String) {
         drops.count(reason)
-        tunnel.logger.info("l2tp-broker: PREPARE from \(settings.logIPAddresses ? client.description : "a client") refused: \(detail)")
+        if let held = refusalLog.admit(now: MonotonicClock.now()) {
+            tunnel.logger.info("l2tp-broker: PREPARE from \(settings.logIPAddresses ? client.description : "a client") refused: \(detail)\(LogLimiter.heldNote(held))")
+        }
         send(.error(reason: nil), to: client, on: link)
     }
 
