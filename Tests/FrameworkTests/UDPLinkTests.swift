@@ -74,6 +74,62 @@ final class UDPLinkTests: XCTestCase {
         XCTAssertEqual(b.receive(into: makeBatch(capacity: 4)), 0)
     }
 
+    /// UDP GRO: a GSO run of 40 arrives as one read, split into 40 packets over batches of
+    /// 16 (the rest waits in the link, in order, and says so); with coalesced reads off
+    /// the kernel hands over the same 40 datagrams one by one.
+    func testCoalescedReadIsSplitAcrossBatchesInOrder() throws {
+        for coalescing in [true, false] {
+            let a = try loopbackLink(name: "a", index: 0)
+            let b = try UDPLink(name: "b", index: 3, bind: SocketAddress.parse("127.0.0.1:0")!, remote: nil, device: nil,
+                                settings: Settings(), batchSize: 64, options: UDPLink.Options(coalescedReceive: coalescing))
+            defer { a.close(); b.close() }
+            XCTAssertEqual(b.receivesCoalesced, coalescing)
+            a.remote = b.localAddress
+            let sizes = Array(repeating: 1000, count: 39) + [77]
+            let out = makeBatch(capacity: 40)
+            for (i, size) in sizes.enumerated() { out.appendPacket(pattern(size, seed: i), link: 0) }
+            XCTAssertEqual(a.send(out), 40)
+            var got: [[UInt8]] = []
+            let deadline = monotonicSeconds() + 3
+            while got.count < 40 && monotonicSeconds() < deadline {
+                let inbound = makeBatch(capacity: 16)
+                if b.receive(into: inbound) == 0 { usleep(1000); continue }
+                if coalescing && got.isEmpty { XCTAssertTrue(b.hasPendingReads, "24 datagrams wait in the link") }
+                for i in 0..<inbound.count {
+                    XCTAssertEqual(inbound[i].peer, a.localAddress)
+                    XCTAssertEqual(inbound[i].link, 3)
+                    XCTAssertEqual(inbound[i].offset, 64)
+                    XCTAssertNil(inbound[i].dropReason)
+                    got.append(inbound.bytes(i))
+                }
+            }
+            XCTAssertEqual(got.count, 40)
+            XCTAssertEqual(got, sizes.enumerated().map { pattern($0.element, seed: $0.offset) }, "coalescing \(coalescing)")
+            XCTAssertFalse(b.hasPendingReads)
+            XCTAssertEqual(b.coalescedReads > 0, coalescing, "the kernel coalesced the run: \(b.coalescedReads) reads")
+            XCTAssertEqual(b.counters.receivedPackets, 40)
+            XCTAssertEqual(b.counters.receivedBytes, UInt64(sizes.reduce(0, +)))
+        }
+    }
+
+    /// A coalesced run whose datagrams are larger than a slot: each is cut and marked
+    /// `oversize`, as a datagram read on its own would be.
+    func testCoalescedDatagramsLargerThanASlotAreOversize() throws {
+        let a = try loopbackLink(name: "a", index: 0)
+        let b = try loopbackLink(name: "b", index: 1)
+        defer { a.close(); b.close() }
+        a.remote = b.localAddress
+        let out = makeBatch(capacity: 4)
+        for i in 0..<3 { out.appendPacket(pattern(500, seed: i), link: 0) }
+        XCTAssertEqual(a.send(out), 3)
+        let inbound = makeBatch(capacity: 4, slotSize: 256, headroom: 32)
+        XCTAssertEqual(receive(b, into: inbound, want: 3), 3)
+        for i in 0..<3 {
+            XCTAssertEqual(inbound[i].dropReason, .oversize)
+            XCTAssertEqual(inbound.bytes(i), Array(pattern(500, seed: i)[0..<224]))
+        }
+    }
+
     /// A broker's per-client socket: `SO_REUSEPORT` on the listening port and
     /// `connect()` to one client; the kernel then delivers that client's datagrams to
     /// the connected socket and everyone else's to the listening one.

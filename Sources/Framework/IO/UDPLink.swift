@@ -26,6 +26,13 @@ public final class UDPLink {
     private let runs: UnsafeMutablePointer<(first: Int, count: Int, bytes: Int)>
     /// UDP GSO in use; switched off for good if the kernel refuses it.
     private(set) var gso = true
+    /// UDP GRO: coalesced reads, split here; nil when off or the kernel lacks it.
+    private var coalesced: UDPCoalescedReceiver?
+    var receivesCoalesced: Bool { coalesced != nil }
+    var coalescedReads: Int { coalesced?.coalescedReads ?? 0 }
+    /// Datagrams already read from the socket that the next `receive` hands out: the
+    /// socket's readiness no longer shows them, so the reader must come back for them.
+    var hasPendingReads: Bool { coalesced?.hasPending ?? false }
     private static let peerOffset = MemoryLayout<Packet>.offset(of: \Packet.peer)!
 
     /// Socket options for links opened at run time (a broker's per-tunnel sockets).
@@ -42,11 +49,14 @@ public final class UDPLink {
         /// A runtime link the transport stage sends data on (a client's socket to
         /// its broker), not only control datagrams.
         var carriesData = false
+        /// Coalesced reads (UDP GRO): for links that carry a tunnel's data, at the cost
+        /// of 1 MB of read buffers; not for a broker's thousands of control sockets.
+        var coalescedReceive = true
 
         public init(reusePort: Bool = false, connectTo: SocketAddress? = nil, pmtuDiscovery: PMTUDiscovery? = nil,
-                    socketBuffer: Int = 4 << 20, carriesData: Bool = false) {
+                    socketBuffer: Int = 4 << 20, carriesData: Bool = false, coalescedReceive: Bool = true) {
             (self.reusePort, self.connectTo, self.pmtuDiscovery, self.socketBuffer) = (reusePort, connectTo, pmtuDiscovery, socketBuffer)
-            self.carriesData = carriesData
+            (self.carriesData, self.coalescedReceive) = (carriesData, coalescedReceive)
         }
     }
 
@@ -118,7 +128,13 @@ public final class UDPLink {
             try attach(peer, "cannot connect to \(peer)") { Glibc.connect($0, $1, $2) }
             remote = peer
         }
+        if options.coalescedReceive && UDPCoalescedReceiver.enable(on: fd) {
+            coalesced = UDPCoalescedReceiver(buffers: min(capacity, UDPLink.coalescedBuffers))
+        }
     }
+
+    /// Reads of up to 64 KB a coalescing link makes at once (16: 1 MB per link).
+    static let coalescedBuffers = 16
 
     /// `bind` or `connect` the socket to `address`; on failure close it, so a link
     /// that could not open holds no descriptor.
@@ -161,11 +177,18 @@ public final class UDPLink {
         return address
     }
 
-    /// Receive up to the batch's free space with one `recvmmsg`. Each packet starts at the
+    /// Receive up to the batch's free space with one `recvmmsg` (or, coalescing, from
+    /// reads of whole GSO runs, split into their datagrams). Each packet starts at the
     /// headroom, carries its source in `peer` and this link's index in `link`. A datagram
     /// larger than a slot is dropped as `oversize` (the kernel sets MSG_TRUNC).
     /// Returns the number received (0 when the socket is drained).
     public func receive(into batch: PacketBatch) -> Int {
+        if let coalesced {
+            let (packets, bytes) = coalesced.receive(from: fd, link: Int32(index), into: batch)
+            counters.block.add(TrafficCounters.rxPackets, UInt64(packets))
+            counters.block.add(TrafficCounters.rxBytes, UInt64(bytes))
+            return packets
+        }
         let first = batch.count
         let want = min(capacity, batch.capacity - first)
         guard want > 0 else { return 0 }

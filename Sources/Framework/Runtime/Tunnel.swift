@@ -407,24 +407,33 @@ public final class Tunnel {
     }
 
     private func linkReadable(_ link: UDPLink) {
-        guard let manager else { return }
-        let batch = linkBatch
         for _ in 0..<batchesPerWakeup {
-            batch.reset()
-            let n = link.receive(into: batch)
-            if n == 0 { return }
-            // Drops before a session is known count for the tunnel; a pipeline
-            // switches the batch to its session's counters.
-            batch.dropCounters = counters
-            demux.filter(batch, link: link)
-            // What the control handlers left is data for the sessions.
-            if !batch.isEmpty {
-                loop.stayAwake()
-                manager.inbound(batch, link: link)
-            }
-            if n < batch.capacity { return }
+            let n = readAndDeliver(link)
+            if n < linkBatch.capacity && !link.hasPendingReads { return }
         }
+        // Datagrams a coalesced read brought in beyond the turn's batches: epoll will not
+        // report them (they left the socket), so they are handed on now.
+        while link.hasPendingReads && readAndDeliver(link) > 0 {}
         loop.stayAwake()  // more than a turn's worth waiting: do not pause before the next
+    }
+
+    /// One batch from `link` through the demultiplexer to the sessions; how many packets.
+    private func readAndDeliver(_ link: UDPLink) -> Int {
+        guard let manager else { return 0 }
+        let batch = linkBatch
+        batch.reset()
+        let n = link.receive(into: batch)
+        if n == 0 { return 0 }
+        // Drops before a session is known count for the tunnel; a pipeline
+        // switches the batch to its session's counters.
+        batch.dropCounters = counters
+        demux.filter(batch, link: link)
+        // What the control handlers left is data for the sessions.
+        if !batch.isEmpty {
+            loop.stayAwake()
+            manager.inbound(batch, link: link)
+        }
+        return n
     }
 
     // MARK: reporting

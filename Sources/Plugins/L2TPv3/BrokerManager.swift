@@ -448,7 +448,8 @@ final class BrokerManager: SessionManager {
             // Only then: it would also let a second broker share the port unnoticed.
             let choice = L2TPSettings.dataPlane(settings)
             let kernel = choice == .kernel || (choice == .auto && KernelL2TP.available())
-            return UDPLink.Options(reusePort: kernel, socketBuffer: 16 << 20)
+            // Control messages and unbatched L2TP data: coalesced reads would only cost memory.
+            return UDPLink.Options(reusePort: kernel, socketBuffer: 16 << 20, coalescedReceive: false)
         },
         make: { context in try BrokerManager(context: context) })
 }

@@ -116,7 +116,9 @@ final class ClientManager: SessionManager, @unchecked Sendable {
                 let wildcard = SocketAddress.parse(address.family == AF_INET6 ? "[::]:0" : "0.0.0.0:0")!
                 broker.link = try tunnel.openLink(name: "broker\(broker.order)", bind: settings.bind ?? wildcard, device: settings.bindDevice,
                                                   options: UDPLink.Options(connectTo: address, pmtuDiscovery: .probe,
-                                                                           socketBuffer: 1 << 20, carriesData: true))
+                                                                           socketBuffer: 1 << 20, carriesData: true,
+                                                                           // the kernel data plane may take this socket over
+                                                                           coalescedReceive: false))
             } catch {
                 tunnel.logger.warning("l2tp-client: cannot open a socket to broker \(broker.name): \(error)")
                 broker.state = .failed

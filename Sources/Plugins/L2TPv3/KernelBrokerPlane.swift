@@ -24,7 +24,7 @@ final class KernelBrokerPlane: BrokerDataPlane {
         do {
             socket = try tunnel.openLink(name: t.interface, bind: listening.localAddress, device: listening.device,
                                          options: UDPLink.Options(reusePort: true, connectTo: t.client, pmtuDiscovery: .probe,
-                                                                  socketBuffer: 256 << 10))
+                                                                  socketBuffer: 256 << 10, coalescedReceive: false))
         } catch {
             done(.failure(error))
             return
