@@ -120,9 +120,10 @@ do {
         }
     })
     var joined = 0
+    let flows = TCPFlowTable(capacity: batchSize)
     results.append(measure("GRO join 46 segments into one", packetsPerRun: 46, iterations: 5000) {
-        let (count, head) = TCPCoalescer.run(in: batch, from: 0)
-        if let head { joined = TCPCoalescer.build(batch, from: 0, count: count, head: head, into: scratch) }
+        flows.plan(batch)
+        if flows.groupSize(at: 0) > 1 { joined = TCPCoalescer.build(batch, group: 0, of: flows, into: scratch) }
     })
     if segments != 46 || joined != VirtioNetHeader.size + 40 + payload {
         print("offload path produced \(segments) segments, \(joined) bytes; expected 46 and \(VirtioNetHeader.size + 40 + payload)")

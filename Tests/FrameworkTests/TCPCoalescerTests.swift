@@ -18,17 +18,25 @@ final class TCPCoalescerTests: XCTestCase {
         return b
     }
 
-    private func runCount(_ packets: [[UInt8]], from start: Int = 0) -> Int {
-        TCPCoalescer.run(in: batch(packets), from: start).count
+    /// The plan's group sizes, one per packet: n heads a group of n, 1 alone, 0 joined earlier.
+    private func plan(_ packets: [[UInt8]]) -> [Int] {
+        let b = batch(packets)
+        let table = TCPFlowTable()
+        table.plan(b)
+        return (0..<b.count).map { table.groupSize(at: $0) }
     }
 
-    /// Coalesce the run at `start`; returns the virtio header and the IP packet.
+    private func runCount(_ packets: [[UInt8]], from start: Int = 0) -> Int { plan(packets)[start] }
+
+    /// Coalesce the group at `start`; returns the virtio header and the IP packet.
     private func coalesce(_ b: PacketBatch, from start: Int = 0) -> (count: Int, header: VirtioNetHeader, packet: [UInt8])? {
-        let (count, head) = TCPCoalescer.run(in: b, from: start)
-        guard let head else { return nil }
+        let table = TCPFlowTable()
+        table.plan(b)
+        let count = table.groupSize(at: start)
+        guard count > 1 else { return nil }
         let out = UnsafeMutableRawPointer.allocate(byteCount: VirtioNetHeader.size + TCPCoalescer.maxLength, alignment: 16)
         defer { out.deallocate() }
-        let length = TCPCoalescer.build(b, from: start, count: count, head: head, into: out)
+        let length = TCPCoalescer.build(b, group: start, of: table, into: out)
         let header = VirtioNetHeader(from: out)
         let packet = Array(UnsafeRawBufferPointer(start: out + VirtioNetHeader.size, count: length - VirtioNetHeader.size))
         return (count, header, packet)
@@ -124,8 +132,7 @@ final class TCPCoalescerTests: XCTestCase {
     func testRunStopsAtFlagsOtherThanAckAndPsh() {
         for flags: UInt8 in [0x12 /* SYN */, 0x11 /* FIN */, 0x14 /* RST */, 0x30 /* URG */, 0x50 /* ECE */, 0x90 /* CWR */, 0x00] {
             XCTAssertEqual(runCount([segment(index: 0), segment(index: 1, flags: flags)]), 1, "flags \(flags)")
-            XCTAssertNil(TCPCoalescer.run(in: batch([segment(index: 0, flags: flags), segment(index: 1)]), from: 0).first,
-                         "head with flags \(flags)")
+            XCTAssertEqual(plan([segment(index: 0, flags: flags), segment(index: 1)]), [1, 1], "head with flags \(flags)")
         }
     }
 
@@ -133,10 +140,7 @@ final class TCPCoalescerTests: XCTestCase {
         // PSH in the middle: the PSH segment is the last one joined.
         XCTAssertEqual(runCount([segment(index: 0), segment(index: 1, flags: 0x18), segment(index: 2), segment(index: 3)]), 2)
         // PSH on the first: nothing is joined.
-        let b = batch([segment(index: 0, flags: 0x18), segment(index: 1)])
-        let run = TCPCoalescer.run(in: b, from: 0)
-        XCTAssertEqual(run.count, 1)
-        XCTAssertNil(run.first)
+        XCTAssertEqual(plan([segment(index: 0, flags: 0x18), segment(index: 1)]), [1, 1])
     }
 
     func testShortSegmentOnlyLast() {
@@ -159,7 +163,7 @@ final class TCPCoalescerTests: XCTestCase {
     func testNotCandidates() {
         // Pure ACK (no payload).
         let ack = tcpPacket(TCPSpec(options: Self.timestamps))
-        XCTAssertNil(TCPCoalescer.run(in: batch([ack, ack]), from: 0).first)
+        XCTAssertEqual(plan([ack, ack]), [1, 1])
         // IPv4 fragment (MF set), and IPv4 with options.
         XCTAssertEqual(runCount([segment(index: 0), segment(index: 1) { $0.fragmentField = 0x2000 }]), 1)
         var withOptions = segment(index: 1)
@@ -167,7 +171,7 @@ final class TCPCoalescerTests: XCTestCase {
         withOptions[0] = 0x46
         XCTAssertEqual(runCount([segment(index: 0), withOptions]), 1)
         // UDP.
-        XCTAssertNil(TCPCoalescer.run(in: batch([ipv4Packet(payload: 100), ipv4Packet(payload: 100)]), from: 0).first)
+        XCTAssertEqual(plan([ipv4Packet(payload: 100), ipv4Packet(payload: 100)]), [1, 1])
     }
 
     /// Linux GRO validates the TCP checksum before merging and flushes on a bad one.
@@ -181,14 +185,12 @@ final class TCPCoalescerTests: XCTestCase {
         XCTAssertEqual(runCount([segment(index: 0), corrupt, segment(index: 2)]), 1)
         var badHead = segment(index: 0)
         badHead[100] ^= 0x80
-        XCTAssertNil(TCPCoalescer.run(in: batch([badHead, segment(index: 1)]), from: 0).first)
+        XCTAssertEqual(plan([badHead, segment(index: 1)]), [1, 1])
     }
 
-    func testRunFromAnIndexInsideTheBatch() {
+    func testGroupStartsAfterAnotherPacket() {
         let packets = [ipv4Packet(payload: 10)] + (0..<3).map { segment(index: $0) }
-        XCTAssertEqual(runCount(packets, from: 0), 1)
-        XCTAssertEqual(runCount(packets, from: 1), 3)
-        XCTAssertEqual(runCount(packets, from: 2), 2)
+        XCTAssertEqual(plan(packets), [1, 3, 0, 0])
     }
 
     /// A super-packet never exceeds 65535 bytes of IP packet.
@@ -201,5 +203,105 @@ final class TCPCoalescerTests: XCTestCase {
         XCTAssertEqual(result.count, 65)
         XCTAssertEqual(result.packet.count, 65052)
         XCTAssertEqual(Int(be16(result.packet, 2)), 65052)
+    }
+
+    // MARK: Interleaved flows (the per-batch flow table)
+
+    /// Segment `index` of flow `flow` (flows differ by source port; 1000-byte payloads).
+    private func flowSegment(_ flow: Int, _ index: Int, v6: Bool = false, flags: UInt8 = 0x10, size: Int = 1000) -> [UInt8] {
+        segment(v6: v6, index: index, size: size, flags: flags) { $0.sourcePort = 40000 + UInt16(flow) }
+    }
+
+    func testInterleavedFlowsEachCoalesce() throws {
+        let packets = (0..<3).flatMap { i in [flowSegment(0, i), flowSegment(1, i), flowSegment(2, i, v6: true)] }
+        XCTAssertEqual(plan(packets), [3, 3, 3, 0, 0, 0, 0, 0, 0])
+        let b = batch(packets)
+        for (start, v6) in [(0, false), (1, false), (2, true)] {
+            let result = try XCTUnwrap(coalesce(b, from: start))
+            let header = v6 ? 72 : 52
+            XCTAssertEqual(result.packet.count, header + 3000)
+            XCTAssertEqual(Array(result.packet[header...]), (0..<3).flatMap { pattern(1000, seed: $0) }, "flow at \(start)")
+            XCTAssertEqual(be16(result.packet, (v6 ? 40 : 20)), 40000 + UInt16(start), "source port of the flow at \(start)")
+        }
+    }
+
+    /// A packet of the flow that cannot join (here a FIN, or a pure ACK) ends its group, so
+    /// no later segment of that flow is written ahead of it; other flows' groups go on.
+    func testNonCandidateOfAFlowClosesOnlyItsGroup() {
+        let pureACK = tcpPacket(TCPSpec(options: Self.timestamps))  // source port 40000: flow 0
+        XCTAssertEqual(plan([flowSegment(0, 0), flowSegment(1, 0), pureACK, flowSegment(0, 1), flowSegment(1, 1)]), [1, 2, 1, 1, 0])
+        let fin = flowSegment(0, 1, flags: 0x11)
+        XCTAssertEqual(plan([flowSegment(0, 0), fin, flowSegment(0, 2)]), [1, 1, 1])
+        // UDP between the same hosts does not matter to TCP's order.
+        XCTAssertEqual(plan([flowSegment(0, 0), ipv4Packet(payload: 50), flowSegment(0, 1)]), [2, 1, 0])
+        // An IPv4 fragment of the same hosts cannot be told apart by port: it closes the group.
+        let fragment = flowSegment(5, 0) // other ports, but a fragment's ports are not read
+        var asFragment = fragment
+        asFragment[6] = 0x20; asFragment[7] = 0x10  // MF, offset 128
+        XCTAssertEqual(plan([flowSegment(0, 0), asFragment, flowSegment(0, 1)]), [1, 1, 1])
+    }
+
+    func testGapsAndReorderingStartNewGroups() {
+        // 0, 2, 1: the gap ends 0's group; 1 does not continue 2's.
+        XCTAssertEqual(plan([flowSegment(0, 0), flowSegment(0, 2), flowSegment(0, 1)]), [1, 1, 1])
+        // 0 1 | 3 4: two groups of the same flow, in order.
+        XCTAssertEqual(plan([flowSegment(0, 0), flowSegment(0, 1), flowSegment(0, 3), flowSegment(0, 4)]), [2, 0, 2, 0])
+    }
+
+    /// With more flows than the table follows, the oldest group ends and its flow starts a
+    /// new one; nothing is joined wrongly, nothing lost.
+    func testMoreFlowsThanTheTableFollows() {
+        let flows = TCPFlowTable.maxOpen + 1
+        let packets = (0..<2).flatMap { i in (0..<flows).map { flowSegment($0, i) } }
+        let sizes = plan(packets)
+        XCTAssertEqual(sizes.reduce(0, +), packets.count, "every packet written once")
+        checkWriteOrder(packets)
+    }
+
+    /// Random interleavings of five flows with gaps, repeats, PSH, pure ACKs, UDP and
+    /// corrupt segments: every packet is written exactly once, and each flow's packets
+    /// reach the device in the order they arrived.
+    func testRandomInterleavingsKeepEachFlowsOrder() {
+        var rng = TestRandom(seed: 0x7c01)
+        for _ in 0..<300 {
+            var next = [Int](repeating: 0, count: 5)
+            var packets: [[UInt8]] = []
+            for _ in 0..<Int(rng.next() % 64 + 1) {
+                let flow = Int(rng.next() % 5)
+                let roll = rng.next() % 20
+                switch roll {
+                case 0: packets.append(ipv4Packet(payload: 30))
+                case 1: packets.append(tcpPacket(TCPSpec(sourcePort: 40000 + UInt16(flow), options: Self.timestamps)))
+                case 2: next[flow] += 1  // a gap
+                case 3: next[flow] = max(0, next[flow] - 1)  // a repeat
+                default: break
+                }
+                var p = flowSegment(flow, next[flow], v6: flow == 4, flags: roll == 4 ? 0x18 : 0x10, size: roll == 5 ? 300 : 1000)
+                if roll == 6 { p[p.count - 1] ^= 0x40 }  // corrupt
+                packets.append(p)
+                next[flow] += 1
+            }
+            checkWriteOrder(packets)
+        }
+    }
+
+    /// Simulate the device writer: each packet's bytes must come out once, per flow in input order.
+    private func checkWriteOrder(_ packets: [[UInt8]], file: StaticString = #filePath, line: UInt = #line) {
+        let b = batch(packets)
+        let table = TCPFlowTable()
+        table.plan(b)
+        var written: [Int] = []
+        for index in 0..<b.count where table.groupSize(at: index) > 0 {
+            var members: [Int] = []
+            table.forEachMember(of: index) { members.append($0) }
+            XCTAssertEqual(members.count, table.groupSize(at: index), file: file, line: line)
+            written += members
+        }
+        XCTAssertEqual(written.sorted(), Array(0..<packets.count), "each packet once", file: file, line: line)
+        func key(_ p: [UInt8]) -> [UInt8] { p[0] >> 4 == 6 ? Array(p[8..<44]) : (p[9] == 6 ? Array(p[12..<24]) : [p[9]]) }
+        for flow in Set(packets.map(key)) {
+            let order = written.filter { key(packets[$0]) == flow }
+            XCTAssertEqual(order, order.sorted(), "a flow's packets reordered", file: file, line: line)
+        }
     }
 }

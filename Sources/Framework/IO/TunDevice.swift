@@ -29,6 +29,8 @@ public final class TunDevice {
     /// devices must not each carry 128 KB they never use.
     private let readScratch: UnsafeMutableRawPointer?
     private let writeScratch: UnsafeMutableRawPointer?
+    /// Which packets of a batch join into which super-packet (offload only).
+    private lazy var flowTable = TCPFlowTable()
 
     /// Create the device, set its MTU and addresses, and bring it up.
     init(kind: Kind, name: String, mtu: Int, addresses: [InterfaceAddress], offload: Bool = false, up: Bool = true) throws {
@@ -152,20 +154,20 @@ public final class TunDevice {
     }
 
     private func writeCoalesced(_ batch: PacketBatch) {
-        var index = 0
-        while index < batch.count {
-            let (count, head) = TCPCoalescer.run(in: batch, from: index)
-            if count > 1, let head, let writeScratch {
-                let length = TCPCoalescer.build(batch, from: index, count: count, head: head, into: writeScratch)
+        flowTable.plan(batch)
+        for index in 0..<batch.count {
+            let size = flowTable.groupSize(at: index)
+            if size == 0 { continue }  // written with its group's head
+            if size > 1, let writeScratch {
+                let length = TCPCoalescer.build(batch, group: index, of: flowTable, into: writeScratch)
                 if Glibc.write(fd, writeScratch, length) != length {
-                    for i in index..<(index + count) { batch.drop(i, .deviceWriteFailed) }
+                    flowTable.forEachMember(of: index) { batch.drop($0, .deviceWriteFailed) }
                 }
             } else {
                 // A lone packet: an all-zero virtio header in the headroom says "nothing to do".
                 // The header is taken off again so the packet's length stays the IP length.
                 guard let header = batch[index].prepend(VirtioNetHeader.size) else {
                     batch.drop(index, .noRoom)
-                    index += 1
                     continue
                 }
                 memset(header, 0, VirtioNetHeader.size)
@@ -175,7 +177,6 @@ public final class TunDevice {
                 }
                 _ = batch[index].trimFront(VirtioNetHeader.size)
             }
-            index += count
         }
     }
 }

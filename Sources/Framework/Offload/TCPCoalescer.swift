@@ -1,7 +1,7 @@
 import Glibc
 
-/// Receive-side coalescing (GRO in userspace): consecutive segments of one TCP flow in
-/// a batch are joined into one super-packet and written to the TUN in a single call,
+/// Receive-side coalescing (GRO in userspace): segments of one TCP flow in a batch
+/// (grouped by `TCPFlowTable`, also when flows interleave) are joined into one super-packet and written to the TUN in a single call,
 /// with a virtio header that tells the kernel it is a GSO packet. The kernel's TCP
 /// then processes one large segment instead of dozens, which is most of the cost of
 /// delivering packets into a TUN.
@@ -85,48 +85,53 @@ public struct TCPCoalescer {
             && memcmp(ta + 20, tb + 20, sa.headerLength - sa.ipLength - 20) == 0
     }
 
-    /// How many packets from `start` in `batch` can be joined into one super-packet
-    /// (1 when the first cannot be joined with anything).
-    public static func run(in batch: PacketBatch, from start: Int) -> (count: Int, first: Segment?) {
-        let firstPacket = batch[start]
-        let first = firstPacket.base + firstPacket.offset
-        guard let head = parse(first, length: firstPacket.length), head.flags & 0x08 == 0,
-              checksumValid(first, head) else {
-            return (1, nil)
-        }
-        var count = 1
-        var total = head.headerLength + head.payloadLength
-        var nextSequence = head.sequence &+ UInt32(head.payloadLength)
-        var previousFull = true
-        var index = start + 1
-        while index < batch.count, previousFull {
-            let packet = batch[index]
-            let bytes = packet.base + packet.offset
-            guard let segment = parse(bytes, length: packet.length),
-                  segment.sequence == nextSequence,
-                  segment.payloadLength <= head.payloadLength,
-                  total + segment.payloadLength <= maxLength,
-                  sameFlow(first, head, bytes, segment),
-                  checksumValid(bytes, segment) else { break }
-            total += segment.payloadLength
-            nextSequence = nextSequence &+ UInt32(segment.payloadLength)
-            count += 1
-            index += 1
-            // Only the last may be short or carry PSH.
-            previousFull = segment.payloadLength == head.payloadLength && segment.flags & 0x08 == 0
-        }
-        return (count, head)
+    /// A packet's TCP connection, enough to tell whether it belongs to an open group:
+    /// nil when it is not TCP; `portsOffset` 0 when the ports cannot be read (a
+    /// fragment, IPv6 extension headers), so only the addresses can be compared.
+    struct Connection {
+        var isIPv6: Bool
+        var portsOffset: Int
     }
 
-    /// Build the super-packet of `count` packets from `start` into `out` (room for
-    /// `VirtioNetHeader.size + maxLength` bytes). Returns the bytes written.
-    public static func build(_ batch: PacketBatch, from start: Int, count: Int, head: Segment, into out: UnsafeMutableRawPointer) -> Int {
+    static func connection(_ p: UnsafeRawPointer, length: Int) -> Connection? {
+        guard length >= 20 else { return nil }
+        switch p.load(as: UInt8.self) >> 4 {
+        case 4:
+            guard p.load(fromByteOffset: 9, as: UInt8.self) == 6 else { return nil }
+            let ipLength = Int(p.load(as: UInt8.self) & 0x0f) * 4
+            let fragment = UInt16(bigEndian: p.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) & 0x3fff != 0
+            return Connection(isIPv6: false, portsOffset: fragment || ipLength < 20 || length < ipLength + 4 ? 0 : ipLength)
+        case 6:
+            guard length >= 40 else { return nil }
+            switch p.load(fromByteOffset: 6, as: UInt8.self) {
+            case 6: return Connection(isIPv6: true, portsOffset: length >= 44 ? 40 : 0)
+            case 17, 58, 59: return nil  // UDP, ICMPv6, no next header
+            default: return Connection(isIPv6: true, portsOffset: 0)
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// Same addresses and, where both are known, same ports.
+    static func sameConnection(_ ca: Connection, _ a: UnsafeRawPointer, _ cb: Connection, _ b: UnsafeRawPointer) -> Bool {
+        guard ca.isIPv6 == cb.isIPv6 else { return false }
+        let sameAddresses = ca.isIPv6 ? memcmp(a + 8, b + 8, 32) == 0 : memcmp(a + 12, b + 12, 8) == 0
+        guard sameAddresses else { return false }
+        if ca.portsOffset == 0 || cb.portsOffset == 0 { return true }
+        return memcmp(a + ca.portsOffset, b + cb.portsOffset, 4) == 0
+    }
+
+    /// Build the super-packet of the group `table` planned at `start` into `out` (room
+    /// for `VirtioNetHeader.size + maxLength` bytes). Returns the bytes written.
+    public static func build(_ batch: PacketBatch, group start: Int, of table: TCPFlowTable, into out: UnsafeMutableRawPointer) -> Int {
+        let head = table.headSegment(at: start)
         let ip = out + VirtioNetHeader.size
         let firstPacket = batch[start]
         memcpy(ip, firstPacket.base + firstPacket.offset, head.headerLength)
         var length = head.headerLength
         var lastFlags = head.flags
-        for index in start..<(start + count) {
+        table.forEachMember(of: start) { index in
             let packet = batch[index]
             let payload = packet.length - head.headerLength
             memcpy(ip + length, packet.base + packet.offset + head.headerLength, payload)

@@ -17,6 +17,7 @@ enum PacketTargets {
     /// address sanitizer sees.
     static let singleSlot = PacketBatch(capacity: 1, slotSize: 2048, headroom: 64, tailroom: 32)
     static let coalescerBatch = PacketBatch(capacity: 64, slotSize: 2048, headroom: 64, tailroom: 32)
+    static let flowTable = TCPFlowTable(capacity: 64)
     static let superPacket = UnsafeMutableRawPointer.allocate(byteCount: VirtioNetHeader.size + TCPCoalescer.maxLength, alignment: 16)
     static let scratch = UnsafeMutableRawPointer.allocate(byteCount: 1 << 17, alignment: 16)
 
@@ -70,17 +71,23 @@ enum PacketTargets {
             coalescerBatch.commit(length: length)
             offset += 2 + length
         }
-        var start = 0
-        while start < coalescerBatch.count {
-            let (count, head) = TCPCoalescer.run(in: coalescerBatch, from: start)
-            precondition(count >= 1 && start + count <= coalescerBatch.count, "a run outside the batch")
-            if let head {
-                let written = TCPCoalescer.build(coalescerBatch, from: start, count: count, head: head, into: superPacket)
-                precondition(written <= VirtioNetHeader.size + TCPCoalescer.maxLength, "a super-packet past its buffer")
-                if count > 1 { resplit(written: written, expected: count) }
+        flowTable.plan(coalescerBatch)
+        var written = 0
+        for start in 0..<coalescerBatch.count {
+            let count = flowTable.groupSize(at: start)
+            precondition(count >= 0 && start + count <= coalescerBatch.count, "a group larger than what is left of the batch")
+            written += count
+            guard count > 1 else { continue }
+            var last = start
+            flowTable.forEachMember(of: start) { member in
+                precondition(member == start || member > last, "a group's members out of batch order")
+                last = member
             }
-            start += count
+            let bytes = TCPCoalescer.build(coalescerBatch, group: start, of: flowTable, into: superPacket)
+            precondition(bytes <= VirtioNetHeader.size + TCPCoalescer.maxLength, "a super-packet past its buffer")
+            resplit(written: bytes, expected: count)
         }
+        precondition(written == coalescerBatch.count, "\(written) packets written of \(coalescerBatch.count)")
     }
 
     /// A coalesced super-packet must split back into as many segments as went in.
