@@ -181,6 +181,27 @@ final class UDPLinkTests: XCTestCase {
         XCTAssertEqual(atC.bytes(0), pattern(100, seed: 2))
     }
 
+    /// A bond interleaves its links packet by packet: each link still sends its share as
+    /// one GSO run (the receiver, reading coalesced, gets it in one read), in order.
+    func testInterleavedLinksEachSendOneRun() throws {
+        let a = try loopbackLink(name: "a", index: 0)
+        let b = try loopbackLink(name: "b", index: 1)
+        defer { a.close(); b.close() }
+        a.remote = b.localAddress
+        let out = makeBatch(capacity: 32)
+        for i in 0..<20 { out.appendPacket(pattern(1200, seed: i), link: Int32(i % 2)) }
+        out.drop(4, .noRoom)  // a dropped packet of this link inside the run
+        XCTAssertEqual(a.send(out), 9)
+        XCTAssertTrue(a.gso)
+        XCTAssertTrue(b.receivesCoalesced)
+        let inbound = makeBatch(capacity: 16)
+        XCTAssertEqual(receive(b, into: inbound, want: 9), 9)
+        XCTAssertEqual(b.coalescedReads, 1, "the nine datagrams went as one GSO message")
+        let expected = stride(from: 0, to: 20, by: 2).filter { $0 != 4 }
+        XCTAssertEqual((0..<inbound.count).map { inbound.bytes($0) }, expected.map { pattern(1200, seed: $0) })
+        XCTAssertTrue((0..<out.count).allSatisfy { $0 == 4 || out[$0].dropReason == nil })
+    }
+
     func testNoRemoteMeansNoLink() throws {
         let a = try loopbackLink(name: "a", index: 0)
         defer { a.close() }

@@ -23,7 +23,7 @@ public final class UDPLink {
     private let headers: UnsafeMutablePointer<tl_mmsghdr>
     private let vectors: UnsafeMutablePointer<iovec>
     private let controls: UnsafeMutableRawPointer
-    private let runs: UnsafeMutablePointer<(first: Int, count: Int, bytes: Int)>
+    private let runs: UnsafeMutablePointer<(first: Int, end: Int, count: Int, bytes: Int)>
     /// UDP GSO in use; switched off for good if the kernel refuses it.
     private(set) var gso = true
     /// UDP GRO: coalesced reads, split here; nil when off or the kernel lacks it.
@@ -89,7 +89,7 @@ public final class UDPLink {
         vectors.initialize(repeating: iovec(), count: batchSize)
         controls = .allocate(byteCount: batchSize * UDPLink.controlSpace, alignment: 8)
         runs = .allocate(capacity: batchSize)
-        runs.initialize(repeating: (0, 0, 0), count: batchSize)
+        runs.initialize(repeating: (0, 0, 0, 0), count: batchSize)
         // On failure every stored property is set, so deinit frees the buffers.
         try open(socketBuffer: options.socketBuffer)
     }
@@ -255,11 +255,18 @@ public final class UDPLink {
                 let size = records[first].length
                 var runLength = 0
                 var runBytes = 0
-                // Extend the run: same link and peer, same size; a shorter packet ends it.
+                // Extend the run: same peer, same size; a shorter packet ends it. Packets
+                // for other links are stepped over: a bond's scheduler interleaves its
+                // links packet by packet, and each link's share must still go as one run.
                 while cursor < total && iovecs + runLength < capacity && runLength < UDPLink.maxSegments {
                     let record = records + cursor
                     if runLength > 0 {
-                        guard gso, record.pointee.link == me, record.pointee.dropReason == nil, record.pointee.length > 0,
+                        guard gso else { break }
+                        if record.pointee.link != me || record.pointee.dropReason != nil {
+                            cursor += 1
+                            continue
+                        }
+                        guard record.pointee.length > 0,
                               record.pointee.length <= size, runBytes + record.pointee.length <= UDPLink.maxGSOBytes else { break }
                         if !record.pointee.peer.isSet, let remote { record.pointee.peer = remote }
                         guard record.pointee.peer == records[first].peer else { break }
@@ -285,7 +292,7 @@ public final class UDPLink {
                     header.pointee.msg_hdr.msg_control = nil
                     header.pointee.msg_hdr.msg_controllen = 0
                 }
-                runs[messages] = (first, runLength, runBytes)
+                runs[messages] = (first, cursor, runLength, runBytes)
                 iovecs += runLength
                 messages += 1
             }
@@ -313,7 +320,9 @@ public final class UDPLink {
                 return sent + sendSingly(batch, from: runs[done].first)
             }
             for run in done..<messages {
-                for r in runs[run].first..<(runs[run].first + runs[run].count) { batch.drop(r, .sendFailed) }
+                for r in runs[run].first..<runs[run].end where records[r].link == me && records[r].dropReason == nil {
+                    batch.drop(r, .sendFailed)
+                }
             }
         }
         return sent
