@@ -45,9 +45,13 @@ enum MonitoringTargets {
         while let part = try? channel.readOutbound(as: ByteBuffer.self) {
             precondition(part.readableBytes >= 0)
         }
-        _ = try? channel.finish()
-        // Past the connection guard's deadline, so its timer (which holds the channel) runs.
+        // Past the connection guard's deadline first (the slow-client path), then finish
+        // even when the handlers closed the channel already: plain `finish()` throws
+        // `alreadyClosed` before it runs the loop, so the queued pipeline teardown never
+        // ran and every answered or refused input leaked its whole pipeline (a harness
+        // leak: a real event loop always runs it).
         channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        _ = try? channel.finish(acceptAlreadyClosed: true)
     }
 
     static func statusJSON(_ input: UnsafeRawBufferPointer) {
