@@ -208,8 +208,9 @@ final class TCPCoalescerTests: XCTestCase {
     // MARK: Interleaved flows (the per-batch flow table)
 
     /// Segment `index` of flow `flow` (flows differ by source port; 1000-byte payloads).
-    private func flowSegment(_ flow: Int, _ index: Int, v6: Bool = false, flags: UInt8 = 0x10, size: Int = 1000) -> [UInt8] {
-        segment(v6: v6, index: index, size: size, flags: flags) { $0.sourcePort = 40000 + UInt16(flow) }
+    private func flowSegment(_ flow: Int, _ index: Int, v6: Bool = false, flags: UInt8 = 0x10, size: Int = 1000,
+                             window: UInt16 = 502) -> [UInt8] {
+        segment(v6: v6, index: index, size: size, flags: flags) { $0.sourcePort = 40000 + UInt16(flow); $0.window = window }
     }
 
     func testInterleavedFlowsEachCoalesce() throws {
@@ -232,6 +233,10 @@ final class TCPCoalescerTests: XCTestCase {
         XCTAssertEqual(plan([flowSegment(0, 0), flowSegment(1, 0), pureACK, flowSegment(0, 1), flowSegment(1, 1)]), [1, 2, 1, 1, 0])
         let fin = flowSegment(0, 1, flags: 0x11)
         XCTAssertEqual(plan([flowSegment(0, 0), fin, flowSegment(0, 2)]), [1, 1, 1])
+        // A segment with another window cannot join and ends the group: the resent copy
+        // behind it, with the old window, must not be joined into the group ahead of it.
+        XCTAssertEqual(plan([flowSegment(0, 0), flowSegment(0, 1, window: 600), flowSegment(0, 1), flowSegment(0, 2)]),
+                       [1, 1, 2, 0])
         // UDP between the same hosts does not matter to TCP's order.
         XCTAssertEqual(plan([flowSegment(0, 0), ipv4Packet(payload: 50), flowSegment(0, 1)]), [2, 1, 0])
         // An IPv4 fragment of the same hosts cannot be told apart by port: it closes the group.
@@ -258,8 +263,8 @@ final class TCPCoalescerTests: XCTestCase {
         checkWriteOrder(packets)
     }
 
-    /// Random interleavings of five flows with gaps, repeats, PSH, pure ACKs, UDP and
-    /// corrupt segments: every packet is written exactly once, and each flow's packets
+    /// Random interleavings of five flows with gaps, repeats, PSH, window changes, pure
+    /// ACKs, UDP and corrupt segments: every packet is written exactly once, and each flow's packets
     /// reach the device in the order they arrived.
     func testRandomInterleavingsKeepEachFlowsOrder() {
         var rng = TestRandom(seed: 0x7c01)
@@ -276,7 +281,8 @@ final class TCPCoalescerTests: XCTestCase {
                 case 3: next[flow] = max(0, next[flow] - 1)  // a repeat
                 default: break
                 }
-                var p = flowSegment(flow, next[flow], v6: flow == 4, flags: roll == 4 ? 0x18 : 0x10, size: roll == 5 ? 300 : 1000)
+                var p = flowSegment(flow, next[flow], v6: flow == 4, flags: roll == 4 ? 0x18 : 0x10, size: roll == 5 ? 300 : 1000,
+                                    window: roll == 7 ? 600 : 502)
                 if roll == 6 { p[p.count - 1] ^= 0x40 }  // corrupt
                 packets.append(p)
                 next[flow] += 1

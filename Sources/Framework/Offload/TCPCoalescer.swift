@@ -1,8 +1,8 @@
 import Glibc
 
 /// Receive-side coalescing (GRO in userspace): segments of one TCP flow in a batch
-/// (grouped by `TCPFlowTable`, also when flows interleave) are joined into one super-packet and written to the TUN in a single call,
-/// with a virtio header that tells the kernel it is a GSO packet. The kernel's TCP
+/// (grouped by `TCPFlowTable`, also when flows interleave) are joined into one
+/// super-packet and written to the TUN in a single call, with a virtio header that tells the kernel it is a GSO packet. The kernel's TCP
 /// then processes one large segment instead of dozens, which is most of the cost of
 /// delivering packets into a TUN.
 ///
@@ -21,6 +21,9 @@ public struct TCPCoalescer {
         var payloadLength: Int
         var sequence: UInt32
         var flags: UInt8
+
+        /// A candidate always has readable ports, right after the fixed IP header.
+        var connection: Connection { Connection(isIPv6: isIPv6, portsOffset: ipLength) }
     }
 
     /// The TCP segment in `packet` if it is a candidate for coalescing.

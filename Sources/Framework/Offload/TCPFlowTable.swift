@@ -6,8 +6,8 @@
 ///
 /// A group is a run of segments of one flow that `TCPCoalescer` may join: it is
 /// written where its first segment stands in the batch, so each flow keeps its order
-/// (segments join only the newest group of their flow, and any TCP packet of the flow
-/// that cannot join, such as a FIN, a pure ACK or a gap, closes that group first).
+/// (a connection has one open group at a time, and any TCP packet of it that cannot
+/// join, such as a FIN, a pure ACK, a gap or a new window, closes that group first).
 /// Packets of different flows may pass each other, which TCP does not notice.
 ///
 /// Storage is allocated for the largest batch seen; planning allocates nothing.
@@ -61,15 +61,21 @@ public final class TCPFlowTable {
             next[index] = -1
             let packet = batch[index]
             let bytes = packet.base + packet.offset
-            guard let segment = TCPCoalescer.parse(bytes, length: packet.length) else {
+            // Each candidate's checksum is checked once, here: a joined packet goes to the
+            // kernel as "checksum to be completed", so a corrupt segment must stay out of it
+            // (written alone, the kernel checks and drops it), as Linux GRO keeps it out.
+            guard let segment = TCPCoalescer.parse(bytes, length: packet.length),
+                  TCPCoalescer.checksumValid(bytes, segment) else {
                 closeGroups(ofConnectionOf: bytes, length: packet.length, in: batch)
                 continue
             }
-            if let slot = openSlot(for: bytes, segment, in: batch), join(index, bytes, segment, slot) { continue }
-            // Starting a group: the head's checksum must be right, since the joined packet
-            // goes to the kernel as "checksum to be completed" (Linux GRO checks it too).
-            guard segment.flags & 0x08 == 0, TCPCoalescer.checksumValid(bytes, segment) else { continue }
-            startGroup(index, segment)
+            // A connection has at most one open group: one that this segment does not
+            // continue (a gap, another ACK or window) is closed before a new one starts.
+            if let slot = openSlot(of: segment, bytes, in: batch) {
+                if join(index, bytes, segment, slot, in: batch) { continue }
+                close(slot)
+            }
+            if segment.flags & 0x08 == 0 { startGroup(index, segment) }
         }
     }
 
@@ -98,27 +104,27 @@ public final class TCPFlowTable {
         heads = .allocate(capacity: needed)
     }
 
-    /// The open group of the segment's flow, if any.
-    private func openSlot(for bytes: UnsafeRawPointer, _ segment: TCPCoalescer.Segment, in batch: PacketBatch) -> Int? {
+    /// The open group of the segment's connection, if any.
+    private func openSlot(of segment: TCPCoalescer.Segment, _ bytes: UnsafeRawPointer, in batch: PacketBatch) -> Int? {
         for slot in 0..<openCount {
             let head = Int(open[slot].head)
             let first = batch[head]
-            if TCPCoalescer.sameFlow(first.base + first.offset, heads[head], bytes, segment) { return slot }
+            if TCPCoalescer.sameConnection(heads[head].connection, first.base + first.offset, segment.connection, bytes) { return slot }
         }
         return nil
     }
 
-    /// Join the segment to the group in `slot` if it continues it; otherwise close the group.
-    private func join(_ index: Int, _ bytes: UnsafeRawPointer, _ segment: TCPCoalescer.Segment, _ slot: Int) -> Bool {
+    /// Join the segment to the group in `slot` if it continues it: same header fields,
+    /// the next sequence number, no longer than the head, room left.
+    private func join(_ index: Int, _ bytes: UnsafeRawPointer, _ segment: TCPCoalescer.Segment, _ slot: Int,
+                      in batch: PacketBatch) -> Bool {
         var group = open[slot]
         let head = heads[Int(group.head)]
+        let first = batch[Int(group.head)]
         guard group.acceptsMore, segment.sequence == group.nextSequence,
               segment.payloadLength <= head.payloadLength,
               Int(group.total) + segment.payloadLength <= TCPCoalescer.maxLength,
-              TCPCoalescer.checksumValid(bytes, segment) else {
-            close(slot)
-            return false
-        }
+              TCPCoalescer.sameFlow(first.base + first.offset, head, bytes, segment) else { return false }
         next[Int(group.last)] = Int32(index)
         sizes[Int(group.head)] += 1
         sizes[index] = 0
@@ -151,15 +157,16 @@ public final class TCPFlowTable {
         if evict >= openCount { evict = 0 }
     }
 
-    /// A packet that cannot join (a pure ACK, FIN, options, a fragment…) ends the groups
-    /// of its connection, so nothing of that flow behind it is written ahead of it.
+    /// A packet that cannot join (a pure ACK, FIN, options, a fragment, a bad checksum…)
+    /// ends the groups of its connection, so nothing of that flow behind it is written
+    /// ahead of it. A fragment's ports are unknown: it ends every group between its hosts.
     private func closeGroups(ofConnectionOf bytes: UnsafeRawPointer, length: Int, in batch: PacketBatch) {
-        guard openCount > 0, let packetFlow = TCPCoalescer.connection(bytes, length: length) else { return }
+        guard openCount > 0, let connection = TCPCoalescer.connection(bytes, length: length) else { return }
         var slot = 0
         while slot < openCount {
-            let first = batch[Int(open[slot].head)]
-            if let groupFlow = TCPCoalescer.connection(first.base + first.offset, length: first.length),
-               TCPCoalescer.sameConnection(groupFlow, first.base + first.offset, packetFlow, bytes) {
+            let head = Int(open[slot].head)
+            let first = batch[head]
+            if TCPCoalescer.sameConnection(heads[head].connection, first.base + first.offset, connection, bytes) {
                 close(slot)
             } else {
                 slot += 1
