@@ -34,56 +34,37 @@ for side in 1 2; do
     ip -n $ns addr add 10.90.0.$side/30 dev vx0
 done
 
+# A site file in $WORK: tunnel_file NAME PROFILE DEVICE ADDRESS KEY_AND_PEER LINK... (KEY_AND_PEER
+# is the crypto.aead setting's inside, empty for none; each LINK the inside of one links entry).
+tunnel_file() {
+    local name=$1 profile=$2 device=$3 address=$4 crypto=$5 link; shift 5
+    {
+        echo "profile: $profile"
+        echo "device: { name: $device, mtu: 1400, address: $address }"
+        echo "links:"
+        for link; do echo "  - { $link }"; done
+        [ -z "$crypto" ] || echo "settings: { crypto.aead: { $crypto } }"
+    } > "$WORK/$name.yaml"
+    chmod 600 "$WORK/$name.yaml"
+}
+
 # One set of tunnels per binary: tag a (this build) and b (before), each on its own ports,
-# devices and inner networks: plain 10.9N.1.x, p2p 10.9N.2.x, bonding 10.9N.3.x.
+# devices and inner networks: plain 10.N.1.x, p2p 10.N.2.x, bonding 10.N.3.x.
 start_tunnels() {  # TAG BINARY NET PORTBASE
-    local tag=$1 bin=$2 net=$3 port=$4
-    cat > "$WORK/plain-a$tag.yaml" <<EOF
-profile: plain
-device: { name: pl$tag, mtu: 1400, address: 10.$net.1.1/30 }
-links:
-  - { name: wan1, bind: 10.201.1.1:$port, remote: 10.201.1.2:$port }
-EOF
-    cat > "$WORK/plain-b$tag.yaml" <<EOF
-profile: plain
-device: { name: pl$tag, mtu: 1400, address: 10.$net.1.2/30 }
-links:
-  - { name: wan1, bind: 10.201.1.2:$port, remote: 10.201.1.1:$port }
-EOF
-    cat > "$WORK/p2p-a$tag.yaml" <<EOF
-profile: p2p
-device: { name: pp$tag, mtu: 1400, address: 10.$net.2.1/30 }
-links:
-  - { name: wan1, bind: 10.201.1.1:$((port + 1)), remote: 10.201.1.2:$((port + 1)) }
-settings: { crypto.aead: { private-key-file: $WORK/a.key, peer-public-key: "$PB" } }
-EOF
-    cat > "$WORK/p2p-b$tag.yaml" <<EOF
-profile: p2p
-device: { name: pp$tag, mtu: 1400, address: 10.$net.2.2/30 }
-links:
-  - { name: wan1, bind: 10.201.1.2:$((port + 1)) }
-settings: { crypto.aead: { private-key-file: $WORK/b.key, peer-public-key: "$PA" } }
-EOF
-    cat > "$WORK/bond-a$tag.yaml" <<EOF
-profile: bonding-client
-device: { name: bd$tag, mtu: 1400, address: 10.$net.3.1/30 }
-links:
-  - { name: wan1, bind: "10.201.1.1:$((port + 2))", remote: "10.201.1.2:$((port + 2))" }
-  - { name: wan2, bind: "10.201.2.1:$((port + 2))", remote: "10.201.2.2:$((port + 2))" }
-settings: { crypto.aead: { private-key-file: $WORK/a.key, peer-public-key: "$PB" } }
-EOF
-    cat > "$WORK/bond-b$tag.yaml" <<EOF
-profile: bonding-server
-device: { name: bd$tag, mtu: 1400, address: 10.$net.3.2/30 }
-links:
-  - { name: hub1, bind: "10.201.1.2:$((port + 2))" }
-  - { name: hub2, bind: "10.201.2.2:$((port + 2))" }
-settings: { crypto.aead: { private-key-file: $WORK/b.key, peers: ["site1=$PA"] } }
-EOF
-    local kind side
+    local tag=$1 bin=$2 net=$3 port=$4 kind side
+    local p2p=$((port + 1)) bond=$((port + 2)) akey="private-key-file: $WORK/a.key" bkey="private-key-file: $WORK/b.key"
+    tunnel_file plain-a$tag plain pl$tag 10.$net.1.1/30 "" "name: wan1, bind: 10.201.1.1:$port, remote: 10.201.1.2:$port"
+    tunnel_file plain-b$tag plain pl$tag 10.$net.1.2/30 "" "name: wan1, bind: 10.201.1.2:$port, remote: 10.201.1.1:$port"
+    tunnel_file p2p-a$tag p2p pp$tag 10.$net.2.1/30 "$akey, peer-public-key: \"$PB\"" \
+        "name: wan1, bind: 10.201.1.1:$p2p, remote: 10.201.1.2:$p2p"
+    tunnel_file p2p-b$tag p2p pp$tag 10.$net.2.2/30 "$bkey, peer-public-key: \"$PA\"" "name: wan1, bind: 10.201.1.2:$p2p"
+    tunnel_file bond-a$tag bonding-client bd$tag 10.$net.3.1/30 "$akey, peer-public-key: \"$PB\"" \
+        "name: wan1, bind: \"10.201.1.1:$bond\", remote: \"10.201.1.2:$bond\"" \
+        "name: wan2, bind: \"10.201.2.1:$bond\", remote: \"10.201.2.2:$bond\""
+    tunnel_file bond-b$tag bonding-server bd$tag 10.$net.3.2/30 "$bkey, peers: [\"site1=$PA\"]" \
+        "name: hub1, bind: \"10.201.1.2:$bond\"" "name: hub2, bind: \"10.201.2.2:$bond\""
     for kind in plain p2p bond; do
         for side in a b; do
-            chmod 600 "$WORK/$kind-$side$tag.yaml"
             ip netns exec $([ $side = a ] && echo $A || echo $B) "$bin" run "$WORK/$kind-$side$tag.yaml" \
                 2>"$WORK/$kind-$side$tag.log" &
         done

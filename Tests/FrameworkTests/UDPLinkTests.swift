@@ -12,6 +12,14 @@ final class UDPLinkTests: XCTestCase {
         return batch.count
     }
 
+    /// Two loopback links, `a` sending to `b`.
+    private func sendingPair() throws -> (UDPLink, UDPLink) {
+        let a = try loopbackLink(name: "a", index: 0)
+        let b = try loopbackLink(name: "b", index: 1)
+        a.remote = b.localAddress
+        return (a, b)
+    }
+
     func testLocalAddressHasTheKernelsPort() throws {
         let link = try loopbackLink(name: "a", index: 0)
         defer { link.close() }
@@ -43,10 +51,8 @@ final class UDPLinkTests: XCTestCase {
     /// Ten equal packets and a shorter last one go out as one UDP GSO message and arrive
     /// as eleven datagrams, in order, from the sender's address.
     func testSendBatchWithGSOAndReceiveAll() throws {
-        let a = try loopbackLink(name: "a", index: 0)
-        let b = try loopbackLink(name: "b", index: 1)
+        let (a, b) = try sendingPair()
         defer { a.close(); b.close() }
-        a.remote = b.localAddress
         let sizes = Array(repeating: 1200, count: 10) + [333]
         let out = makeBatch(capacity: 16)
         for (i, size) in sizes.enumerated() { out.appendPacket(pattern(size, seed: i), link: 0, sequence: UInt64(i)) }
@@ -115,10 +121,8 @@ final class UDPLinkTests: XCTestCase {
     /// A coalesced run whose datagrams are larger than a slot: each is cut and marked
     /// `oversize`, as a datagram read on its own would be.
     func testCoalescedDatagramsLargerThanASlotAreOversize() throws {
-        let a = try loopbackLink(name: "a", index: 0)
-        let b = try loopbackLink(name: "b", index: 1)
+        let (a, b) = try sendingPair()
         defer { a.close(); b.close() }
-        a.remote = b.localAddress
         let out = makeBatch(capacity: 4)
         for i in 0..<3 { out.appendPacket(pattern(500, seed: i), link: 0) }
         XCTAssertEqual(a.send(out), 3)
@@ -184,10 +188,8 @@ final class UDPLinkTests: XCTestCase {
     /// A bond interleaves its links packet by packet: each link still sends its share as
     /// one GSO run (the receiver, reading coalesced, gets it in one read), in order.
     func testInterleavedLinksEachSendOneRun() throws {
-        let a = try loopbackLink(name: "a", index: 0)
-        let b = try loopbackLink(name: "b", index: 1)
+        let (a, b) = try sendingPair()
         defer { a.close(); b.close() }
-        a.remote = b.localAddress
         let out = makeBatch(capacity: 32)
         for i in 0..<20 { out.appendPacket(pattern(1200, seed: i), link: Int32(i % 2)) }
         out.drop(4, .noRoom)  // a dropped packet of this link inside the run
