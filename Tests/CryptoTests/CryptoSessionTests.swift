@@ -237,11 +237,27 @@ final class CryptoSessionTests: XCTestCase {
             return [datagram]
         }
         let (hub, _) = try connectedPair(via: relay)
+        // Past the window in which a copy counts as another path's (`handshake_duplicate`).
+        harness.pump(seconds: CryptoEndpoint.copyWindow)
         let attacker = TestSocket()
         attacker.send(try XCTUnwrap(initiation), to: relay.hub!)
         harness.pump(seconds: 0.3)
         XCTAssertEqual(hub.drops("handshake_replayed"), 1)
+        XCTAssertEqual(hub.drops("handshake_duplicate"), 0)
         XCTAssertNil(hub.cryptoPeer.next, "no state for a replay")
+    }
+
+    /// A bonding site sends its initiation on every path: the copies after the first
+    /// are duplicates (no second session, no Diffie-Hellman), not replays.
+    func testCopiesOfTheInitiationByOtherPathsAreDuplicates() throws {
+        let relay = Relay()
+        relay.tamper = { datagram, toHub in
+            toHub && datagram[0] == HandshakeLayout.initiationType ? [datagram, datagram, datagram] : [datagram]
+        }
+        let (hub, _) = try connectedPair(via: relay)
+        harness.pump(seconds: 0.3)
+        XCTAssertEqual(hub.drops("handshake_duplicate"), 2)
+        XCTAssertEqual(hub.drops("handshake_replayed"), 0)
     }
 
     /// Handshake messages of the wrong size, with a valid mac1 but garbage inside, or

@@ -19,6 +19,11 @@ final class CryptoEndpoint {
     private var indices: [UInt32: CryptoPeer] = [:]
     private var peersBySession: [UInt32: CryptoPeer] = [:]
     private var latestTimestamps: [String: [UInt8]] = [:]
+    /// The mac1 of each initiation accepted in the last `copyWindow` seconds, and when:
+    /// a bonding site sends the same initiation on every path, and its later copies are
+    /// duplicates, not replays (and cost no Diffie-Hellman).
+    private var acceptedInitiations: [[UInt8]: Double] = [:]
+    static let copyWindow = 1.0
     private let cookies: CookieJar
     private let limiter: HandshakeRateLimiter
     private let mac1Key: [UInt8]
@@ -46,6 +51,9 @@ final class CryptoEndpoint {
         /// A copy of an accepted record by another path (bonding's redundant mode);
         /// the name is the reorder stage's, so both count copies under one reason.
         let duplicate: DropReason
+        /// A byte copy of an initiation accepted within `copyWindow` (the same
+        /// initiation by another path of a bonding site); a later copy is `handshake_replayed`.
+        let handshakeDuplicate: DropReason
         let handshakeMalformed, handshakeBadMac, handshakeCookieRequired, handshakeRateLimited, handshakeFailed,
             handshakeUnknownPeer, handshakeReplayed, handshakeCipherMismatch, handshakeRefused, handshakeUnexpected: DropReason
 
@@ -54,7 +62,7 @@ final class CryptoEndpoint {
             "handshake_malformed", "handshake_bad_mac", "handshake_cookie_required", "handshake_rate_limited",
             "handshake_failed", "handshake_unknown_peer", "handshake_replayed", "handshake_cipher_mismatch",
             "handshake_refused", "handshake_unexpected",
-            "staged_overflow", "staged_timeout", "duplicate",
+            "staged_overflow", "staged_timeout", "duplicate", "handshake_duplicate",
         ]
 
         init(_ tunnel: Tunnel) {
@@ -62,7 +70,7 @@ final class CryptoEndpoint {
             (noKey, unknownKey, forged, replayed, tooOld) = (r[0], r[1], r[2], r[3], r[4])
             (handshakeMalformed, handshakeBadMac, handshakeCookieRequired, handshakeRateLimited, handshakeFailed) = (r[5], r[6], r[7], r[8], r[9])
             (handshakeUnknownPeer, handshakeReplayed, handshakeCipherMismatch, handshakeRefused, handshakeUnexpected) = (r[10], r[11], r[12], r[13], r[14])
-            (stagedOverflow, stagedTimeout, duplicate) = (r[15], r[16], r[17])
+            (stagedOverflow, stagedTimeout, duplicate, handshakeDuplicate) = (r[15], r[16], r[17], r[18])
         }
     }
 
@@ -147,6 +155,7 @@ final class CryptoEndpoint {
         guard message.count == HandshakeLayout.initiationBytes else { return reasons.handshakeMalformed }
         let mac1 = HandshakeLayout.mac(message, upTo: HandshakeLayout.initiationMac1, key: mac1Key)
         guard HandshakeLayout.matches(message, at: HandshakeLayout.initiationMac1, mac1) else { return reasons.handshakeBadMac }
+        if let accepted = acceptedInitiations[mac1], now - accepted < CryptoEndpoint.copyWindow { return reasons.handshakeDuplicate }
         if limiter.noteInitiation(now: now) && !cookies.hasValidMac2(message, source: source, now: now) {
             // Under load: prove your address first. The reply costs us no state.
             cookies.reply(to: message, source: source, now: now).withUnsafeBytes { _ = link.sendControl($0, to: source) }
@@ -170,12 +179,18 @@ final class CryptoEndpoint {
         guard let session = manager?.session(forAuthenticatedPeer: peerIdentity.name, from: source, link: link),
               let peer = peersBySession[session.id] else { return reasons.handshakeRefused }
         latestTimestamps[peerIdentity.name] = timestamp
+        noteAccepted(mac1: mac1, now: now)
         noise.usePreSharedKey(peerIdentity.psk)
         guard let response = peer.respond(with: noise, initiatorIndex: initiatorIndex, cipher: cipher, now: now) else {
             return reasons.handshakeFailed
         }
         response.withUnsafeBytes { _ = link.sendControl($0, to: source) }
         return nil
+    }
+
+    private func noteAccepted(mac1: [UInt8], now: Double) {
+        acceptedInitiations = acceptedInitiations.filter { now - $0.value < CryptoEndpoint.copyWindow }
+        acceptedInitiations[mac1] = now
     }
 
     private func handleResponse(_ message: [UInt8], from source: SocketAddress, link: UDPLink, now: Double) -> DropReason? {
