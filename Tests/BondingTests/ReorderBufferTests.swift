@@ -88,7 +88,7 @@ final class ReorderBufferTests: XCTestCase {
     }
 
     func testFullOutputIsFlushedWithoutFinish() {
-        let packets = TestPackets(capacity: 400, slotSize: 64)
+        packets = TestPackets(capacity: 400, slotSize: 64)
         for sequence in UInt32(0)..<300 { accept(sequence) }
         XCTAssertEqual(delivered.flushes, 1)
         XCTAssertEqual(delivered.tags, Array(UInt32(0)..<256))
