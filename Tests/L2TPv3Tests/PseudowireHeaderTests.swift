@@ -64,6 +64,16 @@ final class PseudowireHeaderTests: XCTestCase {
         }
     }
 
+    /// A data datagram too short for an id and a frame is "short data" (its session
+    /// counts it `truncated`); a control message (T bit) or an empty one is not.
+    func testShortData() {
+        func isShort(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { PseudowireHeader.isShortData($0) } }
+        for count in 1..<26 { XCTAssertTrue(isShort(Array(Self.arp.prefix(count))), "\(count) bytes") }
+        XCTAssertFalse(isShort(Array(Self.arp.prefix(26))))
+        XCTAssertFalse(isShort([]))
+        XCTAssertFalse(isShort([0x80, 0x03, 0, 0]), "control")
+    }
+
     func testOverhead() {
         XCTAssertEqual(PseudowireHeader.size, 12)
         XCTAssertEqual(PseudowireHeader.overhead, 20 + 8 + 12 + 14)

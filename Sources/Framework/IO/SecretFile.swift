@@ -49,7 +49,7 @@ public enum SecretFile {
         defer { buffer.withUnsafeMutableBytes { _ = memset($0.baseAddress!, 0, $0.count) } }
         guard total <= maxBytes else { throw Refusal(description: "secret file '\(path)' is larger than \(maxBytes) bytes; it should hold one key or passphrase") }
         guard let text = String(validating: buffer[0..<total], as: UTF8.self) else {
-            throw Refusal(description: "secret file '\(path)' is not UTF-8 text")
+            throw Refusal(description: "secret file '\(path)' is not UTF-8 text; it should hold a key as `tunneld genkey` writes it (base64 text) or a passphrase in UTF-8")
         }
         return text.trimmingWhitespace()
     }

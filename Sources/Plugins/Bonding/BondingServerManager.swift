@@ -45,7 +45,7 @@ final class BondingServerManager: BondingManager, PeerAuthenticatingManager {
         }
         guard sessions.count < maxSessions else {
             if let held = refusalLog.admit(now: MonotonicClock.now()) {
-                tunnel.logger.warning("bonding-server: refusing site \(name): \(maxSessions) sessions already (max-sessions)\(LogLimiter.heldNote(held))")
+                tunnel.logger.warning("bonding-server: refusing site \(name): max-sessions (\(maxSessions)) reached; raise it or end another site\(LogLimiter.heldNote(held))")
             }
             return nil
         }

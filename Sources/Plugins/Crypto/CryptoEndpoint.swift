@@ -19,10 +19,11 @@ final class CryptoEndpoint {
     private var indices: [UInt32: CryptoPeer] = [:]
     private var peersBySession: [UInt32: CryptoPeer] = [:]
     private var latestTimestamps: [String: [UInt8]] = [:]
-    /// The mac1 of each initiation accepted in the last `copyWindow` seconds, and when:
-    /// a bonding site sends the same initiation on every path, and its later copies are
-    /// duplicates, not replays (and cost no Diffie-Hellman).
-    private var acceptedInitiations: [[UInt8]: Double] = [:]
+    /// The mac1 of each initiation accepted or refused in the last `copyWindow` seconds,
+    /// and when: a bonding site sends the same initiation on every path, and its later
+    /// copies are duplicates, not replays, and cost no Diffie-Hellman (a hub at
+    /// `max-sessions` would otherwise pay one per path of every refused attempt).
+    private var handledInitiations: [[UInt8]: Double] = [:]
     static let copyWindow = 1.0
     private let cookies: CookieJar
     private let limiter: HandshakeRateLimiter
@@ -51,7 +52,7 @@ final class CryptoEndpoint {
         /// A copy of an accepted record by another path (bonding's redundant mode);
         /// the name is the reorder stage's, so both count copies under one reason.
         let duplicate: DropReason
-        /// A byte copy of an initiation accepted within `copyWindow` (the same
+        /// A byte copy of an initiation accepted or refused within `copyWindow` (the same
         /// initiation by another path of a bonding site); a later copy is `handshake_replayed`.
         let handshakeDuplicate: DropReason
         let handshakeMalformed, handshakeBadMac, handshakeCookieRequired, handshakeRateLimited, handshakeFailed,
@@ -155,7 +156,7 @@ final class CryptoEndpoint {
         guard message.count == HandshakeLayout.initiationBytes else { return reasons.handshakeMalformed }
         let mac1 = HandshakeLayout.mac(message, upTo: HandshakeLayout.initiationMac1, key: mac1Key)
         guard HandshakeLayout.matches(message, at: HandshakeLayout.initiationMac1, mac1) else { return reasons.handshakeBadMac }
-        if let accepted = acceptedInitiations[mac1], now - accepted < CryptoEndpoint.copyWindow { return reasons.handshakeDuplicate }
+        if let handled = handledInitiations[mac1], now - handled < CryptoEndpoint.copyWindow { return reasons.handshakeDuplicate }
         if limiter.noteInitiation(now: now) && !cookies.hasValidMac2(message, source: source, now: now) {
             // Under load: prove your address first. The reply costs us no state.
             cookies.reply(to: message, source: source, now: now).withUnsafeBytes { _ = link.sendControl($0, to: source) }
@@ -177,9 +178,12 @@ final class CryptoEndpoint {
         guard HandshakeLayout.isNewer(timestamp, than: latestTimestamps[peerIdentity.name]) else { return reasons.handshakeReplayed }
         guard let cipher = chooseCipher(offered: payload[12]) else { return reasons.handshakeCipherMismatch }
         guard let session = manager?.session(forAuthenticatedPeer: peerIdentity.name, from: source, link: link),
-              let peer = peersBySession[session.id] else { return reasons.handshakeRefused }
+              let peer = peersBySession[session.id] else {
+            noteHandled(mac1: mac1, now: now)
+            return reasons.handshakeRefused
+        }
         latestTimestamps[peerIdentity.name] = timestamp
-        noteAccepted(mac1: mac1, now: now)
+        noteHandled(mac1: mac1, now: now)
         noise.usePreSharedKey(peerIdentity.psk)
         guard let response = peer.respond(with: noise, initiatorIndex: initiatorIndex, cipher: cipher, now: now) else {
             return reasons.handshakeFailed
@@ -188,9 +192,9 @@ final class CryptoEndpoint {
         return nil
     }
 
-    private func noteAccepted(mac1: [UInt8], now: Double) {
-        acceptedInitiations = acceptedInitiations.filter { now - $0.value < CryptoEndpoint.copyWindow }
-        acceptedInitiations[mac1] = now
+    private func noteHandled(mac1: [UInt8], now: Double) {
+        handledInitiations = handledInitiations.filter { now - $0.value < CryptoEndpoint.copyWindow }
+        handledInitiations[mac1] = now
     }
 
     private func handleResponse(_ message: [UInt8], from source: SocketAddress, link: UDPLink, now: Double) -> DropReason? {

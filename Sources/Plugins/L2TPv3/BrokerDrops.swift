@@ -12,7 +12,9 @@ struct BrokerDrops {
         case badCookie = "l2tp_bad_cookie"
         /// A message that needs a tunnel from an address that has none.
         case noTunnel = "l2tp_no_tunnel"
-        /// A message a broker never expects (a COOKIE reply, a TUNNEL).
+        /// A message a broker never expects from an established tunnel (a TUNNEL, a
+        /// REL_ACK: it sends no reliable messages). A client counts the types it never
+        /// expects (PREPARE, LIMIT, other reliable ones) under the same name.
         case unexpected = "l2tp_unexpected"
         /// PREPAREs refused with ERROR: too soon after the last tunnel, too many
         /// attempts from one address, no tunnel id left, the kernel said no.

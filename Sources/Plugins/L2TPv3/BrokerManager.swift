@@ -382,10 +382,9 @@ final class BrokerManager: SessionManager {
     func inbound(_ batch: PacketBatch, link: UDPLink) {
         let socket = link.fd
         dispatcher.dispatch(batch, outbound: false, unowned: .unknownPeer) { packet in
-            guard let t = self.byEndpoint[Endpoint(socket: socket, client: packet.peer)],
-                  PseudowireHeader.sessionID(of: UnsafeRawBufferPointer(start: packet.base + packet.offset, count: packet.length)) == t.sessionID
-            else { return nil }
-            return t.session
+            guard let t = self.byEndpoint[Endpoint(socket: socket, client: packet.peer)] else { return nil }
+            let datagram = UnsafeRawBufferPointer(start: packet.base + packet.offset, count: packet.length)
+            return PseudowireHeader.sessionID(of: datagram) == t.sessionID || PseudowireHeader.isShortData(datagram) ? t.session : nil
         }
     }
 

@@ -36,4 +36,11 @@ enum PseudowireHeader {
         guard datagram[0] & 0x80 == 0, datagram[1] & 0x0F == version else { return nil }
         return UInt32(bigEndian: datagram.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
     }
+
+    /// Whether a data datagram (T bit clear) from a session's own address is too short
+    /// to carry its id and a frame: the session counts it `truncated` (its pseudowire
+    /// stage drops it), which says more than a stranger's `unknown_peer` would.
+    static func isShortData(_ datagram: UnsafeRawBufferPointer) -> Bool {
+        datagram.count < minimumDatagram && (datagram.first.map { $0 & 0x80 == 0 } ?? false)
+    }
 }

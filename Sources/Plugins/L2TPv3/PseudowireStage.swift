@@ -50,8 +50,11 @@ final class PseudowireStage: Stage {
         }
     }
 
+    /// Anything shorter than the header and an Ethernet header (the session manager
+    /// hands those from the session's own address here to be counted) is `truncated`.
     func receive(_ batch: PacketBatch) {
-        for index in 0..<batch.count where !batch[index].trimFront(PseudowireHeader.size) {
+        for index in 0..<batch.count
+        where batch[index].length < PseudowireHeader.minimumDatagram || !batch[index].trimFront(PseudowireHeader.size) {
             batch.drop(index, .truncated)
         }
     }
