@@ -1,4 +1,4 @@
-/// The Internet checksum (RFC 1071), summed 8 bytes at a time.
+/// The Internet checksum (RFC 1071).
 ///
 /// Sums are kept unfolded in a UInt64 with end-around carry; every 16-bit lane counts
 /// the same after folding, so words may be added at any lane as long as each byte
@@ -6,29 +6,42 @@
 enum Checksum {
     /// Add `count` bytes at `bytes` to `sum` (the bytes start at an even offset of the
     /// checksummed data).
+    ///
+    /// The bytes are summed as native 32-bit words into eight 64-bit accumulators, with
+    /// no byte swap and no carry to chase per word (a UInt64 takes 2^32 of them), so
+    /// the loop vectorises; the folded result is turned into network order once
+    /// (RFC 1071 §2(B): the sum is independent of byte order up to a final swap).
+    /// Before, one swapped word and one carry per 8 bytes cost a coalescing hub 6 %.
     @inlinable
     static func add(_ bytes: UnsafeRawPointer, _ count: Int, to sum: UInt64) -> UInt64 {
-        var acc = sum
+        var a0: UInt64 = 0, a1: UInt64 = 0, a2: UInt64 = 0, a3: UInt64 = 0
+        var a4: UInt64 = 0, a5: UInt64 = 0, a6: UInt64 = 0, a7: UInt64 = 0
         var i = 0
-        while i + 8 <= count {
-            let word = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-            let (s, carry) = acc.addingReportingOverflow(word)
-            acc = s &+ (carry ? 1 : 0)
-            i += 8
+        while i &+ 32 <= count {
+            a0 &+= UInt64(bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self))
+            a1 &+= UInt64(bytes.loadUnaligned(fromByteOffset: i &+ 4, as: UInt32.self))
+            a2 &+= UInt64(bytes.loadUnaligned(fromByteOffset: i &+ 8, as: UInt32.self))
+            a3 &+= UInt64(bytes.loadUnaligned(fromByteOffset: i &+ 12, as: UInt32.self))
+            a4 &+= UInt64(bytes.loadUnaligned(fromByteOffset: i &+ 16, as: UInt32.self))
+            a5 &+= UInt64(bytes.loadUnaligned(fromByteOffset: i &+ 20, as: UInt32.self))
+            a6 &+= UInt64(bytes.loadUnaligned(fromByteOffset: i &+ 24, as: UInt32.self))
+            a7 &+= UInt64(bytes.loadUnaligned(fromByteOffset: i &+ 28, as: UInt32.self))
+            i &+= 32
         }
-        var tail: UInt64 = 0
-        if i + 4 <= count {
-            tail += UInt64(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)))
+        var native = (a0 &+ a1) &+ (a2 &+ a3) &+ (a4 &+ a5) &+ (a6 &+ a7)
+        while i + 4 <= count {
+            native &+= UInt64(bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self))
             i += 4
         }
         if i + 2 <= count {
-            tail += UInt64(UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt16.self)))
+            native &+= UInt64(bytes.loadUnaligned(fromByteOffset: i, as: UInt16.self))
             i += 2
         }
         if i < count {
-            tail += UInt64(bytes.load(fromByteOffset: i, as: UInt8.self)) << 8
+            // A last odd byte is the first of its 16-bit word: native order puts it first too.
+            native &+= UInt64(UInt16(bytes.load(fromByteOffset: i, as: UInt8.self)).littleEndian)
         }
-        let (s, carry) = acc.addingReportingOverflow(tail)
+        let (s, carry) = sum.addingReportingOverflow(UInt64(UInt16(bigEndian: fold(native))))
         return s &+ (carry ? 1 : 0)
     }
 
