@@ -6,15 +6,15 @@
 /// in the pipeline adds a header, so it claims first bytes 0x40–0x4F and 0x60–0x6F.
 final class TunStage: Stage {
     let device: TunDevice
-    let mtu: Int
 
     init(device: TunDevice) {
         self.device = device
-        self.mtu = device.mtu
     }
 
     /// Drop what is not a whole IP packet within the MTU; trim link-layer padding.
+    /// The MTU is the device's now: the L2TP data planes lower it after the stage is made.
     private func check(_ batch: PacketBatch) {
+        let mtu = device.mtu
         for index in 0..<batch.count {
             if batch[index].length > mtu {
                 batch.drop(index, .oversize)
@@ -40,15 +40,15 @@ final class TunStage: Stage {
 final class TapStage: Stage {
     static let ethernetHeader = 14
     let device: TunDevice
-    let maxFrame: Int
 
     init(device: TunDevice) {
         self.device = device
-        // MTU plus the Ethernet header and one VLAN tag.
-        maxFrame = device.mtu + TapStage.ethernetHeader + 4
     }
 
+    /// The device's MTU now (the L2TP data planes lower it after the stage is made)
+    /// plus the Ethernet header and one VLAN tag.
     private func check(_ batch: PacketBatch) {
+        let maxFrame = device.mtu + TapStage.ethernetHeader + 4
         for index in 0..<batch.count {
             let length = batch[index].length
             if length < TapStage.ethernetHeader { batch.drop(index, .truncated) }
