@@ -20,6 +20,9 @@
 # middle box, bbr, first 2 s left out), as the tests measure it.
 #   sudo Benchmarks/bonding-queue.sh [seconds]   (default 8: measured seconds of each TCP run,
 #                                                 after 2 s left out in parts 2 and 3; >= 6)
+#   PARTS="2 3" ...                              only those parts (default "2 3 4")
+#   BOND_QUEUE="queue: fq-codel, link-queue: 2"  the queued tunnel's bonding.scheduler settings
+#                                                 (default "queue: fq-codel"), to try others
 # Namespaces tbq-*, addresses 10.x only; everything is removed on exit.
 cd "$(dirname "$0")/.."
 export LC_ALL=C
@@ -35,6 +38,8 @@ for ns in $SITE $MID $HUB $A $B; do
     ! ip netns list | grep -qw "^$ns" || { echo "namespace $ns exists: another run? (ip netns del $ns)" >&2; exit 1; }
 done
 source Benchmarks/lib.sh
+PARTS=" ${PARTS:-2 3 4} " BOND_QUEUE=${BOND_QUEUE:-queue: fq-codel}
+part() { [[ $PARTS == *" $1 "* ]]; }
 S=$SECONDS_PER_RUN OMIT=2 STOCK=$PWD/plugins.yaml TICKS=$(getconf CLK_TCK)
 bench_setup $SITE $MID $HUB $A $B
 trap bench_cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM
@@ -214,7 +219,7 @@ secret() { chmod 600 "$WORK/$1.yaml"; }
 bond_pair() {  # FAST_DELAY_MS SLOW_DELAY_MS
     local t net cport rport hport queue
     for t in q n; do
-        if [ $t = q ]; then net=10.99.0 cport=5081 rport=6001 hport=5080 queue="  bonding.scheduler: { queue: fq-codel }"
+        if [ $t = q ]; then net=10.99.0 cport=5081 rport=6001 hport=5080 queue="  bonding.scheduler: { $BOND_QUEUE }"
         else net=10.98.0 cport=5082 rport=6002 hport=5090 queue=""; fi
         relay 1 $rport $hport "$1"; relay 2 $rport $hport "$2"
         cat > "$WORK/hub$t.yaml" <<EOF
@@ -252,6 +257,7 @@ echo "bonding queue benchmark (issue 14, point 6): $("$BIN" --version | head -1)
 echo "TCP runs: one iperf3 stream, $S s measured (receiver's goodput); parts 2 and 3 leave the first $OMIT s out (slow start, tbf burst)"
 
 # ---------------------------------------------------------------------------------------------
+if part 2; then
 bond_pair 0 0
 raw_sum
 IDLE_FAST=$(idle_ping 10.201.1.2); IDLE_Q=$(idle_ping 10.99.0.2); IDLE_N=$(idle_ping 10.98.0.2)
@@ -271,8 +277,10 @@ for cc in cubic bbr; do
     calc row2 $cc "bond queue off" "$IDLE_N" "$WORK/n-$cc.ping" "$WORK/n-$cc.json" "$RAW" "$FAST"
 done
 stop_phase
+fi
 
 # ---------------------------------------------------------------------------------------------
+if part 3; then
 bond_pair 10 40
 raw_sum
 echo
@@ -295,8 +303,10 @@ for cc in cubic bbr; do
 done
 echo "    (MSS through the tunnel as iperf3 reports it: $(calc mss "$WORK/loss-q-cubic.json") bytes)"
 stop_phase
+fi
 
 # ---------------------------------------------------------------------------------------------
+if part 4; then
 # Part 4: tbq-a (client) to tbq-b (hub) over two unlimited veths; p2p over the first alone.
 # All three tunnels use inner MTU 1400 (p2p's default), so the ratio is the bond's own cost.
 cat > "$WORK/p2pa.yaml" <<EOF
@@ -314,7 +324,7 @@ links:
 settings: { crypto.aead: { private-key-file: $WORK/b.key, peer-public-key: "$PA" } }
 EOF
 for t in n q; do
-    if [ $t = q ]; then net=10.95.0 port=5082 queue="  bonding.scheduler: { queue: fq-codel }"; else net=10.97.0 port=5081 queue=""; fi
+    if [ $t = q ]; then net=10.95.0 port=5082 queue="  bonding.scheduler: { $BOND_QUEUE }"; else net=10.97.0 port=5081 queue=""; fi
     cat > "$WORK/cpu-site$t.yaml" <<EOF
 profile: bonding-client
 device: { name: tun$t, mtu: 1400, address: $net.1/30 }
@@ -360,5 +370,6 @@ for cc in cubic bbr; do
     done
 done
 stop_phase
+fi
 echo
 echo "one run took $(( $(date +%s) - START )) s; load average now $(cut -d' ' -f1-3 /proc/loadavg)"

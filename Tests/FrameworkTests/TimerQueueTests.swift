@@ -217,6 +217,33 @@ final class TimerQueueTests: XCTestCase {
         XCTAssertLessThan(p90, 1.0)
     }
 
+    /// `arm(after:)` keeps sub-millisecond deadlines (the bond's pacer turns): a 0.3 ms
+    /// timer fires after 0.3 ms, not after a millisecond rounded up.
+    func testSubMillisecondOneShotsFireNearTheirDeadline() throws {
+        let loop = try EventLoop()
+        let rounds = 200
+        var waited: [Int64] = []
+        var armedAt: Int64 = 0
+        var chained: EventLoop.Timer!
+        chained = loop.timer {
+            waited.append(MonotonicClock.nanoseconds() - armedAt)
+            guard waited.count < rounds else { return }
+            armedAt = MonotonicClock.nanoseconds()
+            chained.arm(after: 0.0003)
+        }
+        armedAt = MonotonicClock.nanoseconds()
+        chained.arm(after: 0.0003)
+        run(loop, seconds: 5) { waited.count == rounds }
+        XCTAssertEqual(waited.count, rounds)
+        let sorted = waited.sorted()
+        let median = Double(sorted[rounds / 2]) / 1e6
+        print("0.3 ms one-shots over \(rounds) timers: median \(median) ms, max \(Double(sorted[rounds - 1]) / 1e6) ms")
+        XCTAssertGreaterThanOrEqual(sorted[0], 300_000, "never early")
+        XCTAssertLessThan(median, 0.8, "not rounded up to a millisecond and more")
+        chained.arm(after: 0)
+        XCTAssertFalse(chained.isArmed, "0 disarms")
+    }
+
     func testRepeatingTimerDoesNotDrift() throws {
         let loop = try EventLoop()
         let period: Int64 = 10_000_000

@@ -48,6 +48,18 @@ extension EventLoop {
                            period: Int64(max(period, 0)) * 1_000_000)
         }
 
+        /// Fire once, `seconds` from now, to the nanosecond rather than the millisecond
+        /// (a pacer's next turn is a fraction of a millisecond away); 0 or less disarms.
+        public func arm(after seconds: Double) {
+            guard handler != nil, let queue else { return }
+            let delay = Int64(seconds * 1e9)
+            guard delay > 0 else {
+                queue.disarm(id)
+                return
+            }
+            queue.schedule(self, at: MonotonicClock.nanoseconds() + delay, delay: delay, period: 0)
+        }
+
         /// Disarm for good and let go of the handler (and what it captured).
         public func cancel() {
             queue?.disarm(id)

@@ -171,9 +171,11 @@ final class ReorderStage: Stage {
         if pacer == nil {
             pacer = try? tunnel.loop.addTimer(milliseconds: 0, repeating: false) { [unowned self] in self.release() }
         }
-        let wait = max(1, Int(((turn - now) * 1000).rounded(.up)))
-        pacer?.arm(milliseconds: wait, repeating: false)
-        pacerFires = now + Double(wait) / 1000
+        // To the microsecond: a link queue of a few milliseconds leaves no room for a
+        // turn rounded up to whole milliseconds.
+        let wait = max(turn - now, 0.00005)
+        pacer?.arm(after: wait)
+        pacerFires = now + wait
     }
 
     /// Send side's labels: pin rules, bulk or not, and the tunnel-wide sequence.
