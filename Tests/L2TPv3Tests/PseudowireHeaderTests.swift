@@ -74,6 +74,21 @@ final class PseudowireHeaderTests: XCTestCase {
         XCTAssertFalse(isShort([0x80, 0x03, 0, 0]), "control")
     }
 
+    /// What a session's own address sends goes to it when it carries its id or is too
+    /// short to carry one; another id, or another version, does not.
+    func testBelongsToSession() {
+        func belongs(_ bytes: [UInt8], _ id: UInt32) -> Bool {
+            bytes.withUnsafeBytes { PseudowireHeader.belongs($0, toSession: id) }
+        }
+        XCTAssertTrue(belongs(Self.arp, 7))
+        XCTAssertFalse(belongs(Self.arp, 8))
+        XCTAssertTrue(belongs(Array(Self.arp.prefix(20)), 8), "short: its session counts it truncated")
+        var version2 = Self.arp
+        version2[1] = 0x02
+        XCTAssertFalse(belongs(version2, 7))
+        XCTAssertFalse(belongs([], 7))
+    }
+
     func testOverhead() {
         XCTAssertEqual(PseudowireHeader.size, 12)
         XCTAssertEqual(PseudowireHeader.overhead, 20 + 8 + 12 + 14)

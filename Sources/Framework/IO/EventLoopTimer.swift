@@ -38,26 +38,22 @@ extension EventLoop {
         /// a timer fires at its deadline; otherwise up to 1/128 of the longer of the
         /// two later, so that far-off timers share wake-ups (`TimerQueue` says why).
         public func arm(milliseconds: Int, period: Int) {
-            guard handler != nil, let queue else { return }
-            guard milliseconds > 0 else {
-                queue.disarm(id)
-                return
-            }
-            let delay = Int64(milliseconds) * 1_000_000
-            queue.schedule(self, at: MonotonicClock.nanoseconds() + delay, delay: delay,
-                           period: Int64(max(period, 0)) * 1_000_000)
+            arm(nanoseconds: Int64(milliseconds) * 1_000_000, period: Int64(max(period, 0)) * 1_000_000)
         }
 
         /// Fire once, `seconds` from now, to the nanosecond rather than the millisecond
         /// (a pacer's next turn is a fraction of a millisecond away); 0 or less disarms.
         public func arm(after seconds: Double) {
+            arm(nanoseconds: Int64(seconds * 1e9), period: 0)
+        }
+
+        private func arm(nanoseconds delay: Int64, period: Int64) {
             guard handler != nil, let queue else { return }
-            let delay = Int64(seconds * 1e9)
             guard delay > 0 else {
                 queue.disarm(id)
                 return
             }
-            queue.schedule(self, at: MonotonicClock.nanoseconds() + delay, delay: delay, period: 0)
+            queue.schedule(self, at: MonotonicClock.nanoseconds() + delay, delay: delay, period: period)
         }
 
         /// Disarm for good and let go of the handler (and what it captured).

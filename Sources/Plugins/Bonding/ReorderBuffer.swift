@@ -134,8 +134,9 @@ final class ReorderBuffer {
         }
         if distance == 0 && heldCount == 0 && wait <= 0 {
             tally.pointee.inOrder += 1
-            slots[Int(sequence & mask)].seen = sequence
-            slots[Int(sequence & mask)].deliveredEarly = false
+            let slot = slots + Int(sequence & mask)
+            slot.pointee.seen = sequence
+            slot.pointee.deliveredEarly = false
             next = BondingWire.next(next)
             emit(packet)
             releaseInOrder(now: now)  // over packets delivered early

@@ -277,10 +277,12 @@ final class ReorderStage: Stage {
     /// time), sooner than the timer was set for if that is earlier now.
     private func armTimer() {
         guard let wake = buffer.nextWake(holdTime: bond.holdTime), wake < timerFires - 0.0005 else { return }
+        // To the microsecond: the hold on fast links is about 2 ms, and rounding the
+        // wait up to whole milliseconds would add up to half of it again.
         let now = MonotonicClock.now()
-        let wait = max(1, Int(((wake - now) * 1000).rounded(.up)))
-        timer?.arm(milliseconds: wait, repeating: false)
-        timerFires = now + Double(wait) / 1000
+        let wait = max(wake - now, 0.00005)
+        timer?.arm(after: wait)
+        timerFires = now + wait
     }
 
     func stop() {

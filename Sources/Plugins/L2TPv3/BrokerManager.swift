@@ -384,7 +384,7 @@ final class BrokerManager: SessionManager {
         dispatcher.dispatch(batch, outbound: false, unowned: .unknownPeer) { packet in
             guard let t = self.byEndpoint[Endpoint(socket: socket, client: packet.peer)] else { return nil }
             let datagram = UnsafeRawBufferPointer(start: packet.base + packet.offset, count: packet.length)
-            return PseudowireHeader.sessionID(of: datagram) == t.sessionID || PseudowireHeader.isShortData(datagram) ? t.session : nil
+            return PseudowireHeader.belongs(datagram, toSession: t.sessionID) ? t.session : nil
         }
     }
 

@@ -390,9 +390,9 @@ final class ClientManager: SessionManager, @unchecked Sendable {
         let session = current?.session
         let sessionID = current?.wire?.sessionID
         dispatcher.dispatch(batch, outbound: false, unowned: .unknownPeer) { packet in
-            guard let session else { return nil }
+            guard let session, let sessionID else { return nil }
             let datagram = UnsafeRawBufferPointer(start: packet.base + packet.offset, count: packet.length)
-            return PseudowireHeader.sessionID(of: datagram) == sessionID || PseudowireHeader.isShortData(datagram) ? session : nil
+            return PseudowireHeader.belongs(datagram, toSession: sessionID) ? session : nil
         }
     }
 

@@ -37,9 +37,15 @@ enum PseudowireHeader {
         return UInt32(bigEndian: datagram.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
     }
 
-    /// Whether a data datagram (T bit clear) from a session's own address is too short
-    /// to carry its id and a frame: the session counts it `truncated` (its pseudowire
-    /// stage drops it), which says more than a stranger's `unknown_peer` would.
+    /// Whether a datagram from a session's own address goes to that session: a data
+    /// packet with its id, or data too short to carry an id and a frame, which the
+    /// session counts `truncated` (its pseudowire stage drops it) — that says more than a
+    /// stranger's `unknown_peer` would. The broker and the client dispatch by this.
+    static func belongs(_ datagram: UnsafeRawBufferPointer, toSession id: UInt32) -> Bool {
+        sessionID(of: datagram) == id || isShortData(datagram)
+    }
+
+    /// Data (T bit clear) shorter than the header and an Ethernet header.
     static func isShortData(_ datagram: UnsafeRawBufferPointer) -> Bool {
         datagram.count < minimumDatagram && (datagram.first.map { $0 & 0x80 == 0 } ?? false)
     }
