@@ -152,4 +152,33 @@ final class DeliveryRateTests: XCTestCase {
         rate.echo(receivedBytes: 1_000, at: 0.125, queued: true, now: 0.125)
         XCTAssertEqual(rate.estimate, 1_000_000)
     }
+
+    func testQueuedSpanLowersAnEstimateAboveTheLinkThoughLessThanNinetyPercentWasOffered() {
+        // The estimate is 1 250 000 B/s on a link that does 1 000 000; the scheduler
+        // offered the link what TCP sent, 1 040 000 B/s (83 % of the estimate), and the
+        // path was queued all along: the link, not the sender, set what came through.
+        var rate = DeliveryRate(prior: 1_250_000, now: 0)
+        rate.echo(receivedBytes: 0, at: 0, queued: true, now: 0)
+        rate.noteSent(130_000)
+        rate.echo(receivedBytes: 125_000, at: 0.125, queued: true, now: 0.125)
+        XCTAssertEqual(rate.estimate, 1_000_000)
+        XCTAssertTrue(rate.confirmed)
+    }
+
+    func testQueuedSpanWithLessThanHalfOfferedCannotLowerTheEstimate() {
+        var rate = DeliveryRate(prior: 1_000_000, now: 0)
+        rate.echo(receivedBytes: 0, at: 0, queued: true, now: 0)
+        rate.noteSent(60_000)  // 480 000 B/s: under half of the estimate
+        rate.echo(receivedBytes: 60_000, at: 0.125, queued: true, now: 0.125)
+        XCTAssertEqual(rate.estimate, 1_000_000)
+        XCTAssertFalse(rate.confirmed)
+    }
+
+    func testSpanQueuedAtOneEndOnlyNeedsNinetyPercentOffered() {
+        var rate = DeliveryRate(prior: 1_250_000, now: 0)
+        rate.echo(receivedBytes: 0, at: 0, queued: false, now: 0)
+        rate.noteSent(130_000)
+        rate.echo(receivedBytes: 125_000, at: 0.125, queued: true, now: 0.125)
+        XCTAssertEqual(rate.estimate, 1_250_000)
+    }
 }

@@ -30,7 +30,7 @@ final class BondingLatencyTests: LabTestCase {
                          raw.map { String(format: "%.1f", $0.mbps) }.joined(separator: " + "), tunnel.transfer.retransmits))
             if let details = try? bond.session(socket: lab.directory.appendingPathComponent("client.yaml.sock").path)["details"] as? [String: Any] {
                 let queue = (details["queue"] as? [String: Any])?.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") ?? "?"
-                let rates = (details["paths"] as? [[String: Any]] ?? []).map { "\($0["name"] ?? "?") \(String(format: "%.1f", $0["rate_mbps"] as? Double ?? 0)) Mbit/s" }
+                let rates = (details["paths"] as? [[String: Any]] ?? []).map { "\($0["name"] ?? "?") \(String(format: "%.1f", $0["rate_mbps"] as? Double ?? 0)) Mbit/s\(($0["rate_measured"] as? Bool) == true ? "" : " (not measured)")" }
                 print("bonding latency \(congestion): client queue \(queue); rates \(rates.joined(separator: ", ")); intervals \(tunnel.transfer.intervals.map { String(format: "%.1f", $0) }.joined(separator: " "))")
             }
             // What the queue must always do: a ping under a bulk upload waits far less

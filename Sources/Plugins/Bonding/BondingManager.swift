@@ -36,7 +36,6 @@ class BondingManager {
     /// A new bonding session for `session`, with state changes logged and hooked.
     func attach(_ session: Session) -> BondingSession {
         let bond = registry.bond(for: session, tunnel: tunnel)
-        bond.probeInterval = probeInterval
         bond.onStateChange = { [unowned self, unowned session] path, before, after in
             self.tunnel.logger.notice("session \(session.name): link \(path.name) (\(path.remote)) \(before.rawValue) → \(after.rawValue)\(BondingManager.describe(path))")
             let label = self.hookLabel(session: session, path: path)

@@ -15,8 +15,6 @@ final class BondingSession {
     /// How long the reorder buffer waits for a gap, from the paths' delay spread.
     private(set) var holdTime = 0.05
     var holdLimits = (minimum: 0.002, maximum: 0.3)
-    /// How often the manager's timer probes each path (`tick`).
-    var probeInterval = 0.05
     /// Bulk packets are sent by capacity and aligned at the far end (the reorder
     /// stage's `align`); never in redundant mode, where the first copy should win.
     var alignBulk = true
@@ -226,22 +224,34 @@ final class BondingSession {
         }
     }
 
+    private func updateHoldTime() {
+        let live = paths.lazy.filter { $0.health.state != .down }.compactMap { path in
+            path.health.srtt.map { (srtt: $0, rttvar: path.health.rttvar) }
+        }
+        if let wanted = BondingSession.holdTime(for: live, limits: holdLimits) { holdTime = wanted }
+    }
+
     /// Hold a gap for the spread of the live paths' delays plus their variation: the
     /// time a packet sent on the fastest path may be ahead of one sent alongside on
-    /// the slowest. A single path needs no wait beyond the minimum.
-    private func updateHoldTime() {
+    /// the slowest. A single path needs no wait beyond the minimum. Nil before any
+    /// path has a round-trip estimate (the hold stays as it was).
+    ///
+    /// No probe interval is added: a real loss is given up as soon as every path's
+    /// sequence mark has passed it (a later packet on the path, or its next probe), so
+    /// the hold only has to cover a packet that is late, not one that is lost. Holding
+    /// a probe interval (50 ms) on top made every gap on fast links wait 25 times
+    /// longer than the links could delay it.
+    static func holdTime(for paths: some Sequence<(srtt: Double, rttvar: Double)>,
+                         limits: (minimum: Double, maximum: Double)) -> Double? {
         var lowest = Double.infinity, highest = 0.0, variation = 0.0
-        for path in paths where path.health.state != .down {
-            guard let srtt = path.health.srtt else { continue }
-            lowest = min(lowest, srtt)
-            highest = max(highest, srtt)
-            variation = max(variation, path.health.rttvar)
+        for path in paths {
+            lowest = min(lowest, path.srtt)
+            highest = max(highest, path.srtt)
+            variation = max(variation, path.rttvar)
         }
-        guard lowest.isFinite else { return }
-        // Plus a probe interval: real losses are given up sooner, when every path's
-        // sequence mark has passed them; the hold is for what the marks cannot tell.
-        let wanted = (highest - lowest) + 4 * variation + probeInterval + holdLimits.minimum
-        holdTime = min(max(wanted, holdLimits.minimum), holdLimits.maximum)
+        guard lowest.isFinite else { return nil }
+        let wanted = (highest - lowest) + 4 * variation + limits.minimum
+        return min(max(wanted, limits.minimum), limits.maximum)
     }
 }
 
@@ -287,7 +297,8 @@ extension BondingSession {
             ("remote", .string(path.remote.description)), ("state", .string(path.health.state.rawValue)),
             ("fallbackOnly", .bool(path.isFallback)), ("srttMs", path.health.srtt.map { .double($0 * 1000) } ?? .null),
             ("rttvarMs", .double(path.health.rttvar * 1000)), ("lossPercent", .double(path.health.lossPercent(now: now))),
-            ("rateMbps", .double(path.rate.estimate * 8 / 1e6)),
+            ("rateMbps", .double(path.rate.estimate * 8 / 1e6)), ("rateMeasured", .bool(path.rate.confirmed)),
+            ("queueMs", .double(path.outbound.queue * 1000)),
             ("txPackets", .uint(path.sentPackets)), ("txBytes", .uint(path.sentBytes)),
             ("rxPackets", .uint(path.receivedPackets)), ("rxBytes", .uint(path.receivedBytes)),
             ("disconnects", .int(Int64(path.health.downTransitions))), ("lastPacketSeconds", .double(max(0, now - path.lastReceived))),

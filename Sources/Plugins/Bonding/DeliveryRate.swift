@@ -1,9 +1,10 @@
 /// What one path delivers now, in bytes per second, from the receiver's byte count
 /// and clock carried in echoes, over spans of at least `sampleSpan`.
 ///
-/// A sample counts when the sender offered at least 90 % of the estimate; one taken
-/// while it offered less ("application-limited") may only raise it: an idle path has
-/// not become slower, and a path that other traffic queues on has not either.
+/// A sample counts when the sender offered at least 90 % of the estimate (half, when
+/// the path was queued throughout the span); one taken while it offered less
+/// ("application-limited") may only raise it: an idle path has not become slower, and
+/// a path that other traffic queues on while the tunnel sends little has not either.
 ///
 /// A span that starts with a queue at the bottleneck (the probe that opened it met
 /// one) cannot overstate the rate: while a queue waits, a token bucket saves no
@@ -52,13 +53,14 @@ struct DeliveryRate {
         // (10 Mbit/s to 100 Mbit/s still takes well under a second).
         let rate = min(Double(bytes - last.bytes) / span, DeliveryRate.growth * estimate)
         let offered = Double(sentSinceSample) / max(now - sampleStarted, 1e-3)
-        if offered >= 0.9 * estimate || rate > estimate {
+        let queuedSpan = last.queued && nowQueued
+        if offered >= (queuedSpan ? DeliveryRate.offeredQueued : DeliveryRate.offeredIdle) * estimate || rate > estimate {
             samples[next] = rate
             // Queued at both ends: the bucket had no tokens when the span began and
             // the link was still busy when it ended, so nothing but the rate was
             // delivered in between (a queue at the start alone can drain mid-span and
             // let the bucket refill).
-            queued[next] = last.queued && nowQueued
+            queued[next] = queuedSpan
             if queued[next] { confirmed = true }
             next = (next + 1) % DeliveryRate.window
             var best = 0.0, bestQueued = 0.0
@@ -88,6 +90,16 @@ struct DeliveryRate {
     }
 
     static let growth = 1.5
+    /// What the sender must have offered, as a share of the estimate, for a sample to
+    /// lower it. Over a span with the path queued throughout, half will do: the link
+    /// was busy all along and the tunnel was a large part of that, so what came
+    /// through is what the tunnel gets. An estimate above the link's rate must be able
+    /// to come down that way: the scheduler then offers the link its share of what TCP
+    /// sends, and TCP sends only what the links carry, so the offer stays under 90 % of
+    /// an estimate that is 20 % too high, and an estimate that only an offer of 90 %
+    /// could lower would stay too high for good (the link's queue with it).
+    static let offeredIdle = 0.9
+    static let offeredQueued = 0.5
     /// Queued samples from which the median, not the largest, is the estimate.
     static let medianFrom = 3
 
