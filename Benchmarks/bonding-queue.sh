@@ -288,15 +288,24 @@ echo "(3) loss: 40 + 20 Mbit/s, one-way delay 10 and 40 ms"
 echo "    raw sum (both links at once, bbr, straight to the middle box: no delay, as the tests): $RAW_TEXT = $RAW Mbit/s"
 echo "    retransmissions as % of segments sent, two ways: kernel = TcpRetransSegs / TcpOutSegs of the site namespace (/proc/net/snmp)"
 echo "    over the whole run, the omitted start included; iperf3 = its 'retransmits' / (bytes sent / MSS) over the measured $S s only."
-echo "    q drops: the fq-codel client's CoDel + overflow drops during the run. Bars: <= 1 % (marked for both figures), goodput >= 0.95"
+echo "    q drops: the fq-codel client's CoDel + overflow drops during the run (ECN marks are not drops). Bars: <= 1 % (marked for both figures), goodput >= 0.95"
+echo "    fq-c+ecn: the same queued tunnel with the site's TCP negotiating ECN (tcp_ecn=1), so CoDel marks ECN-capable packets instead of dropping them"
 calc head3
 for cc in cubic bbr; do
-    for t in q n; do
-        before=$(tcp_counters $SITE); drops0=$([ $t = q ] && client_drops || echo 0)
-        iperf_start $HUB $SITE $([ $t = q ] && echo 10.99.0.2 || echo 10.98.0.2) $cc $OMIT "$WORK/loss-$t-$cc.json"
+    # q+ecn: the queued tunnel with the site's TCP asking for ECN (net.ipv4.tcp_ecn=1; Linux's
+    # default, 2, only answers it), so CoDel marks instead of dropping.
+    for t in q q+ecn n; do
+        [ $t = q+ecn ] && ip netns exec $SITE sysctl -qw net.ipv4.tcp_ecn=1
+        before=$(tcp_counters $SITE); drops0=$([ $t = n ] && echo 0 || client_drops)
+        iperf_start $HUB $SITE $([ $t = n ] && echo 10.98.0.2 || echo 10.99.0.2) $cc $OMIT "$WORK/loss-$t-$cc.json"
         iperf_wait "loss $t $cc"
         after=$(tcp_counters $SITE)
-        if [ $t = q ]; then drops=$(( $(client_drops) - drops0 )); queue=fq-codel; else drops=-; queue=off; fi
+        ip netns exec $SITE sysctl -qw net.ipv4.tcp_ecn=2
+        case $t in
+            q) drops=$(( $(client_drops) - drops0 )) queue=fq-codel ;;
+            q+ecn) drops=$(( $(client_drops) - drops0 )) queue=fq-c+ecn ;;
+            n) drops=- queue=off ;;
+        esac
         read -r out0 re0 <<<"$before"; read -r out1 re1 <<<"$after"
         calc row3 $cc $queue "$WORK/loss-$t-$cc.json" "$RAW" $((out1 - out0)) $((re1 - re0)) "$drops"
     done

@@ -180,6 +180,55 @@ final class BondQueueTests: XCTestCase {
         XCTAssertEqual(queue.overflowDrops, 0)
     }
 
+    /// A 1000-byte IPv4 packet with ECN field `ecn` whose source address is `tag`.
+    private func ipv4(_ tag: UInt32, ecn: UInt8) -> Packet {
+        var bytes = [UInt8](repeating: 0, count: 1000)
+        bytes[0] = 0x45
+        bytes[1] = ecn
+        bytes[2] = 0x03
+        bytes[3] = 0xe8
+        bytes[8] = 64
+        bytes[9] = 6
+        for index in 0..<4 { bytes[12 + index] = UInt8(truncatingIfNeeded: tag >> (24 - 8 * index)) }
+        return packets.make(bytes)
+    }
+
+    /// Dequeues one packet at `now`: its source-address tag and ECN field.
+    private func dequeueIPv4(_ queue: BondQueue, now: Double, drops: inout Int) -> (tag: UInt32, ecn: UInt8)? {
+        guard let (packet, slot) = queue.dequeue(now: now, dropped: { _ in drops += 1 }) else { return nil }
+        defer { queue.free(slot) }
+        let tag = (12..<16).reduce(UInt32(0)) { $0 << 8 | UInt32(packet.byte(at: $1)) }
+        return (tag, packet.byte(at: 1) & 0x03)
+    }
+
+    func testCoDelMarksECNCapablePacketsInsteadOfDroppingThem() {
+        // The schedule of testCoDelDropsFromHead…, with ECT(0) packets: where that test
+        // drops 4 and 7, this one sends them on marked CE, and nothing is lost.
+        let queue = makeQueue(target: 0.0625, interval: 0.25)
+        for tag in UInt32(1)...20 { XCTAssertTrue(queue.enqueue(ipv4(tag, ecn: 0x02), flowKey: 1, now: 0)) }
+        var drops = 0
+        let sent = [0.03125, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75].compactMap { dequeueIPv4(queue, now: $0, drops: &drops) }
+        XCTAssertEqual(sent.map(\.tag), [1, 2, 3, 4, 5, 6, 7])
+        XCTAssertEqual(sent.map(\.ecn), [2, 2, 2, 3, 2, 3, 2], "4 and 6 marked: the first signal after an interval above target, then the control law's next")
+        XCTAssertEqual(drops, 0)
+        XCTAssertEqual(queue.codelDrops, 0)
+        XCTAssertEqual(queue.ecnMarks, 2)
+    }
+
+    func testCoDelDropsWhatIsNotECNCapableAndEverythingWithECNOff() {
+        for (ecnSetting, ecnField) in [(true, UInt8(0)), (false, UInt8(2))] {
+            let queue = BondQueue(settings: BondQueue.Settings(limit: 64, codelTarget: 0.0625, codelInterval: 0.25, ecn: ecnSetting),
+                                  slotSize: 2048, headroom: 16, tailroom: 16)
+            for tag in UInt32(1)...20 { queue.enqueue(ipv4(tag, ecn: ecnField), flowKey: 1, now: 0) }
+            var drops = 0
+            let sent = [0.03125, 0.125, 0.25, 0.375].compactMap { dequeueIPv4(queue, now: $0, drops: &drops) }
+            XCTAssertEqual(sent.map(\.tag), [1, 2, 3, 5], "ecn \(ecnSetting), field \(ecnField)")
+            XCTAssertEqual(sent.map(\.ecn), [UInt8](repeating: ecnField, count: 4))
+            XCTAssertEqual(drops, 1)
+            XCTAssertEqual(queue.ecnMarks, 0)
+        }
+    }
+
     func testCoDelStopsDroppingWhenSojournFallsBelowTarget() {
         let queue = makeQueue(target: 0.0625, interval: 0.25)
         for tag in UInt32(1)...6 { enqueue(queue, tag, flow: 1, length: 1000, now: 0) }

@@ -75,4 +75,78 @@ final class IPHeaderTests: XCTestCase {
         p[2] = 0xff
         XCTAssertEqual(dscp(p), 8)
     }
+
+    // MARK: ECN
+
+    /// RFC 791's header checksum, computed from scratch (the reference for the
+    /// incremental update).
+    private func headerChecksum(_ header: [UInt8]) -> UInt16 {
+        var sum: UInt32 = 0
+        for index in stride(from: 0, to: header.count, by: 2) where index != 10 {
+            sum += UInt32(header[index]) << 8 | UInt32(header[index + 1])
+        }
+        while sum > 0xffff { sum = (sum & 0xffff) + (sum >> 16) }
+        return ~UInt16(sum)
+    }
+
+    private func ipv4Header(tos: UInt8) -> [UInt8] {
+        var header: [UInt8] = [0x45, tos, 0, 40, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 99, 0, 1, 10, 99, 0, 2]
+        let checksum = headerChecksum(header)
+        header[10] = UInt8(checksum >> 8)
+        header[11] = UInt8(checksum & 0xff)
+        return header + [UInt8](repeating: 0, count: 20)
+    }
+
+    private func marked(_ bytes: [UInt8]) -> (Bool, [UInt8]) {
+        let b = makeBatch(capacity: 1)
+        b.appendPacket(bytes)
+        let result = IPHeader.markCongestionExperienced(b[0])
+        return (result, Array(b[0].bytes))
+    }
+
+    func testECNCapableIPv4IsMarkedAndItsChecksumStaysRight() {
+        // Every DSCP with ECT(0) and ECT(1): the checksum after the incremental update
+        // is the one computed from scratch, and the DSCP is untouched.
+        for dscp in UInt8(0)..<64 {
+            for ect: UInt8 in [0x01, 0x02] {
+                let (result, after) = marked(ipv4Header(tos: dscp << 2 | ect))
+                XCTAssertTrue(result)
+                XCTAssertEqual(after[1], dscp << 2 | 0x03)
+                XCTAssertEqual(UInt16(after[10]) << 8 | UInt16(after[11]), headerChecksum(Array(after[0..<20])), "dscp \(dscp) ect \(ect)")
+            }
+        }
+    }
+
+    func testNotECNCapableIsLeftAloneAndAlreadyMarkedStaysMarked() {
+        let plain = ipv4Header(tos: 0xb8)
+        var (result, after) = marked(plain)
+        XCTAssertFalse(result, "Not-ECT: the AQM must drop it")
+        XCTAssertEqual(after, plain)
+        let congested = ipv4Header(tos: 0xbb)
+        (result, after) = marked(congested)
+        XCTAssertTrue(result)
+        XCTAssertEqual(after, congested)
+    }
+
+    func testECNCapableIPv6IsMarked() {
+        var packet = [UInt8](repeating: 0, count: 60)
+        packet[0] = 0x6b  // traffic class 0xb9: DSCP 46, ECT(1)
+        packet[1] = 0x90
+        packet[5] = 20
+        var (result, after) = marked(packet)
+        XCTAssertTrue(result)
+        XCTAssertEqual(after[0], 0x6b)
+        XCTAssertEqual(after[1], 0xb0, "traffic class 0xbb: CE, DSCP kept")
+        packet[1] = 0x80  // Not-ECT
+        (result, after) = marked(packet)
+        XCTAssertFalse(result)
+        XCTAssertEqual(after, packet)
+    }
+
+    func testShortOrNonIPIsNotMarked() {
+        XCTAssertFalse(marked([0x45, 0x02]).0)
+        var packet = ipv4Header(tos: 0x02)
+        packet[0] = 0x55
+        XCTAssertFalse(marked(packet).0)
+    }
 }

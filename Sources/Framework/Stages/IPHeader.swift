@@ -62,4 +62,42 @@ public enum IPHeader {
         let trafficClass = (packet.byte(at: 0) & 0x0f) << 4 | packet.byte(at: 1) >> 4
         return trafficClass >> 2
     }
+
+    /// Mark an ECN-capable IPv4 or IPv6 packet "congestion experienced" (RFC 3168), as
+    /// an AQM does instead of dropping it: the sender slows down as for a loss, and
+    /// nothing is retransmitted. The IPv4 header checksum is updated incrementally (RFC
+    /// 1624). True when the packet carries the mark now; false for a packet that is
+    /// not ECN-capable or not IP (the caller drops it as before).
+    @inlinable
+    public static func markCongestionExperienced(_ packet: Packet) -> Bool {
+        guard packet.length >= 20 else { return false }
+        let start = packet.base + packet.offset
+        switch packet.byte(at: 0) >> 4 {
+        case 4:
+            let tos = packet.byte(at: 1)
+            guard tos & 0x03 != 0 else { return false }
+            guard tos & 0x03 != 0x03 else { return true }
+            let before = UInt16(packet.byte(at: 0)) << 8 | UInt16(tos)
+            let after = before | 0x0003
+            start.storeBytes(of: tos | 0x03, toByteOffset: 1, as: UInt8.self)
+            let checksum = UInt16(packet.byte(at: 10)) << 8 | UInt16(packet.byte(at: 11))
+            // HC' = ~(~HC + ~m + m'), in ones' complement arithmetic.
+            var sum = UInt32(~checksum) + UInt32(~before) + UInt32(after)
+            sum = (sum & 0xffff) + (sum >> 16)
+            sum = (sum & 0xffff) + (sum >> 16)
+            let updated = ~UInt16(truncatingIfNeeded: sum)
+            start.storeBytes(of: UInt8(updated >> 8), toByteOffset: 10, as: UInt8.self)
+            start.storeBytes(of: UInt8(updated & 0xff), toByteOffset: 11, as: UInt8.self)
+            return true
+        case 6:
+            guard packet.length >= 40 else { return false }
+            // The ECN field is the low two bits of the traffic class: bits 5-4 of byte 1.
+            let second = packet.byte(at: 1)
+            guard second & 0x30 != 0 else { return false }
+            start.storeBytes(of: second | 0x30, toByteOffset: 1, as: UInt8.self)
+            return true
+        default:
+            return false
+        }
+    }
 }

@@ -10,7 +10,9 @@ import Framework
 /// the links to a few milliseconds of queue each (`BondPacer`); what does not fit
 /// waits here, where a sparse flow's packet goes before a bulk flow's backlog and a
 /// standing bulk queue is told to slow down the way TCP understands: CoDel drops from
-/// its head once its packets have waited over `target` for an `interval`.
+/// its head once its packets have waited over `target` for an `interval`, or, when the
+/// packet is ECN-capable, marks it "congestion experienced" and sends it on, so the
+/// sender slows down without a retransmission.
 ///
 /// Packets are copied into the slots of a `PacketBatch` the queue owns (the device's
 /// batch is reused at once) and released as those records, so the stages after the
@@ -22,6 +24,8 @@ final class BondQueue {
         var limit = 1024
         var codelTarget = 0.005
         var codelInterval = 0.1
+        /// Mark ECN-capable packets instead of dropping them (RFC 8290's default).
+        var ecn = true
     }
 
     /// The flows one packet of which may be in the queue; colliding flows share one.
@@ -55,9 +59,10 @@ final class BondQueue {
     private(set) var count = 0
     private(set) var bytes = 0
     private var lastBusy = 0.0
-    /// Packets dropped by CoDel and by a full queue, for status.
+    /// Packets dropped by CoDel and by a full queue, and marked by CoDel, for status.
     private(set) var codelDrops: UInt64 = 0
     private(set) var overflowDrops: UInt64 = 0
+    private(set) var ecnMarks: UInt64 = 0
 
     init(settings: Settings, slotSize: Int, headroom: Int, tailroom: Int) {
         self.settings = settings
@@ -180,8 +185,13 @@ final class BondQueue {
                 flows[index].codel.dropping = false
             } else {
                 while now >= flows[index].codel.dropNext && flows[index].codel.dropping {
-                    drop(slot, dropped)
                     flows[index].codel.count += 1
+                    if mark(slot) {
+                        // One mark per dequeue (as Linux's codel_dequeue): the packet goes on.
+                        flows[index].codel.dropNext = Self.controlLaw(flows[index].codel.dropNext, count: flows[index].codel.count, interval: interval)
+                        break
+                    }
+                    drop(slot, dropped)
                     guard let next = pop(flow: index) else {
                         flows[index].codel.dropping = false
                         return nil
@@ -196,10 +206,12 @@ final class BondQueue {
                 }
             }
         } else if okToDrop {
-            drop(slot, dropped)
-            guard let next = pop(flow: index) else { return nil }
-            slot = next
-            _ = shouldDrop(flow: index, slot: slot, now: now)
+            if !mark(slot) {
+                drop(slot, dropped)
+                guard let next = pop(flow: index) else { return nil }
+                slot = next
+                _ = shouldDrop(flow: index, slot: slot, now: now)
+            }
             flows[index].codel.dropping = true
             let delta = flows[index].codel.count - flows[index].codel.lastCount
             flows[index].codel.count = delta > 1 && now - flows[index].codel.dropNext < 16 * interval ? delta : 1
@@ -239,6 +251,14 @@ final class BondQueue {
         count -= 1
         bytes -= length
         return slot
+    }
+
+    /// CoDel's signal without a loss: true when the packet at `slot` is ECN-capable
+    /// and carries "congestion experienced" now.
+    private func mark(_ slot: Int32) -> Bool {
+        guard settings.ecn, IPHeader.markCongestionExperienced(storage!.records[Int(slot)]) else { return false }
+        ecnMarks &+= 1
+        return true
     }
 
     private func drop(_ slot: Int32, _ dropped: (Packet) -> Void) {

@@ -77,8 +77,8 @@ final class ReorderStage: Stage {
     }
 
     /// Packets waiting in the send queue, and what CoDel and a full queue dropped.
-    var queueStatus: (held: Int, codelDrops: UInt64, overflowDrops: UInt64) {
-        (queue?.count ?? 0, queue?.codelDrops ?? 0, queue?.overflowDrops ?? 0)
+    var queueStatus: (held: Int, codelDrops: UInt64, overflowDrops: UInt64, ecnMarks: UInt64) {
+        (queue?.count ?? 0, queue?.codelDrops ?? 0, queue?.overflowDrops ?? 0, queue?.ecnMarks ?? 0)
     }
     /// The sequence the next data packet gets (probes and echoes carry it).
     var nextSequence: UInt32 { sequence }

@@ -48,7 +48,8 @@ final class SchedulerStage: Stage {
         bond.linkQueue = Double(context.settings.integer(Self.linkQueue)) / 1000
         bond.queueSettings = BondQueue.Settings(limit: context.settings.integer(Self.queueLimit),
                                                 codelTarget: Double(context.settings.integer(Self.codelTarget)) / 1000,
-                                                codelInterval: Double(context.settings.integer(Self.codelInterval)) / 1000)
+                                                codelInterval: Double(context.settings.integer(Self.codelInterval)) / 1000,
+                                                ecn: context.settings.boolean(Self.ecn))
         copies = redundant ? PacketBatch(capacity: tunnel.spec.batchSize, slotSize: tunnel.slotSize,
                                          headroom: tunnel.headroom, tailroom: tunnel.tailroom) : nil
     }
@@ -191,12 +192,14 @@ final class SchedulerStage: Stage {
                                          help: "CoDel: a flow whose packets waited longer than this for an interval is told to slow down (a drop)")
     static let codelInterval = SettingSpec("codel-interval", .milliseconds(10...10_000), default: .integer(100),
                                            help: "CoDel: how long a queue may stand above codel-target before the first drop (about a worst-case RTT)")
+    static let ecn = SettingSpec("ecn", .boolean, default: .boolean(true),
+                                 help: "CoDel marks ECN-capable packets 'congestion experienced' instead of dropping them (RFC 3168, as fq_codel): the sender slows down and nothing is retransmitted")
 
     static let descriptor = StageDescriptor(
         name: "bonding.scheduler",
         summary: "spreads packets over the bonded links by earliest delivery (measured rates and delays); fallback links, pinning, redundant mode",
         slots: [.schedule],
-        settings: [mode, pin, queue, linkQueue, queueLimit, codelTarget, codelInterval],
+        settings: [mode, pin, queue, linkQueue, queueLimit, codelTarget, codelInterval, ecn],
         dropReasons: ["no_usable_path"],
         check: { settings in
             for rule in settings.list(pin.name) { _ = try PinRule.parse(rule.description) }
