@@ -128,6 +128,11 @@ final class DeliveryRateTests: XCTestCase {
         rate.noteSent(10_000_000)
         rate.echo(receivedBytes: 2_000_000, at: 0.25, queued: true, now: 0.25)
         XCTAssertEqual(rate.estimate, 2_250_000)
+        XCTAssertFalse(rate.confirmed, "a sample cut short by the growth limit is a lower bound, not the link's rate")
+        rate.noteSent(10_000_000)
+        rate.echo(receivedBytes: 2_375_000, at: 0.375, queued: true, now: 0.375)  // 3 000 000 B/s: within 1.5 × 2 250 000
+        XCTAssertTrue(rate.confirmed)
+        XCTAssertEqual(rate.estimate, 3_000_000, "the only measured sample at a queue")
     }
 
     func testASpanThatStartedQueuedOutranksLargerIdleSamples() {

@@ -51,7 +51,8 @@ struct DeliveryRate {
         // A "queue" can also be a stall at either end (a busy CPU), when a bucket may
         // still hold tokens; one sample may therefore raise the estimate by half at most
         // (10 Mbit/s to 100 Mbit/s still takes well under a second).
-        let rate = min(Double(bytes - last.bytes) / span, DeliveryRate.growth * estimate)
+        let measured = Double(bytes - last.bytes) / span
+        let rate = min(measured, DeliveryRate.growth * estimate)
         let offered = Double(sentSinceSample) / max(now - sampleStarted, 1e-3)
         let queuedSpan = last.queued && nowQueued
         if offered >= (queuedSpan ? DeliveryRate.offeredQueued : DeliveryRate.offeredIdle) * estimate || rate > estimate {
@@ -60,7 +61,11 @@ struct DeliveryRate {
             // the link was still busy when it ended, so nothing but the rate was
             // delivered in between (a queue at the start alone can drain mid-span and
             // let the bucket refill).
-            queued[next] = queuedSpan
+            // A sample the growth limit cut short says only "at least this much": it
+            // raises the estimate but does not measure the link. Were it to confirm the
+            // rate, the pacer would hold a link that does 38 Mbit/s to 22 during TCP's
+            // start-up, and CoDel would end the start-up at half the path's BDP.
+            queued[next] = queuedSpan && measured <= rate
             if queued[next] { confirmed = true }
             next = (next + 1) % DeliveryRate.window
             var best = 0.0, bestQueued = 0.0
