@@ -107,9 +107,11 @@ let package = Package(
             swiftSettings: [.swiftLanguageMode(.v5)]
         ),
 
-        .testTarget(name: "FrameworkTests", dependencies: ["Framework", "Crypto", "Bonding", "L2TPv3", "ExampleStages"], path: "Tests/FrameworkTests"),
+        // What several test targets share (a loopback UDP socket); a library, so test targets can depend on it.
+        .target(name: "TestSupport", dependencies: ["Framework"], path: "Tests/TestSupport"),
+        .testTarget(name: "FrameworkTests", dependencies: ["Framework", "Crypto", "Bonding", "L2TPv3", "ExampleStages", "TestSupport"], path: "Tests/FrameworkTests"),
         .testTarget(name: "IntegrationTests", dependencies: [], path: "Tests/IntegrationTests"),
-        .testTarget(name: "CryptoTests", dependencies: ["Crypto", "Framework", "CSodium", .product(name: "Logging", package: "swift-log")], path: "Tests/CryptoTests",
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto", "Framework", "CSodium", "TestSupport", .product(name: "Logging", package: "swift-log")], path: "Tests/CryptoTests",
                     exclude: ["generate_record_vectors.py", "generate_noise_vectors.py", "generate_handshake_vectors.py", "noise_fixture.py"]),
         .testTarget(name: "L2TPv3Tests", dependencies: ["L2TPv3", "Framework"], path: "Tests/L2TPv3Tests"),
         .testTarget(name: "BondingTests", dependencies: ["Bonding", "Framework"], path: "Tests/BondingTests"),

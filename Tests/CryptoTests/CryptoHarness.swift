@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import TestSupport
 import XCTest
 @testable import Crypto
 @testable import Framework
@@ -141,45 +142,5 @@ extension Tunnel {
     }
 }
 
-/// A UDP socket the test owns on 127.0.0.1, to relay, tamper with, or inject datagrams.
-final class TestSocket {
-    let fd: Int32
-    let address: SocketAddress
-
-    init() {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        self.fd = fd
-        var local = SocketAddress.parse("127.0.0.1:0")!.storage
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                _ = bind(fd, $0, length)
-                _ = getsockname(fd, $0, &length)
-            }
-        }
-        var parsed = SocketAddress()
-        parsed.storage = local
-        address = parsed
-    }
-
-    deinit { close(fd) }
-
-    func send(_ bytes: [UInt8], to destination: SocketAddress) {
-        var storage = destination.storage
-        _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes, bytes.count, 0, $0, destination.length) }
-        }
-    }
-
-    /// One waiting datagram and its source, if any.
-    func receive() -> ([UInt8], SocketAddress)? {
-        var buffer = [UInt8](repeating: 0, count: 2048)
-        var source = SocketAddress()
-        var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-        let n = withUnsafeMutablePointer(to: &source.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, &buffer, buffer.count, 0, $0, &length) }
-        }
-        guard n >= 0 else { return nil }
-        return (Array(buffer[0..<n]), source)
-    }
-}
+/// The tests' own UDP socket on 127.0.0.1.
+typealias TestSocket = LoopbackUDPSocket

@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import TestSupport
 import XCTest
 @testable import Framework
 
@@ -200,45 +201,7 @@ final class TapFrameTests: XCTestCase {
 }
 
 /// The tunnel's peer: a UDP socket on 127.0.0.1 (a kernel-chosen port), non-blocking.
-private final class PeerSocket {
-    let fd: Int32
-    let address: SocketAddress
-
-    init() {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        self.fd = fd
-        var local = SocketAddress.parse("127.0.0.1:0")!
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &local.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                _ = bind(fd, $0, length)
-                _ = getsockname(fd, $0, &length)
-            }
-        }
-        address = local
-    }
-
-    deinit { close(fd) }
-
-    func send(_ bytes: [UInt8], to destination: SocketAddress) {
-        var storage = destination.storage
-        _ = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes, bytes.count, 0, $0, destination.length) }
-        }
-    }
-
-    /// One waiting datagram and its source, if any.
-    func receive() -> ([UInt8], SocketAddress)? {
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        var source = SocketAddress()
-        var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-        let n = withUnsafeMutablePointer(to: &source.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, &buffer, buffer.count, 0, $0, &length) }
-        }
-        guard n >= 0 else { return nil }
-        return (Array(buffer[0..<n]), source)
-    }
-}
+private typealias PeerSocket = LoopbackUDPSocket
 
 /// An `AF_PACKET` socket that transmits whole Ethernet frames on one interface: to a
 /// TAP, what the kernel transmits is what the device's reader gets.
