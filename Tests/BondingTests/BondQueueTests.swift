@@ -203,7 +203,7 @@ final class BondQueueTests: XCTestCase {
 
     func testCoDelMarksECNCapablePacketsInsteadOfDroppingThem() {
         // The schedule of testCoDelDropsFromHead…, with ECT(0) packets: where that test
-        // drops 4 and 7, this one sends them on marked CE, and nothing is lost.
+        // drops its first two, this one sends 4 and 6 on marked CE, and nothing is lost.
         let queue = makeQueue(target: 0.0625, interval: 0.25)
         for tag in UInt32(1)...20 { XCTAssertTrue(queue.enqueue(ipv4(tag, ecn: 0x02), flowKey: 1, now: 0)) }
         var drops = 0
@@ -213,6 +213,13 @@ final class BondQueueTests: XCTestCase {
         XCTAssertEqual(drops, 0)
         XCTAssertEqual(queue.codelDrops, 0)
         XCTAssertEqual(queue.ecnMarks, 2)
+        // At 1.5 two signals are due (the next at ≈ 0.8018, then ≈ 0.9462): one mark per
+        // dequeue, as Linux's codel_dequeue; the other is the next dequeue's.
+        let late = [1.5, 1.5].compactMap { dequeueIPv4(queue, now: $0, drops: &drops) }
+        XCTAssertEqual(late.map(\.tag), [8, 9])
+        XCTAssertEqual(late.map(\.ecn), [3, 3])
+        XCTAssertEqual(drops, 0)
+        XCTAssertEqual(queue.ecnMarks, 4)
     }
 
     func testCoDelDropsWhatIsNotECNCapableAndEverythingWithECNOff() {

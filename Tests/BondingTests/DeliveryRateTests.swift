@@ -179,6 +179,20 @@ final class DeliveryRateTests: XCTestCase {
         XCTAssertFalse(rate.confirmed)
     }
 
+    func testARaiseCutShortByTheGrowthLimitStillRaisesAQueuedEstimate() {
+        var rate = DeliveryRate(prior: 1_000_000, now: 0)
+        rate.echo(receivedBytes: 0, at: 0, queued: true, now: 0)
+        rate.noteSent(200_000)
+        rate.echo(receivedBytes: 125_000, at: 0.125, queued: true, now: 0.125)  // measured at a queue: 1 000 000
+        XCTAssertTrue(rate.confirmed)
+        rate.noteSent(400_000)
+        rate.echo(receivedBytes: 375_000, at: 0.25, queued: true, now: 0.25)  // 2 000 000, cut to 1 500 000
+        XCTAssertEqual(rate.estimate, 1_500_000)
+        rate.noteSent(400_000)
+        rate.echo(receivedBytes: 625_000, at: 0.375, queued: true, now: 0.375)  // 2 000 000: measured now
+        XCTAssertEqual(rate.estimate, 2_000_000)
+    }
+
     func testSpanQueuedAtOneEndOnlyNeedsNinetyPercentOffered() {
         var rate = DeliveryRate(prior: 1_250_000, now: 0)
         rate.echo(receivedBytes: 0, at: 0, queued: false, now: 0)

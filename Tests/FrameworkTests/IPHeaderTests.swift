@@ -130,14 +130,14 @@ final class IPHeaderTests: XCTestCase {
 
     func testECNCapableIPv6IsMarked() {
         var packet = [UInt8](repeating: 0, count: 60)
-        packet[0] = 0x6b  // traffic class 0xb9: DSCP 46, ECT(1)
-        packet[1] = 0x90
+        packet[0] = 0x6b  // traffic class 0xb9: DSCP 46, ECT(1); flow label 0xf....
+        packet[1] = 0x9f
         packet[5] = 20
         var (result, after) = marked(packet)
         XCTAssertTrue(result)
         XCTAssertEqual(after[0], 0x6b)
-        XCTAssertEqual(after[1], 0xb0, "traffic class 0xbb: CE, DSCP kept")
-        packet[1] = 0x80  // Not-ECT
+        XCTAssertEqual(after[1], 0xbf, "traffic class 0xbb: CE, DSCP and flow label kept")
+        packet[1] = 0x8f  // Not-ECT
         (result, after) = marked(packet)
         XCTAssertFalse(result)
         XCTAssertEqual(after, packet)

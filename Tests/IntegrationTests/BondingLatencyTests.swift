@@ -69,17 +69,23 @@ final class BondingLatencyTests: LabTestCase {
         let rawSum = raw.reduce(0) { $0 + $1.mbps }
         _ = try lab.exec(site.ns, "sysctl", "-qw", "net.ipv4.tcp_ecn=1")
         var short: [String] = []
+        var marksBefore = 0
         for (offset, congestion) in ["cubic", "bbr"].enumerated() {
             let tunnel = try bond.tcp(from: site.ns, to: "10.99.0.2", serverNamespace: bond.hub, seconds: 8, omit: 2,
                                       congestion: congestion, port: 5230 + offset)
             let segments = tunnel.mbps * 1e6 * 8 / 8 / 1392
             let retransmitted = Double(tunnel.retransmits) / max(segments, 1)
             let ratio = tunnel.mbps / rawSum
-            let queue = (try? bond.session(socket: lab.directory.appendingPathComponent("client.yaml.sock").path)["details"] as? [String: Any])
-                .flatMap { $0["queue"] as? [String: Any] }.map { "codel_drops=\($0["codel_drops"] ?? "?") ecn_marks=\($0["ecn_marks"] ?? "?")" } ?? "?"
+            let counts = (try? bond.session(socket: lab.directory.appendingPathComponent("client.yaml.sock").path)["details"] as? [String: Any])
+                .flatMap { $0["queue"] as? [String: Any] }
+            let marks = counts?["ecn_marks"] as? Int ?? 0
+            let queue = "codel_drops=\(counts?["codel_drops"] ?? "?") ecn_marks=\(marks)"
             print(String(format: "bonding loss %@ with ECN: goodput %.1f Mbit/s = %.3f of the raw sum %.1f, retransmits %d (%.2f %%); client queue so far: %@",
                          congestion, tunnel.mbps, ratio, rawSum, tunnel.retransmits, retransmitted * 100, queue))
             XCTAssertLessThanOrEqual(retransmitted, 0.01, "\(congestion): more than 1 % of the segments retransmitted")
+            // The queue did signal, by marks: the low count is ECN's doing, not an idle queue.
+            XCTAssertGreaterThan(marks, marksBefore, "\(congestion): no ECN mark (was ECN negotiated?)")
+            marksBefore = marks
             if ratio < 0.95 { short.append("\(congestion): goodput \(ratio) of the raw sum < 0.95") }
         }
         _ = try lab.exec(site.ns, "sysctl", "-qw", "net.ipv4.tcp_ecn=2")

@@ -57,7 +57,7 @@ public struct TunnelSpec: Sendable {
     public var user: DaemonUser?
 
     /// The device kind the ingress/egress stages need, if any.
-    var deviceKind: TunDevice.Kind? {
+    public var deviceKind: TunDevice.Kind? {
         stages.first?.descriptor.deviceKind ?? egress.descriptor.deviceKind
     }
 }

@@ -1,5 +1,5 @@
-/// Minimal IPv4/IPv6 header checks for packets crossing a TUN device. They read at
-/// most 6 bytes of the header and never allocate.
+/// Minimal IPv4/IPv6 header checks for packets crossing a TUN device, and the ECN
+/// mark an AQM sets. None allocates.
 public enum IPHeader {
     public enum Verdict: Equatable { case ok(length: Int), truncated, malformed }
 

@@ -233,7 +233,7 @@ final class BondingSession {
 
     /// Hold a gap for the spread of the live paths' delays plus their variation: the
     /// time a packet sent on the fastest path may be ahead of one sent alongside on
-    /// the slowest. A single path needs no wait beyond the minimum. Nil before any
+    /// the slowest. A single path waits only its own variation and the minimum. Nil before any
     /// path has a round-trip estimate (the hold stays as it was).
     ///
     /// No probe interval is added: a real loss is given up as soon as every path's

@@ -19,8 +19,9 @@ struct DeliveryRate {
     static let window = 10
     static let sampleSpan = 0.1
     private(set) var estimate: Double
-    /// A sample that started at a queue was taken: the estimate is the path's rate,
-    /// not the configured or default guess.
+    /// A sample over a span queued at both ends, and not cut short by the growth
+    /// limit, was taken: the estimate is the path's rate, not the configured or
+    /// default guess.
     private(set) var confirmed = false
     private var samples: [Double]
     private var queued: [Bool]
@@ -88,6 +89,9 @@ struct DeliveryRate {
             } else {
                 estimate = max(bestQueued > 0 ? bestQueued : best, DeliveryRate.floor)
             }
+            // A raise the growth limit cut short still raises: the link delivered at least
+            // that much, whatever older samples at a queue said.
+            if measured > rate { estimate = max(estimate, rate) }
         }
         lastReceived = (bytes, at, nowQueued)
         sentSinceSample = 0

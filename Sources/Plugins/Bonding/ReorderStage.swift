@@ -76,7 +76,7 @@ final class ReorderStage: Stage {
         queue?.trimIfIdle(now: now)
     }
 
-    /// Packets waiting in the send queue, and what CoDel and a full queue dropped.
+    /// Packets waiting in the send queue, what CoDel and a full queue dropped, and what CoDel marked.
     var queueStatus: (held: Int, codelDrops: UInt64, overflowDrops: UInt64, ecnMarks: UInt64) {
         (queue?.count ?? 0, queue?.codelDrops ?? 0, queue?.overflowDrops ?? 0, queue?.ecnMarks ?? 0)
     }

@@ -49,7 +49,9 @@ final class SchedulerStage: Stage {
         bond.queueSettings = BondQueue.Settings(limit: context.settings.integer(Self.queueLimit),
                                                 codelTarget: Double(context.settings.integer(Self.codelTarget)) / 1000,
                                                 codelInterval: Double(context.settings.integer(Self.codelInterval)) / 1000,
-                                                ecn: context.settings.boolean(Self.ecn))
+                                                // Only a TUN device's packets are known to be IP
+                                                // (marking rewrites IP header bytes).
+                                                ecn: context.settings.boolean(Self.ecn) && tunnel.spec.deviceKind == .tun)
         copies = redundant ? PacketBatch(capacity: tunnel.spec.batchSize, slotSize: tunnel.slotSize,
                                          headroom: tunnel.headroom, tailroom: tunnel.tailroom) : nil
     }
@@ -190,11 +192,11 @@ final class SchedulerStage: Stage {
     static let queueLimit = SettingSpec("queue-limit", .integer(64...65536), default: .integer(1024),
                                         help: "packets tunneld's own queue holds; when full, the longest flow loses its oldest")
     static let codelTarget = SettingSpec("codel-target", .milliseconds(1...1000), default: .integer(5),
-                                         help: "CoDel: a flow whose packets waited longer than this for an interval is told to slow down (a drop)")
+                                         help: "CoDel: a flow whose packets waited longer than this for an interval is told to slow down (a drop, or an ECN mark)")
     static let codelInterval = SettingSpec("codel-interval", .milliseconds(10...10_000), default: .integer(100),
-                                           help: "CoDel: how long a queue may stand above codel-target before the first drop (about a worst-case RTT)")
+                                           help: "CoDel: how long a queue may stand above codel-target before the first drop or mark (about a worst-case RTT)")
     static let ecn = SettingSpec("ecn", .boolean, default: .boolean(true),
-                                 help: "CoDel marks ECN-capable packets 'congestion experienced' instead of dropping them (RFC 3168, as fq_codel): the sender slows down and nothing is retransmitted")
+                                 help: "CoDel marks ECN-capable packets 'congestion experienced' instead of dropping them (RFC 3168, as fq_codel): the sender slows down and nothing is retransmitted (TUN devices only)")
 
     static let descriptor = StageDescriptor(
         name: "bonding.scheduler",
