@@ -119,6 +119,16 @@ final class DeliveryRateTests: XCTestCase {
 
     // MARK: queued samples and growth
 
+    /// One sample over 0.125 s: `sent` bytes offered, `received` delivered, the path
+    /// queued (or not) at the span's start and end.
+    private func afterOneSpan(prior: Double, queued: (start: Bool, end: Bool), sent: Int, received: UInt64) -> DeliveryRate {
+        var rate = DeliveryRate(prior: prior, now: 0)
+        rate.echo(receivedBytes: 0, at: 0, queued: queued.start, now: 0)
+        rate.noteSent(sent)
+        rate.echo(receivedBytes: received, at: 0.125, queued: queued.end, now: 0.125)
+        return rate
+    }
+
     func testOneSampleRaisesTheEstimateByHalfAtMost() {
         var rate = DeliveryRate(prior: 1_000_000, now: 0)
         rate.echo(receivedBytes: 0, at: 0, queued: true, now: 0)
@@ -151,10 +161,7 @@ final class DeliveryRateTests: XCTestCase {
     func testQueuedButApplicationLimitedSampleCannotLowerTheEstimate() {
         // Other traffic filled the uplink while this side sent only probes: the queue
         // was someone else's, and the path has not become slower for the tunnel.
-        var rate = DeliveryRate(prior: 1_000_000, now: 0)
-        rate.echo(receivedBytes: 0, at: 0, queued: true, now: 0)
-        rate.noteSent(1_000)
-        rate.echo(receivedBytes: 1_000, at: 0.125, queued: true, now: 0.125)
+        let rate = afterOneSpan(prior: 1_000_000, queued: (true, true), sent: 1_000, received: 1_000)
         XCTAssertEqual(rate.estimate, 1_000_000)
     }
 
@@ -162,19 +169,14 @@ final class DeliveryRateTests: XCTestCase {
         // The estimate is 1 250 000 B/s on a link that does 1 000 000; the scheduler
         // offered the link what TCP sent, 1 040 000 B/s (83 % of the estimate), and the
         // path was queued all along: the link, not the sender, set what came through.
-        var rate = DeliveryRate(prior: 1_250_000, now: 0)
-        rate.echo(receivedBytes: 0, at: 0, queued: true, now: 0)
-        rate.noteSent(130_000)
-        rate.echo(receivedBytes: 125_000, at: 0.125, queued: true, now: 0.125)
+        let rate = afterOneSpan(prior: 1_250_000, queued: (true, true), sent: 130_000, received: 125_000)
         XCTAssertEqual(rate.estimate, 1_000_000)
         XCTAssertTrue(rate.confirmed)
     }
 
     func testQueuedSpanWithLessThanHalfOfferedCannotLowerTheEstimate() {
-        var rate = DeliveryRate(prior: 1_000_000, now: 0)
-        rate.echo(receivedBytes: 0, at: 0, queued: true, now: 0)
-        rate.noteSent(60_000)  // 480 000 B/s: under half of the estimate
-        rate.echo(receivedBytes: 60_000, at: 0.125, queued: true, now: 0.125)
+        // 480 000 B/s offered: under half of the estimate.
+        let rate = afterOneSpan(prior: 1_000_000, queued: (true, true), sent: 60_000, received: 60_000)
         XCTAssertEqual(rate.estimate, 1_000_000)
         XCTAssertFalse(rate.confirmed)
     }
@@ -194,10 +196,8 @@ final class DeliveryRateTests: XCTestCase {
     }
 
     func testSpanQueuedAtOneEndOnlyNeedsNinetyPercentOffered() {
-        var rate = DeliveryRate(prior: 1_250_000, now: 0)
-        rate.echo(receivedBytes: 0, at: 0, queued: false, now: 0)
-        rate.noteSent(130_000)
-        rate.echo(receivedBytes: 125_000, at: 0.125, queued: true, now: 0.125)
+        let rate = afterOneSpan(prior: 1_250_000, queued: (false, true), sent: 130_000, received: 125_000)
         XCTAssertEqual(rate.estimate, 1_250_000)
+        XCTAssertFalse(rate.confirmed)
     }
 }

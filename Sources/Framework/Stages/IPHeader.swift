@@ -67,8 +67,8 @@ public enum IPHeader {
     /// an AQM does instead of dropping it: the sender slows down as for a loss, and
     /// nothing is retransmitted. The IPv4 header checksum is updated incrementally (RFC
     /// 1624). True when the packet carries the mark now; false for a packet that is
-    /// not ECN-capable or not IP (the caller drops it as before).
-    @inlinable
+    /// not ECN-capable or not IP (the caller drops it as before). Called only when an
+    /// AQM signals, so not inlined.
     public static func markCongestionExperienced(_ packet: Packet) -> Bool {
         guard packet.length >= 20 else { return false }
         let start = packet.base + packet.offset
@@ -81,13 +81,8 @@ public enum IPHeader {
             let after = before | 0x0003
             start.storeBytes(of: tos | 0x03, toByteOffset: 1, as: UInt8.self)
             let checksum = UInt16(packet.byte(at: 10)) << 8 | UInt16(packet.byte(at: 11))
-            // HC' = ~(~HC + ~m + m'), in ones' complement arithmetic.
-            var sum = UInt32(~checksum) + UInt32(~before) + UInt32(after)
-            sum = (sum & 0xffff) + (sum >> 16)
-            sum = (sum & 0xffff) + (sum >> 16)
-            let updated = ~UInt16(truncatingIfNeeded: sum)
-            start.storeBytes(of: UInt8(updated >> 8), toByteOffset: 10, as: UInt8.self)
-            start.storeBytes(of: UInt8(updated & 0xff), toByteOffset: 11, as: UInt8.self)
+            // RFC 1624 eq. 3: HC' = ~(~HC + ~m + m').
+            Checksum.store(Checksum.finish(UInt64(~checksum) + UInt64(~before) + UInt64(after)), at: start + 10)
             return true
         case 6:
             guard packet.length >= 40 else { return false }

@@ -64,6 +64,13 @@ final class BondQueue {
     private(set) var overflowDrops: UInt64 = 0
     private(set) var ecnMarks: UInt64 = 0
 
+    /// What status shows of the queue.
+    struct Counts {
+        var waiting = 0
+        var codelDrops: UInt64 = 0, overflowDrops: UInt64 = 0, ecnMarks: UInt64 = 0
+    }
+    var counts: Counts { Counts(waiting: count, codelDrops: codelDrops, overflowDrops: overflowDrops, ecnMarks: ecnMarks) }
+
     init(settings: Settings, slotSize: Int, headroom: Int, tailroom: Int) {
         self.settings = settings
         (self.slotSize, self.headroom, self.tailroom) = (slotSize, headroom, tailroom)

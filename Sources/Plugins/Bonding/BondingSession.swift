@@ -282,9 +282,9 @@ extension BondingSession {
             ("duplicate", .uint(c.duplicate)), ("aligned", .uint(c.aligned)), ("early", .uint(c.early)),
             ("holding", .int(Int64(reorderStage?.held ?? 0))), ("holdMs", .double(holdTime * 1000)),
         ])
-        let q = reorderStage?.queueStatus ?? (held: 0, codelDrops: 0, overflowDrops: 0, ecnMarks: 0)
+        let q = reorderStage?.queueCounts ?? BondQueue.Counts()
         let queue: StatusValue = .object([
-            ("mode", .string(queueing && !redundant ? "fq-codel" : "off")), ("waiting", .int(Int64(q.held))),
+            ("mode", .string(queueing && !redundant ? "fq-codel" : "off")), ("waiting", .int(Int64(q.waiting))),
             ("codelDrops", .uint(q.codelDrops)), ("overflowDrops", .uint(q.overflowDrops)), ("ecnMarks", .uint(q.ecnMarks)),
             ("linkQueueMs", .double(linkQueue * 1000)),
         ])

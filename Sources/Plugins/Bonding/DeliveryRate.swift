@@ -66,7 +66,8 @@ struct DeliveryRate {
             // raises the estimate but does not measure the link. Were it to confirm the
             // rate, the pacer would hold a link that does 38 Mbit/s to 22 during TCP's
             // start-up, and CoDel would end the start-up at half the path's BDP.
-            queued[next] = queuedSpan && measured <= rate
+            let capped = measured > rate
+            queued[next] = queuedSpan && !capped
             if queued[next] { confirmed = true }
             next = (next + 1) % DeliveryRate.window
             var best = 0.0, bestQueued = 0.0
@@ -91,7 +92,7 @@ struct DeliveryRate {
             }
             // A raise the growth limit cut short still raises: the link delivered at least
             // that much, whatever older samples at a queue said.
-            if measured > rate { estimate = max(estimate, rate) }
+            if capped { estimate = max(estimate, rate) }
         }
         lastReceived = (bytes, at, nowQueued)
         sentSinceSample = 0

@@ -76,10 +76,8 @@ final class ReorderStage: Stage {
         queue?.trimIfIdle(now: now)
     }
 
-    /// Packets waiting in the send queue, what CoDel and a full queue dropped, and what CoDel marked.
-    var queueStatus: (held: Int, codelDrops: UInt64, overflowDrops: UInt64, ecnMarks: UInt64) {
-        (queue?.count ?? 0, queue?.codelDrops ?? 0, queue?.overflowDrops ?? 0, queue?.ecnMarks ?? 0)
-    }
+    /// The send queue's counts (all 0 before it was made).
+    var queueCounts: BondQueue.Counts { queue?.counts ?? BondQueue.Counts() }
     /// The sequence the next data packet gets (probes and echoes carry it).
     var nextSequence: UInt32 { sequence }
 
