@@ -259,7 +259,10 @@ final class TimerQueueTests: XCTestCase {
         let laps = fires.map { ($0 - start) / period }
         print("repeating 10 ms timer: first firing \(slots[0]) ms after its slot, last \(slots[49]) ms, \(laps[49]) periods for 50 firings")
         XCTAssertEqual(laps.last, 50, "no period skipped or added")
-        XCTAssertLessThan(slots.last!, 2.0)
+        // Drift would make every late firing late; one wake-up the VM delayed does not
+        // (a full test run once saw the 50th firing 3.1 ms late, the others on time).
+        let lastTen = slots.suffix(10).sorted()
+        XCTAssertLessThan(lastTen[5], 2.0, "the last ten firings' median")
         XCTAssertLessThan(slots.reduce(0, +) / Double(slots.count), 1.0)
     }
 
