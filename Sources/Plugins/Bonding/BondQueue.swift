@@ -22,7 +22,7 @@ import Framework
 final class BondQueue {
     struct Settings: Equatable {
         var limit = 1024
-        var codelTarget = 0.005
+        var codelTarget = 0.015  // as the codel-target setting (SchedulerStage: why not 5 ms)
         var codelInterval = 0.1
         /// Mark ECN-capable packets instead of dropping them (RFC 8290's default).
         var ecn = true
