@@ -3,8 +3,8 @@
 # in the same run and next to the issue's bar:
 #  (2) latency under load: 40 + 20 Mbit/s uplinks (tc tbf both ways) of equal delay, one bulk
 #      TCP stream with 50 pings at 0.1 s during it, cubic and bbr: average ping RTT idle and
-#      under load through the bond with `queue: fq-codel` and with the queue off (the
-#      default), and over the raw 40 Mbit/s link under the same load; the bond's goodput
+#      under load through the bond with `queue: fq-codel` (the default) and with
+#      `queue: off`, and over the raw 40 Mbit/s link under the same load; the bond's goodput
 #      against the raw links' sum. Bars: within 5 ms of idle, never above the raw fast
 #      link, goodput >= 0.95.
 #  (3) loss: the same uplinks with 10 and 40 ms one-way delay, cubic and bbr, queue on and
@@ -215,12 +215,12 @@ bench_keys   # a.key: the site's (client's), b.key: the hub's
 secret() { chmod 600 "$WORK/$1.yaml"; }
 
 # Two bonded tunnels over the same uplinks, each through its own relays to its own hub:
-# q with `queue: fq-codel` (10.99.0.1 → .2), n with the queue off, the default (10.98.0.1 → .2).
+# q with `queue: fq-codel` (10.99.0.1 → .2), n with `queue: off` (10.98.0.1 → .2).
 bond_pair() {  # FAST_DELAY_MS SLOW_DELAY_MS
     local t net cport rport hport queue
     for t in q n; do
         if [ $t = q ]; then net=10.99.0 cport=5081 rport=6001 hport=5080 queue="  bonding.scheduler: { $BOND_QUEUE }"
-        else net=10.98.0 cport=5082 rport=6002 hport=5090 queue=""; fi
+        else net=10.98.0 cport=5082 rport=6002 hport=5090 queue="  bonding.scheduler: { queue: off }"; fi
         relay 1 $rport $hport "$1"; relay 2 $rport $hport "$2"
         cat > "$WORK/hub$t.yaml" <<EOF
 profile: bonding-server
@@ -333,7 +333,7 @@ links:
 settings: { crypto.aead: { private-key-file: $WORK/b.key, peer-public-key: "$PA" } }
 EOF
 for t in n q; do
-    if [ $t = q ]; then net=10.95.0 port=5082 queue="  bonding.scheduler: { $BOND_QUEUE }"; else net=10.97.0 port=5081 queue=""; fi
+    if [ $t = q ]; then net=10.95.0 port=5082 queue="  bonding.scheduler: { $BOND_QUEUE }"; else net=10.97.0 port=5081 queue="  bonding.scheduler: { queue: off }"; fi
     cat > "$WORK/cpu-site$t.yaml" <<EOF
 profile: bonding-client
 device: { name: tun$t, mtu: 1400, address: $net.1/30 }

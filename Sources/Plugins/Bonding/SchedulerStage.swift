@@ -182,10 +182,10 @@ final class SchedulerStage: Stage {
     static let pin = SettingSpec("pin", .list(.string), default: .list([]),
                                  help: "keep matching traffic on one link, e.g. 'udp port 5060 -> wan2', 'dscp 46 -> wan1', 'icmp -> wan1'")
 
-    // Off by default: one cubic stream over links of 10 and 40 ms delay reaches 0.95 of the
-    // raw links without it in every run, with it in some only (slow start's backlog takes
-    // CoDel several rounds to drain, and cubic comes out below the BDP; README, Bonding).
-    static let queue = SettingSpec("queue", .choice(["fq-codel", "off"]), default: .string("off"),
+    // On by default: pings under a bulk upload stay within a few ms of idle instead of
+    // waiting behind the uplinks' full queues, and one TCP stream still gets 0.95 of the
+    // links (README, Bonding: the queue, with the figures).
+    static let queue = SettingSpec("queue", .choice(["fq-codel", "off"]), default: .string("fq-codel"),
                                    help: "fq-codel: pace each link to link-queue of queue and keep the rest in tunneld, sparse flows (ping, DNS, VoIP, ACKs) first and standing bulk queues kept short by CoDel; off: send every packet at once (the links' own queues fill)")
     static let linkQueue = SettingSpec("link-queue", .milliseconds(1...200), default: .integer(3),
                                        help: "most queue the pacer lets build on each link (by its measured rate)")
