@@ -21,7 +21,7 @@
 #   sudo Benchmarks/bonding-queue.sh [seconds]   (default 8: measured seconds of each TCP run,
 #                                                 after 2 s left out in parts 2 and 3; >= 6)
 #   PARTS="2 3" ...                              only those parts (default "2 3 4")
-#   BOND_QUEUE="queue: fq-codel, link-queue: 2"  the queued tunnel's bonding.scheduler settings
+#   BOND_QUEUE="queue: fq-codel, link-queue: 2"  the queued tunnel's bonding.scheduler settings, both ends
 #                                                 (default "queue: fq-codel"), to try others
 # Namespaces tbq-*, addresses 10.x only; everything is removed on exit.
 cd "$(dirname "$0")/.."
@@ -229,6 +229,7 @@ links:
   - { name: hub, bind: "10.201.9.2:$hport" }
 settings:
   crypto.aead: { private-key-file: $WORK/b.key, peers: ["site1=$PA"] }
+$queue
 status: { socket: $WORK/hub$t.sock }
 EOF
         cat > "$WORK/site$t.yaml" <<EOF
@@ -352,6 +353,7 @@ links:
   - { name: hub2, bind: "10.201.12.2:$port" }
 settings:
   crypto.aead: { private-key-file: $WORK/b.key, peers: ["site1=$PA"] }
+$queue
 EOF
 done
 for f in p2pa p2pb cpu-siten cpu-hubn cpu-siteq cpu-hubq; do secret $f; done
