@@ -1,3 +1,4 @@
+import Glibc
 import XCTest
 @testable import Framework
 
@@ -34,12 +35,16 @@ final class TCPCoalescerTests: XCTestCase {
         table.plan(b)
         let count = table.groupSize(at: start)
         guard count > 1 else { return nil }
-        let out = UnsafeMutableRawPointer.allocate(byteCount: VirtioNetHeader.size + TCPCoalescer.maxLength, alignment: 16)
-        defer { out.deallocate() }
-        let length = TCPCoalescer.build(b, group: start, of: table, into: out)
-        let header = VirtioNetHeader(from: out)
-        let packet = Array(UnsafeRawBufferPointer(start: out + VirtioNetHeader.size, count: length - VirtioNetHeader.size))
-        return (count, header, packet)
+        let head = UnsafeMutableRawPointer.allocate(byteCount: TCPCoalescer.headRoom, alignment: 16)
+        let vectors = UnsafeMutablePointer<iovec>.allocate(capacity: b.count + 1)
+        defer { head.deallocate(); vectors.deallocate() }
+        let (used, bytes) = TCPCoalescer.gather(b, group: start, of: table, head: head, vectors: vectors)
+        XCTAssertEqual(used, count + 1, "the headers, then one vector per segment's payload")
+        // What writev would write: the vectors one after another.
+        let written = (0..<used).flatMap { Array(UnsafeRawBufferPointer(start: vectors[$0].iov_base, count: vectors[$0].iov_len)) }
+        XCTAssertEqual(written.count, bytes)
+        let header = written.withUnsafeBytes { VirtioNetHeader(from: $0.baseAddress!) }
+        return (count, header, Array(written[VirtioNetHeader.size...]))
     }
 
     func testSegmentsOfOneFlowCoalesceIPv4() throws {

@@ -26,9 +26,12 @@ public final class TunDevice {
 
     private static let scratchSize = VirtioNetHeader.size + TCPCoalescer.maxLength + 1
     /// Super-packet buffers, only with offloads: a broker's thousands of plain TAP
-    /// devices must not each carry 128 KB they never use.
+    /// devices must not each carry 64 KB they never use. A super-packet written goes
+    /// out of the batch's slots by `writev`: only its headers need a buffer here.
     private let readScratch: UnsafeMutableRawPointer?
-    private let writeScratch: UnsafeMutableRawPointer?
+    private let writeHead: UnsafeMutableRawPointer?
+    private var writeVectors = UnsafeMutablePointer<iovec>.allocate(capacity: 0)
+    private var writeVectorCapacity = 0
     /// Which packets of a batch join into which super-packet (offload only).
     private lazy var flowTable = TCPFlowTable()
 
@@ -42,7 +45,7 @@ public final class TunDevice {
         fd = try check(tl_tun_open(name, kind == .tap ? 1 : 0, useOffload ? 1 : 0, &actual), "cannot create \(kind.rawValue) device '\(name)'")
         self.name = String(decoding: actual.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         readScratch = useOffload ? .allocate(byteCount: TunDevice.scratchSize, alignment: 64) : nil
-        writeScratch = useOffload ? .allocate(byteCount: TunDevice.scratchSize, alignment: 64) : nil
+        writeHead = useOffload ? .allocate(byteCount: TCPCoalescer.headRoom, alignment: 64) : nil
         // If the kernel refuses the offload flags we still get (empty) virtio headers,
         // so the framing stays on; only the super-packets do not come.
         tso = useOffload && tl_tun_set_offload(fd, tl_TUN_F_CSUM | tl_TUN_F_TSO4 | tl_TUN_F_TSO6) == 0
@@ -67,7 +70,8 @@ public final class TunDevice {
     deinit {
         close()
         readScratch?.deallocate()
-        writeScratch?.deallocate()
+        writeHead?.deallocate()
+        writeVectors.deallocate()
     }
 
     /// Close the descriptor; the kernel deletes the device (about 20 ms of kernel
@@ -153,14 +157,24 @@ public final class TunDevice {
         batch.consumeAll()
     }
 
+    /// Room for `needed` vectors (a group is at most the batch, plus its headers); grows
+    /// only when a larger batch comes, never per packet.
+    private func reserveVectors(_ needed: Int) {
+        guard needed > writeVectorCapacity else { return }
+        writeVectors.deallocate()
+        writeVectors = .allocate(capacity: needed)
+        writeVectorCapacity = needed
+    }
+
     private func writeCoalesced(_ batch: PacketBatch) {
         flowTable.plan(batch)
         for index in 0..<batch.count {
             let size = flowTable.groupSize(at: index)
             if size == 0 { continue }  // written with its group's head
-            if size > 1, let writeScratch {
-                let length = TCPCoalescer.build(batch, group: index, of: flowTable, into: writeScratch)
-                if Glibc.write(fd, writeScratch, length) != length {
+            if size > 1, let writeHead {
+                reserveVectors(batch.capacity + 1)
+                let (count, bytes) = TCPCoalescer.gather(batch, group: index, of: flowTable, head: writeHead, vectors: writeVectors)
+                if Glibc.writev(fd, writeVectors, Int32(count)) != bytes {
                     flowTable.forEachMember(of: index) { batch.drop($0, .deviceWriteFailed) }
                 }
             } else {

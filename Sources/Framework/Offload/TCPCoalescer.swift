@@ -125,19 +125,31 @@ public struct TCPCoalescer {
         return memcmp(a + ca.portsOffset, b + cb.portsOffset, 4) == 0
     }
 
-    /// Build the super-packet of the group `table` planned at `start` into `out` (room
-    /// for `VirtioNetHeader.size + maxLength` bytes). Returns the bytes written.
-    public static func build(_ batch: PacketBatch, group start: Int, of table: TCPFlowTable, into out: UnsafeMutableRawPointer) -> Int {
+    /// Room `gather` needs for the virtio header and the longest IP and TCP headers.
+    public static let headRoom = VirtioNetHeader.size + 40 + 60
+
+    /// The super-packet of the group `table` planned at `start`, for one `writev`, without
+    /// copying a payload: the virtio header and the first segment's headers, edited for
+    /// the whole, are written to `out` (`headRoom` bytes), and `vectors` (room for the
+    /// group's size + 1) gets them and then each member's payload where it lies in the
+    /// batch. Before, every payload was copied into one buffer first: 2 % of a hub's
+    /// CPU at 4 Gbit/s and 4–5 % of an unencrypted one's, for bytes the kernel copies anyway.
+    /// Returns the vectors used and the bytes they hold.
+    public static func gather(_ batch: PacketBatch, group start: Int, of table: TCPFlowTable,
+                              head out: UnsafeMutableRawPointer, vectors: UnsafeMutablePointer<iovec>) -> (count: Int, bytes: Int) {
         let head = table.headSegment(at: start)
         let ip = out + VirtioNetHeader.size
         let firstPacket = batch[start]
         memcpy(ip, firstPacket.base + firstPacket.offset, head.headerLength)
+        vectors[0] = iovec(iov_base: out, iov_len: VirtioNetHeader.size + head.headerLength)
+        var count = 1
         var length = head.headerLength
         var lastFlags = head.flags
         table.forEachMember(of: start) { index in
             let packet = batch[index]
             let payload = packet.length - head.headerLength
-            memcpy(ip + length, packet.base + packet.offset + head.headerLength, payload)
+            vectors[count] = iovec(iov_base: packet.base + packet.offset + head.headerLength, iov_len: payload)
+            count += 1
             length += payload
             lastFlags = packet.base.load(fromByteOffset: packet.offset + head.ipLength + 13, as: UInt8.self)
         }
@@ -159,6 +171,6 @@ public struct TCPCoalescer {
                                      headerLength: UInt16(head.headerLength), gsoSize: UInt16(head.payloadLength),
                                      checksumStart: UInt16(head.ipLength), checksumOffset: 16)
         header.write(to: out)
-        return VirtioNetHeader.size + length
+        return (count, VirtioNetHeader.size + length)
     }
 }

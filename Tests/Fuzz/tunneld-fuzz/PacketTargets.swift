@@ -19,6 +19,8 @@ enum PacketTargets {
     static let coalescerBatch = PacketBatch(capacity: 64, slotSize: 2048, headroom: 64, tailroom: 32)
     static let flowTable = TCPFlowTable(capacity: 64)
     static let superPacket = UnsafeMutableRawPointer.allocate(byteCount: VirtioNetHeader.size + TCPCoalescer.maxLength, alignment: 16)
+    static let superHead = UnsafeMutableRawPointer.allocate(byteCount: TCPCoalescer.headRoom, alignment: 16)
+    static let vectors = UnsafeMutablePointer<iovec>.allocate(capacity: 64 + 1)
     static let scratch = UnsafeMutableRawPointer.allocate(byteCount: 1 << 17, alignment: 16)
 
     /// The input as one live packet of `singleSlot`, or nil when it does not fit.
@@ -83,8 +85,14 @@ enum PacketTargets {
                 precondition(member == start || member > last, "a group's members out of batch order")
                 last = member
             }
-            let bytes = TCPCoalescer.build(coalescerBatch, group: start, of: flowTable, into: superPacket)
-            precondition(bytes <= VirtioNetHeader.size + TCPCoalescer.maxLength, "a super-packet past its buffer")
+            let (used, bytes) = TCPCoalescer.gather(coalescerBatch, group: start, of: flowTable, head: superHead, vectors: vectors)
+            precondition(used == count + 1 && bytes <= VirtioNetHeader.size + TCPCoalescer.maxLength, "a super-packet past its bounds")
+            var joined = 0  // what writev would write
+            for index in 0..<used {
+                (superPacket + joined).copyMemory(from: vectors[index].iov_base!, byteCount: vectors[index].iov_len)
+                joined += vectors[index].iov_len
+            }
+            precondition(joined == bytes, "gathered \(joined) bytes, reported \(bytes)")
             resplit(written: bytes, expected: count)
         }
         precondition(written == coalescerBatch.count, "\(written) packets written of \(coalescerBatch.count)")
