@@ -81,6 +81,34 @@ final class ChecksumTests: XCTestCase {
         }
     }
 
+    /// Copying while summing writes the same bytes and gives the same sum as `add`, at
+    /// every length around the 32-byte loop, from misaligned sources, and on carries.
+    func testCopyAddCopiesAndSumsAsAddDoes() {
+        var random = TestRandom(seed: 11)
+        let lengths = Array(0...97) + [1360, 1399, 1400, 1448, 9000, 65535]
+        for length in lengths {
+            for misalign in [0, 1, 3] {
+                let bytes = (0..<(length + misalign)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                var copy = [UInt8](repeating: 0xAA, count: length + 2)
+                let initial: UInt64 = length % 2 == 0 ? 0x1234 : UInt64.max - 3
+                let sum = bytes.withUnsafeBytes { source in
+                    copy.withUnsafeMutableBytes { destination in
+                        Checksum.copyAdd(from: source.baseAddress! + misalign, to: destination.baseAddress! + 1, length, to: initial)
+                    }
+                }
+                let source = Array(bytes[misalign...])
+                XCTAssertEqual(Array(copy[1..<(length + 1)]), source, "bytes, length \(length)")
+                XCTAssertEqual(copy[0], 0xAA, "nothing written before, length \(length)")
+                XCTAssertEqual(copy[length + 1], 0xAA, "nothing written after, length \(length)")
+                XCTAssertEqual(Checksum.fold(sum), Checksum.fold(fast(source, initial: initial)), "sum, length \(length)")
+            }
+        }
+        let ones = [UInt8](repeating: 0xff, count: 8 * 1000)
+        var copy = ones
+        let sum = ones.withUnsafeBytes { s in copy.withUnsafeMutableBytes { Checksum.copyAdd(from: s.baseAddress!, to: $0.baseAddress!, s.count, to: 0) } }
+        XCTAssertEqual(Checksum.fold(sum), Ref.onesSum(ones))
+    }
+
     /// Summing in pieces (each starting at an even offset) equals summing at once.
     func testIncrementalSums() {
         var random = TestRandom(seed: 7)

@@ -45,6 +45,37 @@ enum Checksum {
         return s &+ (carry ? 1 : 0)
     }
 
+    /// Copy `count` bytes from `source` to `destination` and add them to `sum` in the same
+    /// pass, as the kernel's csum_partial_copy does (`source` starts at an even offset of
+    /// the checksummed data). The segmenter copied each payload and then read it again to
+    /// sum it: 4 % and 7.5 % of an unencrypted sender's CPU.
+    @inlinable
+    static func copyAdd(from source: UnsafeRawPointer, to destination: UnsafeMutableRawPointer, _ count: Int,
+                        to sum: UInt64) -> UInt64 {
+        var a0: UInt64 = 0, a1: UInt64 = 0, a2: UInt64 = 0, a3: UInt64 = 0
+        var i = 0
+        while i &+ 32 <= count {
+            let w0 = source.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let w1 = source.loadUnaligned(fromByteOffset: i &+ 8, as: UInt64.self)
+            let w2 = source.loadUnaligned(fromByteOffset: i &+ 16, as: UInt64.self)
+            let w3 = source.loadUnaligned(fromByteOffset: i &+ 24, as: UInt64.self)
+            destination.storeBytes(of: w0, toByteOffset: i, as: UInt64.self)
+            destination.storeBytes(of: w1, toByteOffset: i &+ 8, as: UInt64.self)
+            destination.storeBytes(of: w2, toByteOffset: i &+ 16, as: UInt64.self)
+            destination.storeBytes(of: w3, toByteOffset: i &+ 24, as: UInt64.self)
+            // Each 64-bit word as its two 32-bit lanes: no carry to chase (see `add`).
+            a0 &+= (w0 & 0xffff_ffff) &+ (w0 >> 32)
+            a1 &+= (w1 & 0xffff_ffff) &+ (w1 >> 32)
+            a2 &+= (w2 & 0xffff_ffff) &+ (w2 >> 32)
+            a3 &+= (w3 & 0xffff_ffff) &+ (w3 >> 32)
+            i &+= 32
+        }
+        let (s, carry) = sum.addingReportingOverflow(UInt64(UInt16(bigEndian: fold((a0 &+ a1) &+ (a2 &+ a3)))))
+        // The last bytes (fewer than 32, starting at an even offset): copy, then sum.
+        (destination + i).copyMemory(from: source + i, byteCount: count - i)
+        return add(destination + i, count - i, to: s &+ (carry ? 1 : 0))
+    }
+
     /// Fold an unfolded sum to 16 bits (not complemented).
     @inlinable
     static func fold(_ sum: UInt64) -> UInt16 {

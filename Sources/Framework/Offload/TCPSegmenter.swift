@@ -99,7 +99,7 @@ public enum TCPSegmenter {
     static func fill(_ out: UnsafeMutableRawPointer, from data: UnsafeRawPointer, headerLength: Int, ipLength: Int,
                      offset: Int, payloadLength: Int, index: Int, isLast: Bool, isIPv6: Bool) {
         memcpy(out, data, headerLength)
-        memcpy(out + headerLength, data + headerLength + offset, payloadLength)
+        let payloadSum = Checksum.copyAdd(from: data + headerLength + offset, to: out + headerLength, payloadLength, to: 0)
         let total = headerLength + payloadLength
         if isIPv6 {
             out.storeBytes(of: UInt16(total - 40).bigEndian, toByteOffset: 4, as: UInt16.self)
@@ -115,7 +115,7 @@ public enum TCPSegmenter {
         if index > 0 { flags &= ~tcpCWR }
         out.storeBytes(of: flags, toByteOffset: ipLength + 13, as: UInt8.self)
         if !isIPv6 { recomputeIPv4Checksum(out, ipLength: ipLength) }
-        finishTCPChecksum(out, ipLength: ipLength, segmentLength: total, isIPv6: isIPv6)
+        finishTCPChecksum(out, ipLength: ipLength, segmentLength: total, isIPv6: isIPv6, summed: (headerLength, payloadSum))
     }
 
     @inline(__always)
@@ -124,12 +124,20 @@ public enum TCPSegmenter {
         Checksum.store(Checksum.finish(Checksum.add(ip, ipLength, to: 0)), at: ip + 10)
     }
 
+    /// Write the TCP checksum of the segment at `ip`. `summed`: the bytes from `from` on
+    /// were summed already (as they were copied) to `sum`, so only those before are read.
     @inline(__always)
-    static func finishTCPChecksum(_ ip: UnsafeMutableRawPointer, ipLength: Int, segmentLength: Int, isIPv6: Bool) {
+    static func finishTCPChecksum(_ ip: UnsafeMutableRawPointer, ipLength: Int, segmentLength: Int, isIPv6: Bool,
+                                  summed: (from: Int, sum: UInt64)? = nil) {
         let tcp = ip + ipLength
         let tcpLength = segmentLength - ipLength
+        let end = summed?.from ?? segmentLength
         tcp.storeBytes(of: 0, toByteOffset: 16, as: UInt16.self)
-        let sum = Checksum.add(tcp, tcpLength, to: Checksum.pseudoHeader(ip: ip, isIPv6: isIPv6, protocol: 6, length: tcpLength))
+        var sum = Checksum.add(tcp, end - ipLength, to: Checksum.pseudoHeader(ip: ip, isIPv6: isIPv6, protocol: 6, length: tcpLength))
+        if let summed {
+            let (total, carry) = sum.addingReportingOverflow(summed.sum)
+            sum = total &+ (carry ? 1 : 0)
+        }
         Checksum.store(Checksum.finish(sum), at: tcp + 16)
     }
 }
