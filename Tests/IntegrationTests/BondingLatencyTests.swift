@@ -50,12 +50,11 @@ final class BondingLatencyTests: LabTestCase {
     /// Issue 14 §3: no self-inflicted loss over 10 and 40 ms links. The bond's queue
     /// marks ECN-capable packets instead of dropping them, so with the site's TCP asking
     /// for ECN (net.ipv4.tcp_ecn=1 in its namespace) neither cubic nor BBR has anything
-    /// to retransmit in steady state. Without ECN, BBR v1, which keeps up to twice its
-    /// BDP in flight and ignores loss below 20 %, loses 2-5 % to CoDel: printed, not
-    /// asserted (README, Bonding). Goodput under 0.95 is reported as a skip with its
-    /// figure: cubic over the 80 ms path with the queue ranged 0.24-0.95 of the raw sum
-    /// in four runs (a CoDel signal early in the transfer leaves cubic in congestion
-    /// avoidance far below the path's BDP for seconds).
+    /// to retransmit in steady state: asserted. What is not reached yet is reported, with
+    /// its figure, as a skip: goodput under 0.95 (cubic with `codel-target` 15 ms gave
+    /// 0.962-0.968 in seven runs, with 5 ms 0.77-0.95), and BBR without ECN over 1 %:
+    /// BBR v1 keeps up to twice its BDP in flight and ignores loss below 20 %, so CoDel
+    /// drops 2-5 % of its segments (README, Bonding).
     func testNoSelfInflictedLossWithTheQueueAndECN() throws {
         let uplinks: [BondingLab.Uplink] = [.init(name: "fast", rate: "40mbit", delayMs: 10), .init(name: "slow", rate: "20mbit", delayMs: 40)]
         let bond = try BondingLab(lab)
@@ -90,8 +89,12 @@ final class BondingLatencyTests: LabTestCase {
         }
         _ = try lab.exec(site.ns, "sysctl", "-qw", "net.ipv4.tcp_ecn=2")
         let plain = try bond.tcp(from: site.ns, to: "10.99.0.2", serverNamespace: bond.hub, seconds: 8, omit: 2, congestion: "bbr", port: 5232)
-        print(String(format: "bonding loss bbr without ECN (not asserted): goodput %.3f of the raw sum, retransmits %d (%.2f %%)",
-                     plain.mbps / rawSum, plain.retransmits, Double(plain.retransmits) / max(plain.mbps * 1e6 / 1392, 1) * 100))
-        if !short.isEmpty { throw XCTSkip("issue 14 §3 goodput not reached in this run: \(short.joined(separator: "; "))") }
+        let plainRetransmitted = Double(plain.retransmits) / max(plain.mbps * 1e6 / 1392, 1)
+        print(String(format: "bonding loss bbr without ECN: goodput %.3f of the raw sum, retransmits %d (%.2f %%)",
+                     plain.mbps / rawSum, plain.retransmits, plainRetransmitted * 100))
+        if plainRetransmitted > 0.01 {
+            short.append(String(format: "bbr without ECN: %.2f %% of the segments retransmitted > 1 %%", plainRetransmitted * 100))
+        }
+        if !short.isEmpty { throw XCTSkip("issue 14 §3 not reached in this run: \(short.joined(separator: "; "))") }
     }
 }
