@@ -210,6 +210,17 @@ final class TCPCoalescerTests: XCTestCase {
         XCTAssertEqual(Int(be16(result.packet, 2)), 65052)
     }
 
+    /// A super-packet is one writev, and the kernel takes at most 1024 vectors: the
+    /// headers and 1023 segments. A batch of 1024 tiny segments of one flow splits.
+    func testRunIsBoundedByTheVectorsOneWriteTakes() throws {
+        let b = makeBatch(capacity: 1024)
+        for index in 0..<1024 { b.appendPacket(segment(index: index, size: 40, firstSize: 40)) }
+        XCTAssertEqual(plan((0..<1024).map { segment(index: $0, size: 40, firstSize: 40) })[0], 1023)
+        let result = try XCTUnwrap(coalesce(b))
+        XCTAssertEqual(result.count, 1023)
+        XCTAssertEqual(result.packet.count, 52 + 1023 * 40)
+    }
+
     // MARK: Interleaved flows (the per-batch flow table)
 
     /// Segment `index` of flow `flow` (flows differ by source port; 1000-byte payloads).

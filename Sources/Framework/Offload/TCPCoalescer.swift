@@ -13,6 +13,10 @@ import Glibc
 public struct TCPCoalescer {
     /// Largest super-packet: the IPv4 total-length limit.
     static let maxLength = 65535
+    /// Most segments in one super-packet: it goes out as one `writev` of its headers and
+    /// one vector per segment, and the kernel takes at most 1024 vectors (UIO_MAXIOV). Only
+    /// a batch of 1024 tiny segments of one flow reaches it (a profile's `batch` is at most 1024).
+    static let maxSegments = 1023
 
     public struct Segment {
         var isIPv6: Bool

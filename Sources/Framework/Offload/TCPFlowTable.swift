@@ -124,6 +124,7 @@ public final class TCPFlowTable {
         guard group.acceptsMore, segment.sequence == group.nextSequence,
               segment.payloadLength <= head.payloadLength,
               Int(group.total) + segment.payloadLength <= TCPCoalescer.maxLength,
+              Int(sizes[Int(group.head)]) < TCPCoalescer.maxSegments,
               TCPCoalescer.sameFlow(first.base + first.offset, head, bytes, segment) else { return false }
         next[Int(group.last)] = Int32(index)
         sizes[Int(group.head)] += 1
