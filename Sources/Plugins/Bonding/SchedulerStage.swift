@@ -194,7 +194,7 @@ final class SchedulerStage: Stage {
     // 15 ms, not fq_codel's 5: after each signal cubic keeps 0.7 of its window, so one
     // flow keeps the links busy only if the queue it may keep is a good part of its RTT.
     // Over bonded paths of 10 and 40 ms one-way delay, 5 ms left one cubic stream at
-    // 0.77-0.95 of the raw links after slow start's marks, 15 ms at 0.955-0.968 in 15 runs of 16 (README,
+    // 0.77-0.95 of the raw links after slow start's marks, 15 ms at 0.95-0.97 in 16 runs of 18 (README,
     // Bonding); sparse flows skip the bulk queues, so pings do not pay for it.
     static let codelTarget = SettingSpec("codel-target", .milliseconds(1...1000), default: .integer(15),
                                          help: "CoDel: a flow whose packets waited longer than this for an interval is told to slow down (a drop, or an ECN mark); only that flow's own packets wait this long, sparse flows go first")
