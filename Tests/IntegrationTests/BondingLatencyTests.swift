@@ -52,7 +52,7 @@ final class BondingLatencyTests: LabTestCase {
     /// for ECN (net.ipv4.tcp_ecn=1 in its namespace) neither cubic nor BBR has anything
     /// to retransmit in steady state: asserted. What is not reached yet is reported, with
     /// its figure, as a skip: goodput under 0.95 (cubic with `codel-target` 15 ms gave
-    /// 0.952-0.968 in 16 runs of 18, 0.80 and 0.83 in two, with 5 ms 0.77-0.95), and BBR
+    /// 0.955-0.968 in 16 runs of 18, 0.80 and 0.83 in two, with 5 ms 0.77-0.95), and BBR
     /// without ECN over 1 %: BBR v1 keeps up to twice its BDP in flight and ignores loss
     /// below 20 %, so CoDel drops 2-5 % of its segments (README, Bonding).
     func testNoSelfInflictedLossWithTheQueueAndECN() throws {
