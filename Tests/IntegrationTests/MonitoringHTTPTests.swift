@@ -178,12 +178,20 @@ final class MonitoringHTTPTests: LabTestCase {
         func line(_ key: String) -> String {
             result.split(separator: "\n").first { $0.hasPrefix(key) }.map { String($0.dropFirst(key.count + 1)) } ?? "(missing)"
         }
-        XCTAssertEqual(line("malformed:"), "HTTP/1.1 400 Bad Request in 0.0 s", result)
-        XCTAssertEqual(line("oversized:"), "HTTP/1.1 431 Request Header Fields Too Large in 0.0 s", result)
-        XCTAssertEqual(line("post:"), "HTTP/1.1 405 Method Not Allowed in 0.0 s", result)
+        // Each answer's status line, and that it came at once: well before the 1 s deadline
+        // a stalled request would wait for (a busy VM once took 0.1 s, so not "0.0 s").
+        func answeredAtOnce(_ key: String, _ status: String) {
+            let parts = line(key).components(separatedBy: " in ")
+            XCTAssertEqual(parts.first, status, result)
+            let seconds = parts.count == 2 ? Double(parts[1].dropLast(2)) : nil
+            XCTAssertLessThan(seconds ?? .infinity, 0.5, "\(key) not answered at once: \(result)")
+        }
+        answeredAtOnce("malformed:", "HTTP/1.1 400 Bad Request")
+        answeredAtOnce("oversized:", "HTTP/1.1 431 Request Header Fields Too Large")
+        answeredAtOnce("post:", "HTTP/1.1 405 Method Not Allowed")
         XCTAssertEqual(line("open after 0.3 s:"), "32", "those over max-connections are closed at once: \(result)")
         XCTAssertEqual(line("open after 2.8 s:"), "0", "slow clients are cut at the 1 s deadline: \(result)")
-        XCTAssertEqual(line("after:"), "HTTP/1.1 200 OK in 0.0 s", result)
+        answeredAtOnce("after:", "HTTP/1.1 200 OK")
 
         let deadline = Date().addingTimeInterval(15)
         while ping.process.isRunning && Date() < deadline { usleep(100_000) }
