@@ -24,7 +24,7 @@ final class BondQueueTests: XCTestCase {
     }
 
     private func makeQueue(limit: Int = 1024, target: Double = 0.005, interval: Double = 0.1, slotSize: Int = 2048) -> BondQueue {
-        BondQueue(settings: BondQueue.Settings(limit: limit, codelTarget: target, codelInterval: interval),
+        BondQueue(settings: BondQueue.Settings(limit: limit, codelTarget: target, codelInterval: interval, ecn: true),
                   slotSize: slotSize, headroom: 16, tailroom: 16)
     }
 

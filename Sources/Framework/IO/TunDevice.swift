@@ -168,11 +168,11 @@ public final class TunDevice {
 
     private func writeCoalesced(_ batch: PacketBatch) {
         flowTable.plan(batch)
+        reserveVectors(batch.capacity + 1)
         for index in 0..<batch.count {
             let size = flowTable.groupSize(at: index)
             if size == 0 { continue }  // written with its group's head
             if size > 1, let writeHead {
-                reserveVectors(batch.capacity + 1)
                 let (count, bytes) = TCPCoalescer.gather(batch, group: index, of: flowTable, head: writeHead, vectors: writeVectors)
                 if Glibc.writev(fd, writeVectors, Int32(count)) != bytes {
                     flowTable.forEachMember(of: index) { batch.drop($0, .deviceWriteFailed) }

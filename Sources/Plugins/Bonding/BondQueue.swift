@@ -21,11 +21,12 @@ import Framework
 /// session whose links keep up holds none. Nothing allocates per packet.
 final class BondQueue {
     struct Settings: Equatable {
-        var limit = 1024
-        var codelTarget = 0.015  // as the codel-target setting (SchedulerStage: why not 5 ms)
-        var codelInterval = 0.1
-        /// Mark ECN-capable packets instead of dropping them (RFC 8290's default).
-        var ecn = true
+        // No defaults here: they live in the scheduler's setting specs.
+        var limit: Int
+        var codelTarget: Double
+        var codelInterval: Double
+        /// Mark ECN-capable packets instead of dropping them.
+        var ecn: Bool
     }
 
     /// The flows one packet of which may be in the queue; colliding flows share one.

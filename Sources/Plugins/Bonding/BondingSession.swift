@@ -21,9 +21,10 @@ final class BondingSession {
     var redundant = false
     /// The scheduler's queueing settings (its stage sets them; the reorder stage, first
     /// on the send side, keeps the queue).
-    var queueing = false
     var linkQueue = 0.003
-    var queueSettings = BondQueue.Settings()
+    /// nil: `queue: off` (or no scheduler stage).
+    var queueSettings: BondQueue.Settings?
+    var queueing: Bool { queueSettings != nil }
     var sendsBulk: Bool { alignBulk && !redundant }
     /// Called when a path changes state (old, new): hooks and logs.
     var onStateChange: ((BondPath, PathHealth.State, PathHealth.State) -> Void)?

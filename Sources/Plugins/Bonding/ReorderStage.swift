@@ -82,7 +82,7 @@ final class ReorderStage: Stage {
     var nextSequence: UInt32 { sequence }
 
     func send(_ batch: PacketBatch) {
-        guard bond.queueing, !bond.redundant else {
+        guard let queueSettings = bond.queueSettings, !bond.redundant else {
             label(batch)
             return
         }
@@ -104,7 +104,7 @@ final class ReorderStage: Stage {
                 return
             }
         }
-        let queue = self.queue ?? BondQueue(settings: bond.queueSettings, slotSize: tunnel.slotSize,
+        let queue = self.queue ?? BondQueue(settings: queueSettings, slotSize: tunnel.slotSize,
                                             headroom: tunnel.headroom, tailroom: tunnel.tailroom)
         self.queue = queue
         for index in first..<batch.count where records[index].dropReason == nil {

@@ -44,14 +44,14 @@ final class SchedulerStage: Stage {
         let tunnel = context.tunnel
         let redundant = context.settings.string(Self.mode) == "redundant"
         bond.redundant = redundant
-        bond.queueing = context.settings.string(Self.queue) == "fq-codel"
         bond.linkQueue = Double(context.settings.integer(Self.linkQueue)) / 1000
-        bond.queueSettings = BondQueue.Settings(limit: context.settings.integer(Self.queueLimit),
-                                                codelTarget: Double(context.settings.integer(Self.codelTarget)) / 1000,
-                                                codelInterval: Double(context.settings.integer(Self.codelInterval)) / 1000,
-                                                // Only a TUN device's packets are known to be IP
-                                                // (marking rewrites IP header bytes).
-                                                ecn: context.settings.boolean(Self.ecn) && tunnel.spec.deviceKind == .tun)
+        bond.queueSettings = context.settings.string(Self.queue) != "fq-codel" ? nil
+            : BondQueue.Settings(limit: context.settings.integer(Self.queueLimit),
+                                 codelTarget: Double(context.settings.integer(Self.codelTarget)) / 1000,
+                                 codelInterval: Double(context.settings.integer(Self.codelInterval)) / 1000,
+                                 // Only a TUN device's packets are known to be IP
+                                 // (marking rewrites IP header bytes).
+                                 ecn: context.settings.boolean(Self.ecn) && tunnel.spec.deviceKind == .tun)
         copies = redundant ? PacketBatch(capacity: tunnel.spec.batchSize, slotSize: tunnel.slotSize,
                                          headroom: tunnel.headroom, tailroom: tunnel.tailroom) : nil
     }
@@ -192,10 +192,9 @@ final class SchedulerStage: Stage {
     static let queueLimit = SettingSpec("queue-limit", .integer(64...65536), default: .integer(1024),
                                         help: "packets tunneld's own queue holds; when full, the longest flow loses its oldest")
     // 15 ms, not fq_codel's 5: after each signal cubic keeps 0.7 of its window, so one
-    // flow keeps the links busy only if the queue it may keep is a good part of its RTT.
-    // Over bonded paths of 10 and 40 ms one-way delay, 5 ms left one cubic stream at
-    // 0.77-0.95 of the raw links after slow start's marks, 15 ms at 0.95-0.97 in 16 runs of 18 (README,
-    // Bonding); sparse flows skip the bulk queues, so pings do not pay for it.
+    // flow keeps the links busy only if the queue it may keep is a good part of its RTT
+    // (one cubic stream over bonded 10 and 40 ms paths: README, Bonding, for the figures);
+    // sparse flows skip the bulk queues, so pings do not pay for it.
     static let codelTarget = SettingSpec("codel-target", .milliseconds(1...1000), default: .integer(15),
                                          help: "CoDel: a flow whose packets waited longer than this for an interval is told to slow down (a drop, or an ECN mark); only that flow's own packets wait this long, sparse flows go first")
     static let codelInterval = SettingSpec("codel-interval", .milliseconds(10...10_000), default: .integer(100),
