@@ -383,7 +383,7 @@ final class BondQueueTests: XCTestCase {
         XCTAssertEqual(path.rate.estimate, rate)
     }
 
-    // 1.28 MB/s: 1/256 s is 5000 bytes. At 1.03125 the probe gain is 1 for both of two paths.
+    // 1.28 MB/s: 1/256 s is 5000 bytes. At 1.03125 (phase 2) neither of two paths probes.
     private static let now = 1.03125
     private static let linkQueue = 1.0 / 128
 
@@ -392,8 +392,8 @@ final class BondQueueTests: XCTestCase {
         let b = try makePath("b", index: 1, rate: 1_280_000, up: true)
         confirm(a)
         confirm(b)
-        XCTAssertEqual(SchedulerStage.gain(of: 0, count: 2, now: Self.now, backlogged: false), 1)
-        XCTAssertEqual(SchedulerStage.gain(of: 1, count: 2, now: Self.now, backlogged: false), 1)
+        XCTAssertEqual(SchedulerStage.probeAllowance(of: 0, count: 2, now: Self.now, linkQueue: Self.linkQueue, backlogged: false), 0)
+        XCTAssertEqual(SchedulerStage.probeAllowance(of: 1, count: 2, now: Self.now, linkQueue: Self.linkQueue, backlogged: false), 0)
         XCTAssertEqual(BondPacer.room([a], now: Self.now, linkQueue: Self.linkQueue), 10_000, "idle: the whole link queue")
         a.freeAt = Self.now + 1.0 / 256
         XCTAssertEqual(BondPacer.room([a], now: Self.now, linkQueue: Self.linkQueue), 5_000)
@@ -405,6 +405,18 @@ final class BondQueueTests: XCTestCase {
         XCTAssertEqual(BondPacer.room([a, b], now: Self.now, linkQueue: Self.linkQueue), 10_000, "only b has room")
         b.freeAt = Self.now + Self.linkQueue
         XCTAssertEqual(BondPacer.room([a, b], now: Self.now, linkQueue: Self.linkQueue), 0)
+    }
+
+    func testAProbingPathMayHoldTwiceTheLinkQueue() throws {
+        let a = try makePath("a", index: 0, rate: 1_280_000, up: true)
+        let b = try makePath("b", index: 1, rate: 1_280_000, up: true)
+        confirm(a)
+        confirm(b)
+        let probing = 0.8125  // phase 0: path 0 probes
+        XCTAssertEqual(BondPacer.room([a, b], now: probing, linkQueue: Self.linkQueue), 30_000, "a: 2 × 10 000, b: 10 000")
+        a.freeAt = probing + Self.linkQueue
+        XCTAssertEqual(BondPacer.room([a, b], now: probing, linkQueue: Self.linkQueue), 20_000,
+                       "a full link queue still leaves a the probe's")
     }
 
     func testRoomIsUnlimitedWhileABestTierRateIsUnconfirmed() throws {

@@ -36,22 +36,21 @@ final class SchedulerDecisionTests: XCTestCase {
 
     /// Schedules `count` packets at `now` as the stage does (earliest path, then its
     /// queue clock advanced by the packet's time on it); returns packets per path.
-    private func schedule(_ paths: [BondPath], count: Int, now: Double, gains: [Double]? = nil, bulk: Bool = false) -> [Int] {
-        let gains = gains ?? [Double](repeating: 1, count: paths.count)
+    private func schedule(_ paths: [BondPath], count: Int, now: Double, probes: [Double]? = nil, bulk: Bool = false) -> [Int] {
         var perPath = [Int](repeating: 0, count: paths.count)
         for _ in 0..<count {
-            let chosen = earliest(paths, now: now, gains: gains, bulk: bulk)
+            let chosen = earliest(paths, now: now, probes: probes, bulk: bulk)
             guard chosen >= 0 else { continue }
             perPath[chosen] += 1
             let path = paths[chosen]
-            path.freeAt = max(path.freeAt, now) + Double(Self.packetSize) / (path.rate.estimate * gains[chosen])
+            path.freeAt = max(path.freeAt, now) + Double(Self.packetSize) / path.rate.estimate
         }
         return perPath
     }
 
     /// The stage's choice for one packet of `packetSize` bytes.
-    private func earliest(_ paths: [BondPath], now: Double, gains: [Double]? = nil, bulk: Bool = false, except: Int = -1) -> Int {
-        SchedulerStage.earliest(paths, size: Self.packetSize, now: now, gains: gains ?? [Double](repeating: 1, count: paths.count),
+    private func earliest(_ paths: [BondPath], now: Double, probes: [Double]? = nil, bulk: Bool = false, except: Int = -1) -> Int {
+        SchedulerStage.earliest(paths, size: Self.packetSize, now: now, probes: probes ?? [Double](repeating: 0, count: paths.count),
                                 baseline: SchedulerStage.baseline(paths), bulk: bulk, except: except)
     }
 
@@ -68,12 +67,17 @@ final class SchedulerDecisionTests: XCTestCase {
         XCTAssertEqual(ratio, 2.0, accuracy: 0.1, "split \(split)")
     }
 
-    func testSplitFollowsGains() throws {
+    func testAProbingPathTakesItsAllowanceMoreBulkAndNoMoreSmallPackets() throws {
+        // 20 Mbit/s is 2.5 MB/s: an allowance of 5.6 ms is ten 1400-byte packets.
         let a = try makePath("a", index: 0, mbit: 20, rtt: 0.02)
         let b = try makePath("b", index: 1, mbit: 20, rtt: 0.02)
-        let split = schedule([a, b], count: 2250, now: 1.0, gains: [1.25, 1.0])
-        XCTAssertEqual(split[0] + split[1], 2250)
-        XCTAssertEqual(Double(split[0]) / Double(split[1]), 1.25, accuracy: 1.25 * 0.05, "split \(split)")
+        let bulk = schedule([a, b], count: 1000, now: 1.0, probes: [0.0056, 0], bulk: true)
+        XCTAssertEqual(bulk[0] + bulk[1], 1000)
+        XCTAssertEqual(Double(bulk[0] - bulk[1]), 10, accuracy: 1, "ten more on the probing path, the rest split evenly: \(bulk)")
+        let c = try makePath("c", index: 0, mbit: 20, rtt: 0.02)
+        let d = try makePath("d", index: 1, mbit: 20, rtt: 0.02)
+        XCTAssertEqual(schedule([c, d], count: 1000, now: 1.0, probes: [0.0056, 0], bulk: false), [500, 500],
+                       "a ping is not put behind a probe")
     }
 
     func testSmallPacketsTakeTheShortPathUntilItsQueueExceedsTheDifference() throws {
@@ -238,49 +242,40 @@ final class SchedulerDecisionTests: XCTestCase {
         XCTAssertEqual(earliest(paths, now: 1, except: 0), 1)
     }
 
-    // MARK: probeGains
+    // MARK: probe allowances
 
-    func testProbeGainsCycleThroughPhasesForTwoPaths() {
-        var gains = [1.0, 1.0]
-        // Phase = floor(now / 0.1) mod 8; path 0 probes in phase 0, path 1 in phase 4.
-        let expected: [(now: Double, gains: [Double])] = [
-            (0.05, [1.25, 1]), (0.15, [0.9, 1]), (0.25, [1, 1]), (0.35, [1, 1]),
-            (0.45, [1, 1.25]), (0.55, [1, 0.9]), (0.65, [1, 1]), (0.75, [1, 1]),
-            (0.85, [1.25, 1]), (8.15, [0.9, 1]),
-        ]
-        for (now, want) in expected {
-            SchedulerStage.probeGains(&gains, now: now)
-            XCTAssertEqual(gains, want, "at \(now)")
+    /// Each path's allowance at `now` with a link queue of 3 ms.
+    private func allowances(count: Int, now: Double, backlogged: Set<Int> = []) -> [Double] {
+        (0..<count).map {
+            SchedulerStage.probeAllowance(of: $0, count: count, now: now, linkQueue: 0.003, backlogged: backlogged.contains($0))
         }
     }
 
-    func testProbeGainsForThreePaths() {
-        var gains = [1.0, 1.0, 1.0]
+    func testProbeAllowancesCycleThroughPhasesForTwoPaths() {
+        // Phase = floor(now / 0.1) mod 8; path 0 probes in phase 0, path 1 in phase 4;
+        // nothing to drain afterwards (a probe holds at most one link queue more).
+        let expected: [(now: Double, allowances: [Double])] = [
+            (0.05, [0.003, 0]), (0.15, [0, 0]), (0.25, [0, 0]), (0.35, [0, 0]),
+            (0.45, [0, 0.003]), (0.55, [0, 0]), (0.65, [0, 0]), (0.75, [0, 0]),
+            (0.85, [0.003, 0]), (8.05, [0.003, 0]),
+        ]
+        for (now, want) in expected {
+            XCTAssertEqual(allowances(count: 2, now: now), want, "at \(now)")
+        }
+    }
+
+    func testProbeAllowancesForThreeAndEightPaths() {
         // Path starts: 0, 8/3 = 2, 16/3 = 5.
-        SchedulerStage.probeGains(&gains, now: 0.25)  // phase 2
-        XCTAssertEqual(gains, [1, 1.25, 1])
-        SchedulerStage.probeGains(&gains, now: 0.35)  // phase 3
-        XCTAssertEqual(gains, [1, 0.9, 1])
-        SchedulerStage.probeGains(&gains, now: 0.55)  // phase 5
-        XCTAssertEqual(gains, [1, 1, 1.25])
-        SchedulerStage.probeGains(&gains, now: 0.65)  // phase 6
-        XCTAssertEqual(gains, [1, 1, 0.9])
-        SchedulerStage.probeGains(&gains, now: 0.75)  // phase 7
-        XCTAssertEqual(gains, [1, 1, 1])
+        XCTAssertEqual(allowances(count: 3, now: 0.25), [0, 0.003, 0])  // phase 2
+        XCTAssertEqual(allowances(count: 3, now: 0.35), [0, 0, 0])      // phase 3
+        XCTAssertEqual(allowances(count: 3, now: 0.55), [0, 0, 0.003])  // phase 5
+        XCTAssertEqual(allowances(count: 8, now: 0.75), [0, 0, 0, 0, 0, 0, 0, 0.003])  // phase 7
+        XCTAssertEqual(allowances(count: 8, now: 0.85), [0.003, 0, 0, 0, 0, 0, 0, 0])  // phase 0
     }
 
-    func testProbeGainsDrainPhaseWrapsForLastOfEightPaths() {
-        var gains = [Double](repeating: 1, count: 8)
-        SchedulerStage.probeGains(&gains, now: 0.75)  // phase 7: path 7 probes, path 6 drains
-        XCTAssertEqual(gains, [1, 1, 1, 1, 1, 1, 0.9, 1.25])
-        SchedulerStage.probeGains(&gains, now: 0.85)  // phase 0: path 0 probes, path 7 drains
-        XCTAssertEqual(gains, [1.25, 1, 1, 1, 1, 1, 1, 0.9])
-    }
-
-    func testProbeGainsLeaveASinglePathAlone() {
-        var gains = [0.5]
-        SchedulerStage.probeGains(&gains, now: 0.05)
-        XCTAssertEqual(gains, [0.5])
+    func testNoProbeForALonePathOrABackloggedOne() {
+        XCTAssertEqual(allowances(count: 1, now: 0.05), [0], "nothing to move a lone path's traffic from")
+        XCTAssertEqual(allowances(count: 2, now: 0.05, backlogged: [0]), [0, 0], "full already: its delivery measures it")
     }
 }
 

@@ -3,10 +3,9 @@
 /// right by the queue its probe really met), and no more. The rest waits in the
 /// `BondQueue`, where it is managed, instead of in the modem, where it is not.
 ///
-/// Room is counted at the rate the scheduler will account the packets at (the path's
-/// delivery estimate times its probe gain), so the scheduler's upward probes (one
-/// link at a time offered 25 % more) still find capacity the estimate does not know
-/// of: the estimate keeps probing upward, paced or not.
+/// A path in its probe (`SchedulerStage.probeAllowance`) may hold twice `linkQueue`:
+/// if it has capacity the estimate does not know of, the extra drains at once and the
+/// next echoes let more through, so the estimate keeps probing upward, paced or not.
 enum BondPacer {
     /// Bytes the best usable tier of paths can take before a queue passes `linkQueue`;
     /// nil when no path is usable (the scheduler drops what comes, as it always did).
@@ -16,14 +15,17 @@ enum BondPacer {
         var room = 0.0
         for index in 0..<paths.count where paths[index].tier == tier {
             let path = paths[index]
-            let free = linkQueue - path.backlog(now: now)
+            let allowed = linkQueue + SchedulerStage.probeAllowance(of: index, count: paths.count, now: now,
+                                                                     linkQueue: linkQueue, backlogged: path.isBacklogged)
+            let free = allowed - path.backlog(now: now)
             // A rate never measured at a queue is a guess (a new tunnel starts from
             // 10 Mbit/s): pacing at it would hold TCP's start-up back for seconds
             // (what is offered is what is delivered, so the guess would only grow by
-            // the probes' 25 %). Until the link has shown its rate, it is not paced.
+            // what each echo finds drained). Until the link has shown its rate, it is
+            // not paced.
             guard path.rate.confirmed else { return Int.max }
             if free > 0 {
-                room += free * path.rate.estimate * SchedulerStage.gain(of: index, count: paths.count, now: now, backlogged: path.isBacklogged)
+                room += free * path.rate.estimate
             }
         }
         return Int(room)

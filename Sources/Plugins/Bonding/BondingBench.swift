@@ -11,7 +11,7 @@ public final class BondingBench {
     private let paths: [BondPath]
     private let buffer: ReorderBuffer
     private var flows = BulkFlows()
-    private var gains: [Double]
+    private var probes: [Double]
     private var sequence: UInt32 = 0
     private var clock = 0.0
     public private(set) var bulk = 0
@@ -69,7 +69,7 @@ public final class BondingBench {
             made.append(path)
         }
         paths = made
-        gains = [Double](repeating: 1, count: made.count)
+        probes = [Double](repeating: 0, count: made.count)
         BondingSession.align(made, maximum: 0.3)
         let sink = Sink()
         buffer = ReorderBuffer(capacity: 4096, slotSize: 2048, headroom: 128, tailroom: 64) { batch in sink.packets += batch.count }
@@ -92,7 +92,7 @@ public final class BondingBench {
         clock += 0.001
         let baseline = SchedulerStage.baseline(paths)
         for index in 0..<packets.count {
-            let chosen = SchedulerStage.earliest(paths, size: packets[index].length, now: clock, gains: gains, baseline: baseline,
+            let chosen = SchedulerStage.earliest(paths, size: packets[index].length, now: clock, probes: probes, baseline: baseline,
                                                  bulk: index % 8 != 7, except: -1)
             let path = paths[chosen]
             path.freeAt = max(path.freeAt, clock) + Double(packets[index].length) / path.rate.estimate

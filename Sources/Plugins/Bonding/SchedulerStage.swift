@@ -16,9 +16,13 @@ import Framework
 /// Usable paths are tried by tier: normal up, normal lossy/slow, fallback up,
 /// fallback lossy/slow.
 ///
-/// To learn that a path can do more than it was given, each path in turn is offered
-/// 25 % more for an eighth of a cycle (as BBR probes for bandwidth) and a little
-/// less for the next eighth, to drain what the probe queued.
+/// To learn that a path can do more than it was given, each path in turn may hold
+/// twice `link-queue` for an eighth of a cycle. A path with spare capacity drains the
+/// extra at once, the echoes then let more through and its delivery estimate grows; a
+/// full one only holds `link-queue` more for that eighth. Offering 25 % more by rate
+/// instead (BBR's gain) queued up to 25 ms on a full path each cycle: the far end's
+/// reorder stage turned that into bursts, BBR read them as bandwidth it then kept
+/// queued in the bond, and CoDel dropped from it (README, Bonding: the queue).
 ///
 /// `redundant` mode sends every packet on the two best paths (latency over capacity);
 /// the far side keeps the first copy.
@@ -34,7 +38,8 @@ final class SchedulerStage: Stage {
     /// Second copies in redundant mode (nil in aggregate mode).
     private let copies: PacketBatch?
     private unowned let session: Session
-    private var gains: [Double] = []
+    /// Extra queue each path may hold now (its probe), set once per batch.
+    private var probes: [Double] = []
 
     init(context: StageContext) throws {
         bond = try BondingPlugin.registry(of: context).bond(for: context.session, tunnel: context.tunnel)
@@ -65,11 +70,11 @@ final class SchedulerStage: Stage {
             return
         }
         let now = MonotonicClock.now()
-        if gains.count != count { gains = [Double](repeating: 1, count: count) }
-        SchedulerStage.probeGains(&gains, now: now)
-        // A path with a queue is full already: its delivery measures it, and probing
-        // it only moves its queue against the others' (reordering at the far end).
-        for index in 0..<count where paths[index].isBacklogged { gains[index] = 1 }
+        if probes.count != count { probes = [Double](repeating: 0, count: count) }
+        for index in 0..<count {
+            probes[index] = SchedulerStage.probeAllowance(of: index, count: count, now: now, linkQueue: bond.linkQueue,
+                                                          backlogged: paths[index].isBacklogged)
+        }
         let baseline = SchedulerStage.baseline(paths)
         copies?.reset()
         for index in 0..<batch.count where records[index].dropReason == nil {
@@ -86,12 +91,12 @@ final class SchedulerStage: Stage {
                 }
                 let bulk = mark & SchedulerStage.bulkPacket != 0
                 if chosen < 0 {
-                    chosen = SchedulerStage.earliest(paths, size: length, now: now, gains: gains, baseline: baseline, bulk: bulk, except: -1)
+                    chosen = SchedulerStage.earliest(paths, size: length, now: now, probes: probes, baseline: baseline, bulk: bulk, except: -1)
                 }
                 if let copies, chosen >= 0 {
-                    let second = SchedulerStage.earliest(paths, size: length, now: now, gains: gains, baseline: baseline, bulk: bulk,
+                    let second = SchedulerStage.earliest(paths, size: length, now: now, probes: probes, baseline: baseline, bulk: bulk,
                                                          except: chosen)
-                    if second >= 0 { duplicate(records[index], into: copies, on: paths[second], now: now, gain: gains[second]) }
+                    if second >= 0 { duplicate(records[index], into: copies, on: paths[second], now: now) }
                 }
             }
             guard chosen >= 0 else {
@@ -101,7 +106,7 @@ final class SchedulerStage: Stage {
             let path = paths[chosen]
             records[index].link = Int32(path.link.index)
             records[index].peer = path.remote
-            account(path, bytes: length, now: now, gain: gains[chosen])
+            account(path, bytes: length, now: now)
         }
         if let copies, !copies.isEmpty, let transport = session.pipeline?.stages.last {
             transport.send(copies)
@@ -110,20 +115,20 @@ final class SchedulerStage: Stage {
     }
 
     @inline(__always)
-    private func account(_ path: BondPath, bytes: Int, now: Double, gain: Double) {
-        path.freeAt = max(path.freeAt, now) + Double(bytes) / (path.rate.estimate * gain)
+    private func account(_ path: BondPath, bytes: Int, now: Double) {
+        path.freeAt = max(path.freeAt, now) + Double(bytes) / path.rate.estimate
         path.rate.noteSent(bytes)
         path.sentPackets &+= 1
         path.sentBytes &+= UInt64(bytes)
     }
 
-    private func duplicate(_ packet: Packet, into copies: PacketBatch, on path: BondPath, now: Double, gain: Double) {
+    private func duplicate(_ packet: Packet, into copies: PacketBatch, on path: BondPath, now: Double) {
         guard let record = copies.nextFree else { return }
         (record.pointee.base + record.pointee.offset).copyMemory(from: packet.base + packet.offset, byteCount: packet.length)
         record.pointee.link = Int32(path.link.index)
         record.pointee.peer = path.remote
         copies.commit(length: packet.length)
-        account(path, bytes: packet.length, now: now, gain: gain)
+        account(path, bytes: packet.length, now: now)
     }
 
     /// The shortest one-way base delay of the usable paths (on the far side's clock,
@@ -139,8 +144,10 @@ final class SchedulerStage: Stage {
     /// The usable path of the best tier that delivers `size` bytes first: by when its
     /// queue has sent them, plus its extra one-way delay unless `bulk` (the far side
     /// aligns bulk packets to the longest path, so delay does not tell paths apart);
-    /// -1 when none is usable.
-    static func earliest(_ paths: [BondPath], size: Int, now: Double, gains: [Double], baseline: Double,
+    /// -1 when none is usable. A bulk packet counts a probing path's queue short by
+    /// its `probes` allowance, so the probe is filled; small packets do not, so a ping
+    /// is not put behind a probe.
+    static func earliest(_ paths: [BondPath], size: Int, now: Double, probes: [Double], baseline: Double,
                          bulk: Bool, except: Int) -> Int {
         var best = -1
         var bestTier = BondPath.unusable
@@ -149,8 +156,12 @@ final class SchedulerStage: Stage {
             let path = paths[index]
             let tier = path.tier
             guard tier != BondPath.unusable, tier <= bestTier else { continue }
-            var arrival = max(path.freeAt, now) + Double(size) / (path.rate.estimate * gains[index])
-            if !bulk { arrival += path.propagation(above: baseline) }
+            var arrival = Double(size) / path.rate.estimate
+            if bulk {
+                arrival += max(path.freeAt - probes[index], now)
+            } else {
+                arrival += max(path.freeAt, now) + path.propagation(above: baseline)
+            }
             if tier < bestTier || arrival < bestArrival {
                 best = index
                 bestTier = tier
@@ -161,20 +172,15 @@ final class SchedulerStage: Stage {
     }
 
     static let cycle = 0.8
-    /// The gain of each path now: one path at a time probes up by 25 %, then drains at 90 %.
-    static func probeGains(_ gains: inout [Double], now: Double) {
-        let count = gains.count
-        guard count > 1 else { return }
-        for index in 0..<count { gains[index] = gain(of: index, count: count, now: now, backlogged: false) }
-    }
-
-    /// Path `index`'s gain now (of `count` paths); 1 for a path with a queue.
+    /// The extra queue path `index` (of `count`) may hold now: `linkQueue` in its eighth
+    /// of the cycle, else 0. Not for a lone path (nothing to move its traffic from) or a
+    /// backlogged one (full already: its delivery measures it, and a probe would only
+    /// move its queue against the others', which the far end sees as reordering).
     @inline(__always)
-    static func gain(of index: Int, count: Int, now: Double, backlogged: Bool) -> Double {
-        guard count > 1, !backlogged else { return 1 }
+    static func probeAllowance(of index: Int, count: Int, now: Double, linkQueue: Double, backlogged: Bool) -> Double {
+        guard count > 1, !backlogged else { return 0 }
         let phase = Int((now / (cycle / 8)).rounded(.down)) % 8
-        let start = (index * 8 / count) % 8
-        return phase == start ? 1.25 : phase == (start + 1) % 8 ? 0.9 : 1
+        return phase == (index * 8 / count) % 8 ? linkQueue : 0
     }
 
     static let mode = SettingSpec("mode", .choice(["aggregate", "redundant"]), default: .string("aggregate"),
