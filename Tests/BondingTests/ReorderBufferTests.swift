@@ -6,6 +6,7 @@ import Framework
 /// its payload) in delivery order, and how many flushes it took.
 private final class Delivered {
     var tags: [UInt32] = []
+    var authenticated: [Bool] = []
     var flushes = 0
 }
 
@@ -23,7 +24,10 @@ final class ReorderBufferTests: XCTestCase {
     private func makeBuffer(capacity: Int = 64, into delivered: Delivered) -> ReorderBuffer {
         ReorderBuffer(capacity: capacity, slotSize: 128, headroom: 16, tailroom: 0) { batch in
             delivered.flushes += 1
-            for index in 0..<batch.count { delivered.tags.append(testTag(of: batch[index])) }
+            for index in 0..<batch.count {
+                delivered.tags.append(testTag(of: batch[index]))
+                delivered.authenticated.append(batch[index].authenticated)
+            }
         }
     }
 
@@ -31,6 +35,20 @@ final class ReorderBufferTests: XCTestCase {
     @discardableResult
     private func accept(_ sequence: UInt32, path: Int? = nil, wait: Double = 0, now: Double = 0) -> ReorderBuffer.Verdict {
         buffer.accept(packets.tagged(sequence), sequence: sequence, path: path, wait: wait, now: now)
+    }
+
+    /// A held packet is copied into the buffer: what the crypto stage vouched for must
+    /// stay vouched for (the device writer then skips its checksum check), and nothing else.
+    func testAHeldPacketKeepsWhetherItWasAuthenticated() {
+        accept(0)
+        var early = packets.tagged(2)
+        early.authenticated = true
+        XCTAssertEqual(buffer.accept(early, sequence: 2, path: nil, wait: 0, now: 0), .held)
+        XCTAssertEqual(buffer.accept(packets.tagged(3), sequence: 3, path: nil, wait: 0, now: 0), .held)
+        accept(1)
+        buffer.finish()
+        XCTAssertEqual(delivered.tags, [0, 1, 2, 3])
+        XCTAssertEqual(delivered.authenticated, [false, false, true, false])
     }
 
     func testCapacityRoundsUpToPowerOfTwoOfAtLeast64() {

@@ -8,6 +8,8 @@ import XCTest
 /// Whatever the memory egress delivered, per tunnel.
 final class MemorySink {
     var packets: [[UInt8]] = []
+    /// Per packet: whether a stage vouched for its bytes (`Packet.authenticated`).
+    var authenticated: [Bool] = []
 }
 
 /// Ingress/egress over memory, so whole tunnels (handshake, records, timers, real UDP
@@ -17,7 +19,10 @@ final class MemoryEndStage: Stage {
     init(sink: MemorySink) { self.sink = sink }
     func send(_ batch: PacketBatch) {}
     func receive(_ batch: PacketBatch) {
-        for index in 0..<batch.count { sink.packets.append(bytes(of: batch[index])) }
+        for index in 0..<batch.count {
+            sink.packets.append(bytes(of: batch[index]))
+            sink.authenticated.append(batch[index].authenticated)
+        }
         batch.consumeAll()
     }
 

@@ -46,6 +46,8 @@ final class CryptoSessionTests: XCTestCase {
         harness.pump(until: { hub.sink.packets.count == 20 && client.sink.packets.count == 7 })
         XCTAssertEqual(hub.sink.packets, Self.payloads(20))
         XCTAssertEqual(client.sink.packets, Self.payloads(7, from: 100))
+        XCTAssertEqual(hub.sink.authenticated, Array(repeating: true, count: 20),
+                       "an opened record is vouched for: the device writer skips its checksum check")
         XCTAssertEqual(hub.allDrops, [:])
         XCTAssertEqual(client.allDrops, [:])
         XCTAssertEqual(client.cryptoPeer.current?.sendKey.cipher, AEADCipher.preferred)

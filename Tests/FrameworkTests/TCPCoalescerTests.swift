@@ -183,6 +183,22 @@ final class TCPCoalescerTests: XCTestCase {
     /// The super-packet goes to the kernel with NEEDS_CSUM, so the kernel never checks
     /// the segments' own checksums: a segment with a bad checksum that is joined would
     /// be accepted, where on its own it is dropped. See the report.
+    /// Once an AEAD tag vouched for the bytes (kernel WireGuard marks its decrypted
+    /// packets CHECKSUM_UNNECESSARY likewise), nothing changed them since the peer's
+    /// tunnel: the checksum is not summed a second time, and the segment joins.
+    func testAuthenticatedSegmentsJoinWithoutAChecksumCheck() {
+        var corrupt = segment(index: 1)
+        corrupt[60] ^= 0x01
+        let b = batch([segment(index: 0), corrupt, segment(index: 2)])
+        for index in 0..<b.count { b[index].authenticated = true }
+        let table = TCPFlowTable()
+        table.plan(b)
+        XCTAssertEqual(table.groupSize(at: 0), 3)
+        b.reset()
+        b.appendPacket(segment(index: 0))
+        XCTAssertFalse(b[0].authenticated, "a reused slot is not vouched for")
+    }
+
     func testSegmentWithBadTCPChecksumIsNotJoined() {
         var corrupt = segment(index: 1)
         corrupt[60] ^= 0x01  // one payload bit; the checksum no longer matches

@@ -64,8 +64,10 @@ public final class TCPFlowTable {
             // Each candidate's checksum is checked once, here: a joined packet goes to the
             // kernel as "checksum to be completed", so a corrupt segment must stay out of it
             // (written alone, the kernel checks and drops it), as Linux GRO keeps it out.
+            // Not when an AEAD tag vouched for the bytes: nothing changed them since the
+            // peer's tunnel, which computed or passed on that checksum.
             guard let segment = TCPCoalescer.parse(bytes, length: packet.length),
-                  TCPCoalescer.checksumValid(bytes, segment) else {
+                  packet.authenticated || TCPCoalescer.checksumValid(bytes, segment) else {
                 closeGroups(ofConnectionOf: bytes, length: packet.length, in: batch)
                 continue
             }

@@ -24,6 +24,10 @@ public struct Packet {
     public var mark: UInt32
     /// Set by a stage to drop the packet; the pipeline removes it after the stage returns.
     public var dropReason: DropReason?
+    /// Receive side: a stage checked the bytes end to end from the peer (an AEAD tag),
+    /// so the inner checksums need no second look. Kernel WireGuard marks its decrypted
+    /// packets CHECKSUM_UNNECESSARY for the same reason.
+    public var authenticated: Bool
     /// The peer this datagram came from or goes to (IPv4 or IPv6).
     public var peer: SocketAddress
 
@@ -37,6 +41,7 @@ public struct Packet {
         self.sequence = 0
         self.mark = 0
         self.dropReason = nil
+        self.authenticated = false
         self.peer = SocketAddress()
     }
 

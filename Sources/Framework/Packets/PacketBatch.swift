@@ -105,6 +105,7 @@ public final class PacketBatch {
             packets[index].sequence = 0
             packets[index].mark = 0
             packets[index].dropReason = nil
+            packets[index].authenticated = false
             packets[index].peer.storage.sin6_family = 0
         }
         count = 0

@@ -275,6 +275,7 @@ final class ReorderBuffer {
         (copy.base + copy.offset).copyMemory(from: packet.base + packet.offset, byteCount: copy.length)
         copy.link = packet.link
         copy.peer = packet.peer
+        copy.authenticated = packet.authenticated
         copy.dropReason = nil
         chunk[index] = copy
         lastHeld = ready

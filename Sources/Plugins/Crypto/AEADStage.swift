@@ -90,6 +90,7 @@ final class AEADStage: Stage {
                 continue
             }
             copies.accepted(counter: fields.counter, tag: tag, path: path)
+            records[index].authenticated = true
             opened = true
             if keypair === peer.next { peer.confirmNext() }
             let link = Int(records[index].link)
