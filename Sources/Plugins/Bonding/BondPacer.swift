@@ -7,8 +7,9 @@
 /// if it has capacity the estimate does not know of, the extra drains at once and the
 /// next echoes let more through, so the estimate keeps probing upward, paced or not.
 enum BondPacer {
-    /// Bytes the best usable tier of paths can take before a queue passes `linkQueue`;
-    /// nil when no path is usable (the scheduler drops what comes, as it always did).
+    /// Bytes the best usable tier of paths can take before each queue passes its allowance
+    /// (`linkQueue`, twice that in a probe); nil when no path is usable (the scheduler
+    /// drops what comes, as it always did).
     static func room(_ paths: [BondPath], now: Double, linkQueue: Double) -> Int? {
         let tier = bestTier(paths)
         guard tier != BondPath.unusable else { return nil }
