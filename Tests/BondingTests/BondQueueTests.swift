@@ -180,6 +180,24 @@ final class BondQueueTests: XCTestCase {
         XCTAssertEqual(queue.overflowDrops, 0)
     }
 
+    /// A flow that stays above target however much is dropped from it (BBR v1) loses a
+    /// packet every interval/2 once the count reaches 4, not ever faster: unbounded, the
+    /// law would drop 29 in the fourth second here, 0.25/√count apart.
+    func testCoDelDropsNoFasterThanTwicePerIntervalFromAFlowThatDoesNotSlowDown() {
+        let queue = makeQueue(target: 0.0625, interval: 0.25)
+        for tag in UInt32(1)...300 { enqueue(queue, tag, flow: 1, length: 1000, now: 0) }
+        var drops: [UInt32] = []
+        var dropsAtThree = 0
+        for step in 1...128 {  // one dequeue every 1/32 s up to 4 s, all of them above target
+            XCTAssertNotNil(dequeueTag(queue, now: Double(step) / 32, drops: &drops))
+            if step == 96 { dropsAtThree = drops.count }
+        }
+        XCTAssertEqual(drops.count - dropsAtThree, 8, "a drop every 0.125 s in (3, 4]")
+        XCTAssertEqual(queue.codelDrops, UInt64(drops.count))
+        XCTAssertEqual(BondQueue.controlLaw(1, count: 100, interval: 0.25), 1.125)
+        XCTAssertEqual(BondQueue.controlLaw(1, count: 1, interval: 0.25), 1.25)
+    }
+
     /// A 1000-byte IPv4 packet with ECN field `ecn` whose source address is `tag`.
     private func ipv4(_ tag: UInt32, ecn: UInt8) -> Packet {
         var bytes = [UInt8](repeating: 0, count: 1000)
