@@ -29,7 +29,7 @@ final class BondQueueTests: XCTestCase {
     }
 
     @discardableResult
-    private func enqueue(_ queue: BondQueue, _ tag: UInt32, flow: UInt32, length: Int = 100, now: Double = 0) -> Bool {
+    private func enqueue(_ queue: BondQueue, _ tag: UInt32, flow: UInt32?, length: Int = 100, now: Double = 0) -> Bool {
         queue.enqueue(packet(tag, length: length), flowKey: flow, now: now)
     }
 
@@ -180,22 +180,42 @@ final class BondQueueTests: XCTestCase {
         XCTAssertEqual(queue.overflowDrops, 0)
     }
 
+    /// Drops in (3, 4] s from one flow above target all along (dequeued every 1/32 s).
+    private func dropsInTheFourthSecond(flow: UInt32?) -> Int {
+        let queue = makeQueue(target: 0.0625, interval: 0.25)
+        for tag in UInt32(1)...300 { enqueue(queue, tag, flow: flow, length: 1000, now: 0) }
+        var drops: [UInt32] = []
+        var dropsAtThree = 0
+        for step in 1...128 {
+            XCTAssertNotNil(dequeueTag(queue, now: Double(step) / 32, drops: &drops))
+            if step == 96 { dropsAtThree = drops.count }
+        }
+        XCTAssertEqual(queue.codelDrops, UInt64(drops.count))
+        return drops.count - dropsAtThree
+    }
+
     /// A flow that stays above target however much is dropped from it (BBR v1) loses a
     /// packet every interval/2 once the count reaches 4, not ever faster: unbounded, the
     /// law would drop 29 in the fourth second here, 0.25/√count apart.
     func testCoDelDropsNoFasterThanTwicePerIntervalFromAFlowThatDoesNotSlowDown() {
-        let queue = makeQueue(target: 0.0625, interval: 0.25)
-        for tag in UInt32(1)...300 { enqueue(queue, tag, flow: 1, length: 1000, now: 0) }
-        var drops: [UInt32] = []
-        var dropsAtThree = 0
-        for step in 1...128 {  // one dequeue every 1/32 s up to 4 s, all of them above target
-            XCTAssertNotNil(dequeueTag(queue, now: Double(step) / 32, drops: &drops))
-            if step == 96 { dropsAtThree = drops.count }
-        }
-        XCTAssertEqual(drops.count - dropsAtThree, 8, "a drop every 0.125 s in (3, 4]")
-        XCTAssertEqual(queue.codelDrops, UInt64(drops.count))
+        XCTAssertEqual(dropsInTheFourthSecond(flow: 1), 8, "a drop every 0.125 s")
         XCTAssertEqual(BondQueue.controlLaw(1, count: 100, interval: 0.25), 1.125)
         XCTAssertEqual(BondQueue.controlLaw(1, count: 1, interval: 0.25), 1.25)
+    }
+
+    /// What is not IP (TAP frames) shares one queue whose senders cannot be told apart:
+    /// there the drops speed up as RFC 8289's law says, however many it takes.
+    func testCoDelKeepsTheUnboundedLawForTheSharedQueueOfWhatIsNotIP() {
+        XCTAssertEqual(dropsInTheFourthSecond(flow: nil), 29)
+        XCTAssertEqual(BondQueue.controlLaw(1, count: 100, interval: 0.25, capped: false), 1.025)
+    }
+
+    /// Not IP and IP flows do not share a queue: a frame goes first beside a bulk flow.
+    func testWhatIsNotIPHasAQueueOfItsOwn() {
+        let queue = makeQueue()
+        for tag in UInt32(1)...3 { enqueue(queue, tag, flow: 0, length: 1500) }
+        enqueue(queue, 100, flow: nil)
+        XCTAssertEqual(drain(queue), [1, 2, 100, 3], "one bucket would have sent 1, 2, 3 first")
     }
 
     /// A 1000-byte IPv4 packet with ECN field `ecn` whose source address is `tag`.

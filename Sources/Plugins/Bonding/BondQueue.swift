@@ -12,8 +12,8 @@ import Framework
 /// standing bulk queue is told to slow down the way TCP understands: CoDel drops from
 /// its head once its packets have waited over `target` for an `interval`, or, when the
 /// packet is ECN-capable, marks it "congestion experienced" and sends it on, so the
-/// sender slows down without a retransmission. Unlike RFC 8289, the drops stop coming
-/// faster at two per interval (`controlLaw`).
+/// sender slows down without a retransmission. Unlike RFC 8289, the drops from one
+/// flow stop coming faster at two per interval (`controlLaw`).
 ///
 /// Packets are copied into the slots of a `PacketBatch` the queue owns (the device's
 /// batch is reused at once) and released as those records, so the stages after the
@@ -32,6 +32,10 @@ final class BondQueue {
 
     /// The flows one packet of which may be in the queue; colliding flows share one.
     static let flowCount = 128
+    /// One more queue, for what is not IP (a TAP device's Ethernet frames): the flows
+    /// in it cannot be told apart, so CoDel's drops there speed up without bound, as
+    /// RFC 8289's, to slow down however many senders share it.
+    static let sharedFlow = flowCount
     /// Bytes a flow may send per round (one full-size packet, as fq_codel's quantum).
     static let quantum = 1514
     static let idleTrim = 5.0
@@ -53,10 +57,10 @@ final class BondQueue {
         var listed = false
         var codel = CoDel()
     }
-    private var flows = [Flow](repeating: Flow(), count: BondQueue.flowCount)
+    private var flows = [Flow](repeating: Flow(), count: BondQueue.flowCount + 1)
     /// Flows with packets, by list: new ones (not yet used up a quantum) before old ones.
-    private var newFlows = FlowList(capacity: BondQueue.flowCount)
-    private var oldFlows = FlowList(capacity: BondQueue.flowCount)
+    private var newFlows = FlowList(capacity: BondQueue.flowCount + 1)
+    private var oldFlows = FlowList(capacity: BondQueue.flowCount + 1)
 
     private(set) var count = 0
     private(set) var bytes = 0
@@ -81,12 +85,13 @@ final class BondQueue {
     var isEmpty: Bool { count == 0 }
     var hasStorage: Bool { storage != nil }
 
-    /// Copy `packet` into the queue, in the flow `flowKey` names. When the queue is
+    /// Copy `packet` into the queue, in the flow `flowKey` names (nil: not IP, the
+    /// shared queue). When the queue is
     /// full, the head of the longest flow goes (as fq_codel: the flow that filled it
     /// pays) and is handed to `evicted`; false when this packet cannot be queued (no
     /// slot left or too large), so the caller counts it.
     @discardableResult
-    func enqueue(_ packet: Packet, flowKey: UInt32, now: Double, evicted: (Packet) -> Void = { _ in }) -> Bool {
+    func enqueue(_ packet: Packet, flowKey: UInt32?, now: Double, evicted: (Packet) -> Void = { _ in }) -> Bool {
         if storage == nil { allocateStorage() }
         if freeCount == 0 { dropFromLongestFlow(evicted) }
         guard freeCount > 0, packet.length <= slotSize - headroom - tailroom else {
@@ -108,7 +113,7 @@ final class BondQueue {
         packets[Int(slot)] = record
         queuedAt[Int(slot)] = now
         nextInFlow[Int(slot)] = -1
-        let index = Int(flowKey % UInt32(BondQueue.flowCount))
+        let index = flowKey.map { Int($0 % UInt32(BondQueue.flowCount)) } ?? BondQueue.sharedFlow
         if flows[index].tail >= 0 { nextInFlow[Int(flows[index].tail)] = slot } else { flows[index].head = slot }
         flows[index].tail = slot
         flows[index].bytes += packet.length
@@ -189,6 +194,7 @@ final class BondQueue {
         }
         var okToDrop = shouldDrop(flow: index, slot: slot, now: now)
         let interval = settings.codelInterval
+        let capped = index != BondQueue.sharedFlow
         if flows[index].codel.dropping {
             if !okToDrop {
                 flows[index].codel.dropping = false
@@ -197,7 +203,7 @@ final class BondQueue {
                     flows[index].codel.count += 1
                     if mark(slot) {
                         // One mark per dequeue (as Linux's codel_dequeue): the packet goes on.
-                        flows[index].codel.dropNext = Self.controlLaw(flows[index].codel.dropNext, count: flows[index].codel.count, interval: interval)
+                        flows[index].codel.dropNext = Self.controlLaw(flows[index].codel.dropNext, count: flows[index].codel.count, interval: interval, capped: capped)
                         break
                     }
                     drop(slot, dropped)
@@ -210,7 +216,7 @@ final class BondQueue {
                     if !okToDrop {
                         flows[index].codel.dropping = false
                     } else {
-                        flows[index].codel.dropNext = Self.controlLaw(flows[index].codel.dropNext, count: flows[index].codel.count, interval: interval)
+                        flows[index].codel.dropNext = Self.controlLaw(flows[index].codel.dropNext, count: flows[index].codel.count, interval: interval, capped: capped)
                     }
                 }
             }
@@ -224,7 +230,7 @@ final class BondQueue {
             flows[index].codel.dropping = true
             let delta = flows[index].codel.count - flows[index].codel.lastCount
             flows[index].codel.count = delta > 1 && now - flows[index].codel.dropNext < 16 * interval ? delta : 1
-            flows[index].codel.dropNext = Self.controlLaw(now, count: flows[index].codel.count, interval: interval)
+            flows[index].codel.dropNext = Self.controlLaw(now, count: flows[index].codel.count, interval: interval, capped: capped)
             flows[index].codel.lastCount = flows[index].codel.count
         }
         return slot
@@ -252,8 +258,9 @@ final class BondQueue {
     /// queue still bounds it: `limit`, the longest flow's head first, with fq keeping
     /// the other flows ahead of it. Over the 10/40 ms test links BBR without ECN
     /// retransmitted 1–2 % of its segments with the law unbounded, 0.4 % with the cap.
-    static func controlLaw(_ t: Double, count: Int, interval: Double) -> Double {
-        t + interval / Double(min(count, maxControlCount)).squareRoot()
+    /// Not `capped`: the shared queue, whose many senders may each need their drop.
+    static func controlLaw(_ t: Double, count: Int, interval: Double, capped: Bool = true) -> Double {
+        t + interval / Double(capped ? min(count, maxControlCount) : count).squareRoot()
     }
     static let maxControlCount = 4
 
@@ -287,7 +294,7 @@ final class BondQueue {
 
     private func dropFromLongestFlow(_ evicted: (Packet) -> Void) {
         var longest = -1
-        for index in 0..<BondQueue.flowCount where flows[index].bytes > (longest < 0 ? 0 : flows[longest].bytes) { longest = index }
+        for index in 0...BondQueue.sharedFlow where flows[index].bytes > (longest < 0 ? 0 : flows[longest].bytes) { longest = index }
         guard longest >= 0, let slot = pop(flow: longest) else { return }
         overflowDrops &+= 1
         evicted(storage!.records[Int(slot)])

@@ -28,12 +28,12 @@ struct BulkFlows {
     @inline(__always)
     mutating func isBulk(_ packet: Packet, now: Double) -> Bool { classify(packet, now: now).bulk }
 
-    /// `isBulk`, and the flow's key (0 when it is not IP), hashed once for both: the
+    /// `isBulk`, and the flow's key (nil when it is not IP), hashed once for both: the
     /// send queue files a packet under it.
     @inline(__always)
-    mutating func classify(_ packet: Packet, now: Double) -> (bulk: Bool, key: UInt32) {
+    mutating func classify(_ packet: Packet, now: Double) -> (bulk: Bool, key: UInt32?) {
         let large = packet.length > BulkFlows.bulkSize
-        guard let key = BulkFlows.flowKey(packet) else { return (large, 0) }
+        guard let key = BulkFlows.flowKey(packet) else { return (large, nil) }
         let slot = Int(key % UInt32(BulkFlows.slots))
         if large || IPHeader.isTCPSyn(packet) {
             keys[slot] = key
