@@ -50,7 +50,7 @@ START=$(date +%s)
 
 # Parsing, figures and bars in one small helper.
 cat > "$WORK/calc.py" <<'EOF'
-import json, math, sys
+import json, math, statistics, sys
 cmd, args = sys.argv[1], sys.argv[2:]
 def iperf(path):
     """receiver Mbit/s, sender retransmits, sender bytes, MSS; nan when iperf3 failed"""
@@ -122,7 +122,7 @@ elif cmd == 'row4':               # CC NAME IPERF_FILE P2P_GBPS(or -) CLIENT_TIC
 elif cmd == 'median4':            # CC NAME RATIOS_FILE → the median of the rounds' ratios, judged
     cc, name = args[0], args[1]
     ratios = sorted(float(x) for x in open(args[2]).read().split())
-    middle = ratios[len(ratios) // 2] if len(ratios) % 2 else sum(ratios[len(ratios) // 2 - 1:][:2]) / 2
+    middle = statistics.median(ratios)
     print(f'  {cc:6} {name:16} {"median":>6} {middle:6.3f} | {mark(middle >= 0.9) + " " + format(middle, ".3f"):11} |'
           f' of {len(ratios)} rounds: ' + ' '.join(f'{x:.3f}' for x in ratios))
 elif cmd == 'drops':              # STATUS_JSON → the client queue's CoDel + overflow drops

@@ -199,8 +199,8 @@ final class BondQueueTests: XCTestCase {
     /// law would drop 29 in the fourth second here, 0.25/√count apart.
     func testCoDelDropsNoFasterThanTwicePerIntervalFromAFlowThatDoesNotSlowDown() {
         XCTAssertEqual(dropsInTheFourthSecond(flow: 1), 8, "a drop every 0.125 s")
-        XCTAssertEqual(BondQueue.controlLaw(1, count: 100, interval: 0.25), 1.125)
-        XCTAssertEqual(BondQueue.controlLaw(1, count: 1, interval: 0.25), 1.25)
+        XCTAssertEqual(BondQueue.controlLaw(1, count: 100, interval: 0.25, capped: true), 1.125)
+        XCTAssertEqual(BondQueue.controlLaw(1, count: 1, interval: 0.25, capped: true), 1.25)
     }
 
     /// What is not IP (TAP frames) shares one queue whose senders cannot be told apart:

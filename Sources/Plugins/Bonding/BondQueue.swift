@@ -259,7 +259,7 @@ final class BondQueue {
     /// the other flows ahead of it. Over the 10/40 ms test links BBR without ECN
     /// retransmitted 1–2 % of its segments with the law unbounded, 0.4 % with the cap.
     /// Not `capped`: the shared queue, whose many senders may each need their drop.
-    static func controlLaw(_ t: Double, count: Int, interval: Double, capped: Bool = true) -> Double {
+    static func controlLaw(_ t: Double, count: Int, interval: Double, capped: Bool) -> Double {
         t + interval / Double(capped ? min(count, maxControlCount) : count).squareRoot()
     }
     static let maxControlCount = 4
