@@ -208,6 +208,31 @@ final class ReorderBufferTests: XCTestCase {
         XCTAssertEqual(buffer.nextWake(holdTime: 0.25), 0.375)
     }
 
+    func testAGapWhoseHoldEndedInAStallWaitsTheStallsLengthAgain() {
+        accept(0, now: 2.0)
+        XCTAssertEqual(accept(2, now: 2.0), .held)
+        // The process did not run from 2.05 to 2.2: its hold ran out meanwhile.
+        let from = ReorderBuffer.timeoutsFrom(stall: (noticed: 2.2, length: 0.15), holdTime: 0.05)
+        XCTAssertEqual(from, 2.25, accuracy: 1e-9, "one hold at most, not the whole stall")
+        XCTAssertEqual(ReorderBuffer.timeoutsFrom(stall: (noticed: 2.2, length: 0.02), holdTime: 0.05), 2.22, accuracy: 1e-9)
+        buffer.releaseDue(now: 2.2, holdTime: 0.05, timeoutsFrom: from)
+        XCTAssertEqual(delivered.tags, [0], "the gap is not given up at once")
+        XCTAssertEqual(buffer.nextWake(holdTime: 0.05, timeoutsFrom: from), from)
+        // What the path was bringing arrives right after the stall: in order, not late.
+        XCTAssertEqual(accept(1, now: 2.21), .deliver)
+        buffer.finish()
+        XCTAssertEqual(delivered.tags, [0, 1, 2])
+        XCTAssertEqual(buffer.counters.late, 0)
+        XCTAssertEqual(buffer.counters.releasedByTimeout, 0)
+        // A later gap is held for its own hold time again.
+        XCTAssertEqual(accept(4, now: 2.21), .held)
+        buffer.releaseDue(now: 2.25, holdTime: 0.05, timeoutsFrom: from)
+        XCTAssertEqual(buffer.heldCount, 1)
+        buffer.releaseDue(now: 2.27, holdTime: 0.05, timeoutsFrom: from)
+        XCTAssertEqual(delivered.tags, [0, 1, 2, 4])
+        XCTAssertEqual(buffer.counters.releasedByTimeout, 1)
+    }
+
     func testLatePacketIsDeliveredAndCounted() {
         accept(0, now: 0)
         accept(2, now: 0)

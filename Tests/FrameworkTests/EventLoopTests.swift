@@ -40,6 +40,26 @@ final class EventLoopTests: XCTestCase {
         XCTAssertEqual(box.count, 1)
     }
 
+    func testAWakeUpLongAfterATimerWasDueIsAStall() throws {
+        let loop = try EventLoop()
+        let box = Box()
+        try loop.addTimer(milliseconds: 5, repeating: false) { box.count += 1 }
+        XCTAssertEqual(loop.poll(timeoutMilliseconds: 500), 1)
+        XCTAssertEqual(box.count, 1)
+        XCTAssertEqual(loop.stalls, 0, "a timer served on time is no stall")
+
+        try loop.addTimer(milliseconds: 5, repeating: false) { box.count += 1 }
+        XCTAssertEqual(loop.poll(timeoutMilliseconds: 0), 0)  // the timerfd is armed, then the process does not run
+        usleep(40_000)
+        let woke = monotonicSeconds()
+        XCTAssertEqual(loop.poll(timeoutMilliseconds: 500), 1)
+        XCTAssertEqual(box.count, 2)
+        XCTAssertEqual(loop.stalls, 1)
+        XCTAssertGreaterThanOrEqual(loop.lastStall.length, 0.034)
+        XCTAssertLessThan(loop.lastStall.length, 0.5)
+        XCTAssertEqual(loop.lastStall.noticed, woke, accuracy: 0.05)
+    }
+
     func testCancelledTimerDoesNotFire() throws {
         let loop = try EventLoop()
         let box = Box()

@@ -34,6 +34,17 @@ public final class EventLoop {
     private var endOfTurn: [Handler] = []
     /// Pauses between turns while only control traffic flows (off unless asked for).
     private var coalescing = WakeupCoalescing()
+    /// The last time this loop woke up more than `stallThreshold` after its timer was
+    /// due: the process or the whole machine did not run (a descheduled VM, a CPU
+    /// hog, SIGSTOP). `noticed` is when it woke, `length` how late its timer was.
+    /// Packets that arrived meanwhile wait in socket buffers, and those that peers or
+    /// relays on the same machine held back are only now being sent: what times out a
+    /// wait for the network (the reorder hold) gives that time back first.
+    public private(set) var lastStall = (noticed: -Double.infinity, length: 0.0)
+    /// Wake-ups that came that late, since the loop was made.
+    public private(set) var stalls = 0
+    /// Later than this is a stall; a busy turn or a broker's wake-up pause stays under it.
+    static let stallThreshold: Int64 = 10_000_000
 
     init() throws {
         mailbox = try LoopMailbox()
@@ -211,6 +222,8 @@ public final class EventLoop {
         programTimerFD()
         let n = Int(epoll_wait(epoll, readyEvents, Int32(Self.readyCapacity), timeoutMilliseconds))
         if n < 0 { return errno == EINTR ? 0 : -1 }
+        // Before any handler: the first may be a socket whose data came during the stall.
+        if timerFDDue != 0 && n > 0 { noticeStall() }
         var index = 0
         while index < n {
             let token = Int(readyEvents[index].data.u64)
@@ -219,6 +232,14 @@ public final class EventLoop {
         }
         if !endOfTurn.isEmpty { runEndOfTurn() }
         return n
+    }
+
+    private func noticeStall() {
+        let now = MonotonicClock.nanoseconds()
+        let late = now - timerFDDue
+        guard late > Self.stallThreshold else { return }
+        stalls += 1
+        lastStall = (Double(now) / 1e9, Double(late) / 1e9)
     }
 
     /// Run `work` once, after the events being handled now (and any timers among

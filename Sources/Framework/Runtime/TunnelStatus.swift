@@ -20,6 +20,9 @@ public struct TunnelStatus: Codable, Sendable, Equatable {
         public var reloads: Int
         /// Timers on the loop, armed or not; nil from encoders that have none.
         public var timers: Int? = nil
+        /// Times the event loop woke up more than 10 ms after its timer was due (the
+        /// process or the machine did not run: `EventLoop.lastStall`); nil as `timers`.
+        public var stalls: Int? = nil
     }
 
     public struct Counters: Codable, Sendable, Equatable {
@@ -92,7 +95,7 @@ extension Tunnel {
         let now = TunnelStatus.wallClock()
         let daemon = TunnelStatus.Daemon(version: TunnelStatus.version, pid: getpid(), profile: spec.profile, site: spec.file,
                                          started: startedAt, uptimeSeconds: max(0, now - startedAt),
-                                         lastReload: lastReload, reloads: reloads, timers: loop.timerCount)
+                                         lastReload: lastReload, reloads: reloads, timers: loop.timerCount, stalls: loop.stalls)
         let deviceEntry = device.map {
             TunnelStatus.Device(name: $0.name, kind: $0.kind.rawValue, mtu: spec.device?.mtu ?? 0, counters: counters($0.counters))
         }

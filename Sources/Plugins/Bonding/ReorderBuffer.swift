@@ -195,8 +195,9 @@ final class ReorderBuffer {
     }
 
     /// After a batch, a marker or a timer: deliver what is ready, give up gaps that
-    /// are known lost or waited `holdTime`.
-    func releaseDue(now: Double, holdTime: Double) {
+    /// are known lost or waited `holdTime`, the latter not before `timeoutsFrom` (after
+    /// a stall of this process, the paths get the time back to bring what they held).
+    func releaseDue(now: Double, holdTime: Double, timeoutsFrom: Double = -.infinity) {
         while heldCount > 0 {
             releaseInOrder(now: now)
             if heldCount == 0 || slots[Int(next & mask)].isHeld { break }  // waiting for its time, not for a gap
@@ -205,7 +206,7 @@ final class ReorderBuffer {
                 // may still be on their way.
                 tally.pointee.releasedAsLost += 1
                 while !slots[Int(next & mask)].isHeld && BondingWire.distance(through, from: next) >= 0 { next = BondingWire.next(next) }
-            } else if let ready = earliestReady(), now - ready >= holdTime {
+            } else if let ready = earliestReady(), now - ready >= holdTime, now >= timeoutsFrom {
                 tally.pointee.releasedByTimeout += 1
                 skipGap()
             } else {
@@ -215,13 +216,20 @@ final class ReorderBuffer {
         finish()
     }
 
+    /// When gaps may be given up by timeout again after the loop last stalled: the
+    /// stall's length after it was noticed, at most one hold.
+    static func timeoutsFrom(stall: (noticed: Double, length: Double), holdTime: Double) -> Double {
+        stall.noticed + min(stall.length, holdTime)
+    }
+
     /// When something held may next become deliverable: the head's alignment time,
-    /// or the hold time after the earliest ready packet behind a gap. Nil when empty.
-    func nextWake(holdTime: Double) -> Double? {
+    /// or the hold time after the earliest ready packet behind a gap (not before
+    /// `timeoutsFrom`). Nil when empty.
+    func nextWake(holdTime: Double, timeoutsFrom: Double = -.infinity) -> Double? {
         guard heldCount > 0 else { return nil }
         let head = slots[Int(next & mask)]
         if head.isHeld { return head.readyAt }
-        return earliestReady().map { $0 + holdTime }
+        return earliestReady().map { max($0 + holdTime, timeoutsFrom) }
     }
 
     /// The earliest time a held packet was ready to go, if any is held.

@@ -105,6 +105,10 @@ final class MetricsExporter: Sendable {
                 gauge("tunneld_last_reload_time_seconds", "Unix time of the last reload that took effect.", [], last)
             }
             gauge("tunneld_sessions", "Sessions the daemon has now.", [], Double(status.sessions.count))
+            if let stalls = d.stalls {
+                counter("tunneld_loop_stalls_total", "Event-loop wake-ups more than 10 ms after a timer was due (the process or machine did not run).",
+                        [], UInt64(stalls))
+            }
             if case .object(let members)? = status.manager {
                 for (key, value) in members {
                     guard let number = value.number else { continue }
