@@ -120,6 +120,15 @@ final class BondingLab {
         return session
     }
 
+    /// How often a daemon's event loop woke up late (`daemon.stalls`): a run on a
+    /// machine that stalled says so next to its figures.
+    func stalls(socket: String) throws -> Int {
+        let json = try lab.run(Lab.binary, "status", socket, "--json").output
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        guard let stalls = (object?["daemon"] as? [String: Any])?["stalls"] as? Int else { throw LabError("no daemon.stalls in \(json)") }
+        return stalls
+    }
+
     /// What the scheduler has put on each path: data, and the probes and echoes that
     /// measure the path (those are small: under 100 bytes each).
     func pathTx(socket: String) throws -> [String: (packets: Int, bytes: Int)] {

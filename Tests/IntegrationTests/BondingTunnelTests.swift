@@ -89,9 +89,7 @@ final class BondingTunnelTests: LabTestCase {
             }
             tunnel = try bond.tcp(from: site, to: "10.99.0.2", serverNamespace: bond.hub, seconds: 8, omit: 1, congestion: "cubic")
         }
-        let json = try lab.run(Lab.binary, "status", lab.directory.appendingPathComponent("hub.sock").path, "--json").output
-        let status = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-        let stalls = try XCTUnwrap((status["daemon"] as? [String: Any])?["stalls"] as? Int, json)
+        let stalls = try bond.stalls(socket: lab.directory.appendingPathComponent("hub.sock").path)
         let reorder = try XCTUnwrap((try bond.session(socket: lab.directory.appendingPathComponent("hub.sock").path)["details"]
             as? [String: Any])?["reorder"] as? [String: Any])
         print("bonding stalls: cubic \(format(tunnel.mbps)) Mbit/s, retransmits \(tunnel.retransmits), hub loop stalls \(stalls), "
