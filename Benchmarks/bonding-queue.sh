@@ -25,6 +25,8 @@
 #   BOND_QUEUE="queue: fq-codel, link-queue: 2"  the queued tunnel's bonding.scheduler settings, both ends
 #                                                 (default "queue: fq-codel"), to try others
 #   ROUNDS=5 ...                                 part 4's rounds (default 3)
+#   PERF_DIR=/tmp/perf ...                       part 4 also records each daemon with perf during the
+#                                                 first round (DIR/CC-{p,n,q}-{client,hub}.data)
 # Namespaces tbq-*, addresses 10.x only; everything is removed on exit.
 cd "$(dirname "$0")/.."
 export LC_ALL=C
@@ -387,6 +389,13 @@ for cc in cubic bbr; do
             json="$WORK/cpu-$t-$cc-$round.json"
             iperf_start $B $A $target $cc 0 "$json"
             c0=$(ticks ${CLIENT[$t]}); h0=$(ticks ${HUBPID[$t]}); read -r i0 a0 < <(machine)
+            if [ -n "${PERF_DIR:-}" ] && [ "$round" = 1 ]; then  # where each daemon's time goes, first round only
+                mkdir -p "$PERF_DIR"
+                for side in client hub; do
+                    pid=$([ $side = client ] && echo ${CLIENT[$t]} || echo ${HUBPID[$t]})
+                    perf record -q -F 999 -g -p "$pid" -o "$PERF_DIR/$cc-$t-$side.data" -- sleep $((S - 2)) >/dev/null 2>&1 &
+                done
+            fi
             iperf_wait "cpu $t $cc"
             c1=$(ticks ${CLIENT[$t]}); h1=$(ticks ${HUBPID[$t]}); read -r i1 a1 < <(machine)
             ref=-; [ $t = p ] || ref=$(calc mbps "$WORK/cpu-p-$cc-$round.json" | awk '{ print $1 / 1000 }')

@@ -55,6 +55,25 @@ final class CryptoSessionTests: XCTestCase {
         XCTAssertEqual(hub.links[0].remote, client.links[0].localAddress)
     }
 
+    func testARecordIsRoutedByItsIndexUntilTheIndexIsReleased() throws {
+        let (hub, _) = try connectedPair()
+        let index = try XCTUnwrap(hub.cryptoPeer.current?.localIndex)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 16)
+        defer { memory.deallocate() }
+        func record(_ index: UInt32) -> Packet {
+            var packet = Packet(base: memory, capacity: 64, offset: 0)
+            packet.length = DataRecord.overhead + 1
+            memory.storeBytes(of: (UInt32(DataRecord.type) | index << 8).littleEndian, as: UInt32.self)
+            return packet
+        }
+        let router = try XCTUnwrap(hub.dataRouter(for: record(index)))
+        XCTAssertTrue(router(record(index)) === hub.session)
+        XCTAssertTrue(router(record(index)) === hub.session, "again, from the one-entry cache")
+        XCTAssertNil(router(record(index == 1 ? 2 : index - 1)), "an index nobody holds")
+        hub.cryptoPeer.clear()  // releases the session's indices, as a removed session does
+        XCTAssertNil(router(record(index)), "a released index must not route from the cache")
+    }
+
     func testRekeyByMessageCountLosesNothing() throws {
         let (hub, client) = try connectedPair(client: ", rekey-after-messages: 1000")
         var sent = 0

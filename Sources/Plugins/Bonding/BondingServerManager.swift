@@ -132,8 +132,13 @@ final class BondingServerManager: BondingManager, PeerAuthenticatingManager {
     func inbound(_ batch: PacketBatch, link: UDPLink) {
         // The stage that defines the data format knows the session (the crypto
         // stage's receiver index survives NAT rebinding); else the peer's address.
+        // The router is looked up once per batch, not per packet (its closure is
+        // retained on each lookup): a batch is almost always data records only.
+        let routed = batch.isEmpty ? nil : tunnel.dataRouter(for: batch[0])
+        let routedType = routed == nil ? nil : batch[0].byte(at: 0)
         let tunnel = self.tunnel
         dispatch(batch, outbound: false) { packet in
+            if let routed, packet.length > 0, packet.byte(at: 0) == routedType { return routed(packet) }
             if let router = tunnel.dataRouter(for: packet) { return router(packet) }
             return self.byAddress[packet.peer]
         }

@@ -17,6 +17,10 @@ final class CryptoEndpoint {
     let reasons: Reasons
 
     private var indices: [UInt32: CryptoPeer] = [:]
+    /// The index the last data record named and its session: a hub's batch mostly
+    /// holds one site's records, and the hash lookup per record was 2-3 % of a bonding
+    /// hub. Forgotten when any index is released (0 is never an index).
+    private var lastRoute: (index: UInt32, session: Session?) = (0, nil)
     private var peersBySession: [UInt32: CryptoPeer] = [:]
     private var latestTimestamps: [String: [UInt8]] = [:]
     /// The mac1 of each initiation accepted or refused in the last `copyWindow` seconds,
@@ -97,7 +101,10 @@ final class CryptoEndpoint {
         // A hub's session manager finds a record's session by the index it names.
         try tunnel.routeData(firstBytes: DataRecord.type...DataRecord.type, owner: owner) { [unowned self] packet in
             guard case .success(let fields) = DataRecord.peek(packet) else { return nil }
-            return self.indices[fields.index]?.session
+            if fields.index == self.lastRoute.index { return self.lastRoute.session }
+            let session = self.indices[fields.index]?.session
+            if session != nil { self.lastRoute = (fields.index, session) }
+            return session
         }
         timer = try tunnel.loop.addTimer(milliseconds: 100, repeating: true) { [unowned self] in
             let now = MonotonicClock.now()
@@ -132,7 +139,10 @@ final class CryptoEndpoint {
         }
     }
 
-    func release(_ index: UInt32) { indices[index] = nil }
+    func release(_ index: UInt32) {
+        indices[index] = nil
+        if index == lastRoute.index { lastRoute = (0, nil) }
+    }
 
     func peer(of session: Session) -> CryptoPeer? { peersBySession[session.id] }
 
