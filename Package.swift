@@ -58,7 +58,11 @@ let package = Package(
                     .product(name: "Prometheus", package: "swift-prometheus"),
                     .product(name: "Logging", package: "swift-log"),
                 ], path: "Sources/Plugins/Monitoring"),
-        .target(name: "Bonding", dependencies: ["Framework"], path: "Sources/Plugins/Bonding"),
+        // Dynamic exclusivity checks off: the scheduler reads and updates each path's
+        // class fields per packet, and the checks were 2.4 % of a bonding client's CPU
+        // (against 0.2 % in p2p). Static checks still apply.
+        .target(name: "Bonding", dependencies: ["Framework"], path: "Sources/Plugins/Bonding",
+                swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // tunneldigger-compatible L2TPv3 broker and client; libsodium for the cookie MAC.
         .target(name: "L2TPv3", dependencies: ["Framework", "CSodium"], path: "Sources/Plugins/L2TPv3"),
 
