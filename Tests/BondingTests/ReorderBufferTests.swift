@@ -142,6 +142,72 @@ final class ReorderBufferTests: XCTestCase {
         XCTAssertEqual(delivered.tags, [0, 1, 2])
     }
 
+    func testAPacketFromALendingBatchIsHeldInPlaceUntilTheGapFills() {
+        packets.batch.lendsSlots = true
+        accept(0)
+        let ahead = packets.tagged(2)
+        XCTAssertEqual(buffer.accept(ahead, sequence: 2, path: nil, now: 0, lender: packets.batch), .held)
+        XCTAssertEqual(buffer.counters.heldInPlace, 1)
+        accept(1)
+        buffer.finish()
+        XCTAssertEqual(delivered.tags, [0, 1, 2])
+        XCTAssertEqual(buffer.allocatedChunks, 1)
+        packets.batch.reset()  // the next read: nothing is held any more, nothing to copy
+        XCTAssertEqual(buffer.counters.copiedAtRefill, 0)
+    }
+
+    func testAPacketStillHeldWhenItsBatchIsRefilledIsCopiedFirst() {
+        packets.batch.lendsSlots = true
+        accept(0)
+        let ahead = packets.tagged(2)
+        let later = packets.tagged(3)
+        XCTAssertEqual(buffer.accept(ahead, sequence: 2, path: nil, now: 0, lender: packets.batch), .held)
+        XCTAssertEqual(buffer.accept(later, sequence: 3, path: nil, now: 0, lender: packets.batch), .held)
+        buffer.finish()  // the end of the pass, as the stage does
+        packets.batch.reset()  // about to be read into again: the held packets move out first
+        XCTAssertEqual(buffer.counters.copiedAtRefill, 2)
+        testPoke(ahead, 3, 0xEE)  // the refill overwrites the slots
+        testPoke(later, 3, 0xEE)
+        accept(1)
+        buffer.finish()
+        XCTAssertEqual(delivered.tags, [0, 1, 2, 3], "the copies, not the refilled slots")
+        // A second refill finds nothing of this buffer's left to copy.
+        packets.batch.lend(to: buffer)
+        packets.batch.reset()
+        XCTAssertEqual(buffer.counters.copiedAtRefill, 2)
+    }
+
+    func testAPacketOutsideTheLendersSlotsIsCopied() {
+        let other = TestPackets()
+        other.batch.lendsSlots = true
+        accept(0)
+        let ahead = packets.tagged(2)  // not in `other`'s slots
+        XCTAssertEqual(buffer.accept(ahead, sequence: 2, path: nil, now: 0, lender: other.batch), .held)
+        XCTAssertEqual(buffer.counters.heldInPlace, 0)
+        testPoke(ahead, 3, 0xEE)
+        accept(1)
+        buffer.finish()
+        XCTAssertEqual(delivered.tags, [0, 1, 2])
+    }
+
+    func testASlotHeldInPlaceThenByCopyUsesItsOwnMemory() {
+        packets.batch.lendsSlots = true
+        accept(0)
+        let first = packets.tagged(2)
+        XCTAssertEqual(buffer.accept(first, sequence: 2, path: nil, now: 0, lender: packets.batch), .held)
+        accept(1)
+        buffer.finish()
+        // Sequence 66 has the buffer's slot 2 (capacity 64), now held by a copy.
+        for sequence in UInt32(3)..<65 { accept(sequence) }
+        let ahead = packets.tagged(66)
+        XCTAssertEqual(buffer.accept(ahead, sequence: 66, path: nil, now: 0), .held)
+        XCTAssertEqual(testTag(of: first), 2, "the copy went to the buffer's own slot, not the lender's")
+        testPoke(ahead, 3, 0xEE)
+        accept(65)
+        buffer.finish()
+        XCTAssertEqual(Array(delivered.tags.suffix(2)), [65, 66])
+    }
+
     func testDuplicateOfHeldPacketIsDropped() {
         accept(0)
         XCTAssertEqual(accept(2), .held)

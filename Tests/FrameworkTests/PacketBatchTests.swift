@@ -117,6 +117,47 @@ final class PacketBatchTests: XCTestCase {
         XCTAssertEqual(counters.drops(.oversize), 0)
     }
 
+    private final class Borrower: PacketBatchBorrower {
+        var told: [ObjectIdentifier] = []
+        func batchWillRefill(_ batch: PacketBatch) { told.append(ObjectIdentifier(batch)) }
+    }
+
+    func testBorrowersAreToldOnceBeforeTheNextReset() {
+        let batch = PacketBatch(capacity: 4, slotSize: 128, headroom: 16)
+        let borrower = Borrower()
+        batch.lend(to: borrower)
+        batch.lend(to: borrower)  // twice in one pass: told once
+        XCTAssertEqual(borrower.told, [])
+        batch.reset()
+        XCTAssertEqual(borrower.told, [ObjectIdentifier(batch)])
+        batch.reset()
+        XCTAssertEqual(borrower.told.count, 1, "forgotten after being told")
+    }
+
+    func testOnlyALendingBatchOrItsViewNamesALender() {
+        let batch = PacketBatch(capacity: 4, slotSize: 128, headroom: 16)
+        let view = PacketBatch(viewCapacity: 4, headroom: 16, tailroom: 0)
+        XCTAssertNil(batch.lender, "a batch lends only when its owner promised to reset before refills")
+        batch.lendsSlots = true
+        XCTAssertTrue(batch.lender === batch)
+        XCTAssertNil(view.lender)
+        view.viewSource = batch.lender
+        XCTAssertTrue(view.lender === batch)
+    }
+
+    func testHoldsTellsItsOwnSlotsFromOthers() {
+        let batch = PacketBatch(capacity: 4, slotSize: 128, headroom: 16)
+        let other = PacketBatch(capacity: 4, slotSize: 128, headroom: 16)
+        XCTAssertTrue(batch.holds(batch[3]))
+        XCTAssertFalse(batch.holds(other[0]))
+        batch[1] = other[0]
+        XCTAssertFalse(batch.holds(batch[1]))
+        batch.restoreSlot(1)
+        XCTAssertTrue(batch.holds(batch[1]))
+        XCTAssertEqual(batch[1].offset, 16)
+        XCTAssertEqual(batch[1].length, 0)
+    }
+
     func testConsumeAllCountsNothing() {
         let batch = makeBatch(capacity: 4)
         let counters = TrafficCounters()

@@ -1,5 +1,12 @@
 import Glibc
 
+/// Keeps records that point into a batch's slots beyond the pass that handed them
+/// over (a reorder buffer holding packets behind a gap), instead of copying them.
+public protocol PacketBatchBorrower: AnyObject {
+    /// `batch`'s slots are about to be filled again: copy out what still points into them.
+    func batchWillRefill(_ batch: PacketBatch)
+}
+
 /// A batch of up to `capacity` packets, each in a slot that the batch owns for its
 /// whole life. Sources fill a batch (one `recvmmsg`, or a TUN drain), the pipeline
 /// passes it through its stages, sinks empty it; then it is reset and refilled.
@@ -23,6 +30,14 @@ public final class PacketBatch {
     @usableFromInline var marked = 0
     /// Records used since the last reset (`reset` clears only these).
     private var used = 0
+    /// True for a batch whose owner resets it before every refill and never writes its
+    /// slots otherwise (the tunnel's link batches): its slots may be lent.
+    public var lendsSlots = false
+    /// For a view filled from one lending batch (the session dispatcher's per-session
+    /// views): that batch. Unowned: the dispatcher sets it only while the batch is live.
+    public unowned(unsafe) var viewSource: PacketBatch?
+    /// Who borrowed slots since the last reset; told at the next.
+    private var borrowers: [PacketBatchBorrower] = []
 
     public init(capacity: Int, slotSize: Int, headroom: Int, tailroom: Int = 0) {
         precondition(capacity > 0 && headroom + tailroom < slotSize)
@@ -90,8 +105,35 @@ public final class PacketBatch {
         return total
     }
 
+    /// The batch whose slots this batch's records point into, if it lends them.
+    public var lender: PacketBatch? { memory == nil ? viewSource : (lendsSlots ? self : nil) }
+
+    /// True when `packet`'s bytes lie in this batch's slots.
+    @inline(__always)
+    public func holds(_ packet: Packet) -> Bool {
+        guard let memory else { return false }
+        return packet.base >= memory && packet.base + packet.capacity <= memory + capacity * slotSize
+    }
+
+    /// `borrower` keeps records pointing into these slots: tell it before the next refill.
+    public func lend(to borrower: PacketBatchBorrower) {
+        for existing in borrowers where existing === borrower { return }
+        borrowers.append(borrower)
+    }
+
+    /// Point record `index` at its own slot again, empty (after it held a borrowed record).
+    public func restoreSlot(_ index: Int) {
+        guard let memory else { return }
+        packets[index] = Packet(base: memory + index * slotSize, capacity: slotSize, offset: headroom)
+    }
+
     /// Forget all packets; every used slot goes back to an empty packet at the headroom.
+    /// Borrowers copy out what they still hold of the slots first.
     public func reset() {
+        if !borrowers.isEmpty {
+            for borrower in borrowers { borrower.batchWillRefill(self) }
+            borrowers.removeAll(keepingCapacity: true)
+        }
         guard memory != nil else {
             count = 0
             used = 0

@@ -47,7 +47,13 @@ public final class Tunnel {
     public let slotSize: Int
 
     private let deviceBatch: PacketBatch
-    private let linkBatch: PacketBatch
+    /// Link reads take turns over a ring of batches, so a stage may keep records of one
+    /// read without a copy for the next `linkBatchRing - 1` reads (`PacketBatch.lend`):
+    /// a bond's reorder buffer holds a link's packets until another link's read fills
+    /// the gaps, and a busy link is read several times per wake-up before the next.
+    private let linkBatches: [PacketBatch]
+    private var linkBatchTurn = 0
+    static let linkBatchRing = 4
     private var nextSessionID: UInt32 = 1
     /// Removes ended sessions' devices off the loop, in batches.
     private lazy var reaper = DeviceReaper(post: loop.poster, remover: RouteNetlinkRemover())
@@ -72,7 +78,11 @@ public final class Tunnel {
         let mtu = spec.device?.mtu ?? 1500
         slotSize = (headroom + mtu + headroom + tailroom + 63) / 64 * 64
         deviceBatch = PacketBatch(capacity: spec.batchSize, slotSize: slotSize, headroom: headroom, tailroom: tailroom)
-        linkBatch = PacketBatch(capacity: spec.batchSize, slotSize: slotSize, headroom: headroom, tailroom: tailroom)
+        linkBatches = (0..<Tunnel.linkBatchRing).map { [slotSize, headroom, tailroom] _ in
+            let batch = PacketBatch(capacity: spec.batchSize, slotSize: slotSize, headroom: headroom, tailroom: tailroom)
+            batch.lendsSlots = true
+            return batch
+        }
         for stage in spec.stages + [spec.egress] {
             for name in stage.descriptor.dropReasons { _ = dropReasons.reason(named: name) }
         }
@@ -409,7 +419,7 @@ public final class Tunnel {
     private func linkReadable(_ link: UDPLink) {
         for _ in 0..<batchesPerWakeup {
             let n = readAndDeliver(link)
-            if n < linkBatch.capacity && !link.hasPendingReads { return }
+            if n < spec.batchSize && !link.hasPendingReads { return }
         }
         // Datagrams a coalesced read brought in beyond the turn's batches: epoll will not
         // report them (they left the socket), so they are handed on now.
@@ -420,8 +430,9 @@ public final class Tunnel {
     /// One batch from `link` through the demultiplexer to the sessions; how many packets.
     private func readAndDeliver(_ link: UDPLink) -> Int {
         guard let manager else { return 0 }
-        let batch = linkBatch
-        batch.reset()
+        linkBatchTurn = linkBatchTurn + 1 == Tunnel.linkBatchRing ? 0 : linkBatchTurn + 1
+        let batch = linkBatches[linkBatchTurn]
+        batch.reset()  // borrowers of its slots copy out first
         let n = link.receive(into: batch)
         if n == 0 { return 0 }
         // Drops before a session is known count for the tunnel; a pipeline

@@ -50,6 +50,8 @@ public final class SessionDispatcher {
             run(owners[0], batch, outbound)
         } else if owners.count > 1 {
             splitByOwner(batch)
+            view.viewSource = batch.lender
+            defer { view.viewSource = nil }
             for slot in owners.indices {
                 view.reset()
                 for position in starts[slot]..<starts[slot + 1] { view.append(batch[order[position]]) }

@@ -281,6 +281,7 @@ extension BondingSession {
             ("inOrder", .uint(c.inOrder)), ("held", .uint(c.held)), ("releasedByTimeout", .uint(c.releasedByTimeout)),
             ("releasedAsLost", .uint(c.releasedAsLost)), ("overflow", .uint(c.overflow)), ("late", .uint(c.late)),
             ("duplicate", .uint(c.duplicate)), ("aligned", .uint(c.aligned)), ("early", .uint(c.early)),
+            ("heldInPlace", .uint(c.heldInPlace)), ("copiedAtRefill", .uint(c.copiedAtRefill)),
             ("holding", .int(Int64(reorderStage?.held ?? 0))), ("holdMs", .double(holdTime * 1000)),
         ])
         let q = reorderStage?.queueCounts ?? BondQueue.Counts()

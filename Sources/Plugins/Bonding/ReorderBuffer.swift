@@ -3,8 +3,12 @@ import Framework
 /// Puts packets that crossed paths of different delay back into the sender's order.
 ///
 /// In-order packets pass without a copy: their records go to the output view, the
-/// bytes stay in the received batch. A packet that must wait is copied into a slot of
-/// its own: at most `capacity` slots, allocated 64 at a time where a packet is first
+/// bytes stay in the received batch. A packet that must wait keeps its bytes in the
+/// received batch too when that batch lends its slots (`PacketBatch.lend`: the
+/// tunnel's link reads alternate between two batches), and is copied into a slot of
+/// its own only if it still waits when that batch is about to be refilled. On fast
+/// links most waits end with the other link's next read, so most holds copy nothing.
+/// Own slots: at most `capacity`, allocated 64 at a time where a packet is first
 /// held, and given back once nothing has been held for `idleTrim` seconds — so a hub's
 /// idle or in-order sessions hold no packet memory (a full 4096-slot buffer is about
 /// 7 MB). A packet waits
@@ -22,12 +26,15 @@ import Framework
 ///  * when a packet arrives too far ahead to fit the buffer (oldest gaps first).
 /// Packets behind the sequence are delivered anyway when never seen (`late`, better
 /// than a TCP retransmission) and dropped when seen already (`duplicate`).
-final class ReorderBuffer {
+final class ReorderBuffer: PacketBatchBorrower {
     struct Counters {
         var inOrder: UInt64 = 0, held: UInt64 = 0, aligned: UInt64 = 0, releasedByTimeout: UInt64 = 0
         var releasedAsLost: UInt64 = 0, overflow: UInt64 = 0, late: UInt64 = 0, duplicate: UInt64 = 0
         /// Urgent packets delivered ahead of a gap.
         var early: UInt64 = 0
+        /// Held packets (gaps and alignment) whose bytes stayed in the batch they came
+        /// in, and those of them copied when that batch was about to be refilled.
+        var heldInPlace: UInt64 = 0, copiedAtRefill: UInt64 = 0
     }
 
     enum Verdict: Equatable { case deliver, held, late, duplicate }
@@ -53,6 +60,8 @@ final class ReorderBuffer {
         var deliveredEarly = false
         /// When a held packet may go (its arrival plus its alignment wait).
         var readyAt = 0.0
+        /// The held packet's bytes are still in the batch it came in (`borrowed`).
+        var isBorrowed = false
     }
     /// `capacity` slots. Raw memory, not arrays: every packet reads and writes its slot,
     /// and an array in a class property costs an exclusivity check and a uniqueness
@@ -63,6 +72,9 @@ final class ReorderBuffer {
     private var started = false
     /// Records in `output` that point into `storage`, not yet handed on.
     private var pendingFromStorage = 0
+    /// Held packets whose bytes are still in a lending batch: (slot, sequence, batch).
+    /// Entries go stale when the packet is released; `batchWillRefill` sorts them out.
+    private var borrowed: [(slot: Int, sequence: UInt32, from: ObjectIdentifier)] = []
     private let tally = UnsafeMutablePointer<Counters>.allocate(capacity: 1)
     var counters: Counters { tally.pointee }
 
@@ -113,7 +125,11 @@ final class ReorderBuffer {
     /// Its flow has no other packet in flight to overtake, and waiting for the bulk
     /// packets of other flows still queued on a slower link is the latency this exists
     /// to avoid.
-    func accept(_ packet: Packet, sequence: UInt32, path: Int?, wait: Double = 0, urgent: Bool = false, now: Double) -> Verdict {
+    ///
+    /// `lender`: the batch `packet` came in, if it lends its slots (the packet may then
+    /// be held without a copy until that batch is refilled).
+    func accept(_ packet: Packet, sequence: UInt32, path: Int?, wait: Double = 0, urgent: Bool = false, now: Double,
+                lender: PacketBatch? = nil) -> Verdict {
         if !started {
             started = true
             next = sequence
@@ -174,7 +190,7 @@ final class ReorderBuffer {
             emit(packet)
             verdict = .deliver
         } else {
-            hold(packet, slot: slot, sequence: sequence, until: now + max(wait, 0))
+            hold(packet, slot: slot, sequence: sequence, until: now + max(wait, 0), lender: lender)
             if wait > 0 { tally.pointee.aligned += 1 } else { tally.pointee.held += 1 }
             verdict = .held
         }
@@ -259,6 +275,7 @@ final class ReorderBuffer {
     /// Drop everything held (shutdown).
     func clear() {
         for slot in 0..<capacity { slots[slot].isHeld = false }
+        borrowed.removeAll()
         heldCount = 0
         output.reset()
     }
@@ -272,13 +289,32 @@ final class ReorderBuffer {
         }
     }
 
-    private func hold(_ packet: Packet, slot: Int, sequence: UInt32, until ready: Double) {
-        // The slot may still be referenced by a released record not yet handed on.
-        if pendingFromStorage > 0 { finish() }
+    private func hold(_ packet: Packet, slot: Int, sequence: UInt32, until ready: Double, lender: PacketBatch?) {
         let chunk = self.chunk(for: slot)
         let index = slot & ((1 << Self.chunkShift) - 1)
+        let borrow = lender?.holds(packet) ?? false
+        if borrow, let lender {
+            // The record, not the bytes: they stay in the lender's slot until it refills.
+            var record = packet
+            record.dropReason = nil
+            chunk[index] = record
+            borrowed.append((slot, sequence, ObjectIdentifier(lender)))
+            lender.lend(to: self)
+            tally.pointee.heldInPlace += 1
+        } else {
+            copyIn(packet, chunk: chunk, index: index)
+        }
+        lastHeld = ready
+        slots[slot] = Slot(seen: sequence, isHeld: true, deliveredEarly: false, readyAt: ready, isBorrowed: borrow)
+        heldCount += 1
+    }
+
+    /// Copy `packet` into the own slot `index` of `chunk`.
+    private func copyIn(_ packet: Packet, chunk: PacketBatch, index: Int) {
+        // The slot may still be referenced by a released record not yet handed on.
+        if pendingFromStorage > 0 { finish() }
+        chunk.restoreSlot(index)  // its record may point into a lender from an earlier borrow
         var copy = chunk[index]
-        copy.offset = headroom
         copy.length = min(packet.length, copy.capacity - headroom - tailroom)
         (copy.base + copy.offset).copyMemory(from: packet.base + packet.offset, byteCount: copy.length)
         copy.link = packet.link
@@ -286,9 +322,28 @@ final class ReorderBuffer {
         copy.authenticated = packet.authenticated
         copy.dropReason = nil
         chunk[index] = copy
-        lastHeld = ready
-        slots[slot] = Slot(seen: sequence, isHeld: true, deliveredEarly: false, readyAt: ready)
-        heldCount += 1
+    }
+
+    /// A lending batch is about to be refilled: what is still held of it is copied into
+    /// own slots now.
+    func batchWillRefill(_ batch: PacketBatch) {
+        let id = ObjectIdentifier(batch)
+        var kept = 0
+        for entry in borrowed {
+            if entry.from != id {
+                borrowed[kept] = entry
+                kept += 1
+                continue
+            }
+            let state = slots + entry.slot
+            guard state.pointee.isHeld, state.pointee.isBorrowed, state.pointee.seen == entry.sequence else { continue }
+            let chunk = chunks[entry.slot >> Self.chunkShift]!
+            let index = entry.slot & ((1 << Self.chunkShift) - 1)
+            copyIn(chunk[index], chunk: chunk, index: index)
+            state.pointee.isBorrowed = false
+            tally.pointee.copiedAtRefill += 1
+        }
+        borrowed.removeLast(borrowed.count - kept)
     }
 
     /// Deliver held packets from `next` on while they are consecutive and ready.

@@ -208,6 +208,7 @@ final class ReorderStage: Stage {
     func receive(_ batch: PacketBatch) {
         let now = MonotonicClock.now()
         let records = batch.records
+        let lender = batch.lender
         for index in 0..<batch.count where records[index].dropReason == nil {
             let packet = records[index]
             guard packet.length >= 1 else {
@@ -236,7 +237,8 @@ final class ReorderStage: Stage {
                 }
                 let wait = type == BondingWire.bulk ? path.map { bond.paths[$0].alignWait } ?? 0 : 0
                 let urgent = type == BondingWire.data && records[index].length <= BulkFlows.bulkSize
-                if buffer.accept(records[index], sequence: sequence, path: path, wait: wait, urgent: urgent, now: now) == .duplicate {
+                if buffer.accept(records[index], sequence: sequence, path: path, wait: wait, urgent: urgent, now: now,
+                                 lender: lender) == .duplicate {
                     batch.drop(index, duplicate)
                 }
             case BondingWire.probe:
