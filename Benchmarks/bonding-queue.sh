@@ -25,6 +25,8 @@
 #   BOND_QUEUE="queue: fq-codel, link-queue: 2"  the queued tunnel's bonding.scheduler settings, both ends
 #                                                 (default "queue: fq-codel"), to try others
 #   ROUNDS=5 ...                                 part 4's rounds (default 3)
+#   RATE4=2G PARTS=4 ...                         every TCP run at that fixed rate (iperf3 -b): the CPU
+#                                                 columns then compare the tunnels' cost at equal load
 #   PERF_DIR=/tmp/perf ...                       part 4 also records each daemon with perf during the
 #                                                 first round (DIR/CC-{p,n,q}-{client,hub}.data)
 # Namespaces tbq-*, addresses 10.x only; everything is removed on exit.
@@ -185,7 +187,7 @@ PORT=5400
 iperf_start() {
     PORT=$((PORT + 1))
     ip netns exec "$1" iperf3 -s -1 -D -p $PORT; sleep 0.3
-    ip netns exec "$2" iperf3 -c "$3" -p $PORT -t "$S" -O "$5" -J -C "$4" -i 1 >"$6" 2>&1 &
+    ip netns exec "$2" iperf3 -c "$3" -p $PORT -t "$S" -O "$5" -J -C "$4" -i 1 ${RATE4:+-b $RATE4} >"$6" 2>&1 &
     IPERF_PID=$!
 }
 iperf_wait() { wait "$IPERF_PID" || echo "iperf3 exited $? ($1)" >&2; }
