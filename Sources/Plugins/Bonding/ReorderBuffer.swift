@@ -212,7 +212,7 @@ final class ReorderBuffer: PacketBatchBorrower {
 
     /// After a batch, a marker or a timer: deliver what is ready, give up gaps that
     /// are known lost or waited `holdTime`, the latter not before `timeoutsFrom` (after
-    /// a stall of this process, the paths get the time back to bring what they held).
+    /// a stall of this process, the paths get one more hold to bring what was on its way).
     func releaseDue(now: Double, holdTime: Double, timeoutsFrom: Double = -.infinity) {
         while heldCount > 0 {
             releaseInOrder(now: now)
@@ -232,10 +232,13 @@ final class ReorderBuffer: PacketBatchBorrower {
         finish()
     }
 
-    /// When gaps may be given up by timeout again after the loop last stalled: the
-    /// stall's length after it was noticed, at most one hold.
-    static func timeoutsFrom(stall: (noticed: Double, length: Double), holdTime: Double) -> Double {
-        stall.noticed + min(stall.length, holdTime)
+    /// When gaps may be given up by timeout again after the loop last stalled: one hold
+    /// after it was noticed, however long it was. Whatever was on its way when the
+    /// stall began (in flight, in a socket buffer, frozen in a relay on the same
+    /// machine) starts its way again only now; a timer that happened to be due late
+    /// in the stall says little of how long the stall was.
+    static func timeoutsFrom(stallNoticed: Double, holdTime: Double) -> Double {
+        stallNoticed + holdTime
     }
 
     /// When something held may next become deliverable: the head's alignment time,
