@@ -101,15 +101,22 @@ public final class BondingBench {
 
     /// Receive one batch as it arrives over two paths 30 ms apart: the short path's
     /// packets of the next batch and the long path's of this one, the short path's
-    /// aligned (held and copied), then release what is due.
+    /// aligned (held in the batch they came in, as a tunnel's link batches lend their
+    /// slots), then release what is due; then the batch is read into again, and what
+    /// is still held of it is copied out (`batchWillRefill`, without clearing the made-up
+    /// packets).
     public func runReorder() {
         clock += 0.001
+        packets.lendsSlots = true
         for index in 0..<packets.count {
             let long = index % 3 == 2
             let wait = long ? 0 : paths[0].alignWait
-            buffer.accept(packets[index], sequence: sequence &+ UInt32(index) & 0xFF_FFFF, path: long ? 1 : 0, wait: wait, now: clock)
+            buffer.accept(packets[index], sequence: sequence &+ UInt32(index) & 0xFF_FFFF, path: long ? 1 : 0, wait: wait, now: clock,
+                          lender: packets)
         }
         sequence = (sequence &+ UInt32(packets.count)) & 0xFF_FFFF
         buffer.releaseDue(now: clock, holdTime: 0.1)
+        buffer.finish()
+        buffer.batchWillRefill(packets)
     }
 }
