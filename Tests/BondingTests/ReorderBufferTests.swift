@@ -268,28 +268,26 @@ final class ReorderBufferTests: XCTestCase {
         XCTAssertEqual(buffer.nextWake(holdTime: 0.25), 0.375)
     }
 
-    func testAGapWhoseHoldEndedInAStallWaitsTheStallsLengthAgain() {
+    func testAfterAStallAGapIsHeldOneHoldFromTheStall() {
         accept(0, now: 2.0)
         XCTAssertEqual(accept(2, now: 2.0), .held)
-        // The process did not run from 2.05 to 2.2: its hold ran out meanwhile.
-        let from = ReorderBuffer.timeoutsFrom(stallNoticed: 2.2, holdTime: 0.05)
-        XCTAssertEqual(from, 2.25, accuracy: 1e-9, "one hold after it was noticed")
-        buffer.releaseDue(now: 2.2, holdTime: 0.05, timeoutsFrom: from)
-        XCTAssertEqual(delivered.tags, [0], "the gap is not given up at once")
-        XCTAssertEqual(buffer.nextWake(holdTime: 0.05, timeoutsFrom: from), from)
-        // What the path was bringing arrives right after the stall: in order, not late.
-        XCTAssertEqual(accept(1, now: 2.21), .deliver)
+        XCTAssertEqual(accept(5, now: 2.0), .held)
+        // The process did not run from 2.05 to 2.2: both holds ran out meanwhile.
+        buffer.stalled = 2.2
+        buffer.releaseDue(now: 2.24, holdTime: 0.05)
+        XCTAssertEqual(delivered.tags, [0], "no gap is given up within a hold of the stall")
+        XCTAssertEqual(buffer.nextWake(holdTime: 0.05)!, 2.25, accuracy: 1e-9)
+        // What the path was bringing arrives after the stall: in order, not late.
+        XCTAssertEqual(accept(1, now: 2.241), .deliver)
         buffer.finish()
         XCTAssertEqual(delivered.tags, [0, 1, 2])
-        XCTAssertEqual(buffer.counters.late, 0)
-        XCTAssertEqual(buffer.counters.releasedByTimeout, 0)
-        // A later gap is held for its own hold time again.
-        XCTAssertEqual(accept(4, now: 2.21), .held)
-        buffer.releaseDue(now: 2.25, holdTime: 0.05, timeoutsFrom: from)
+        // The gap nothing fills goes one hold after the stall.
+        buffer.releaseDue(now: 2.249, holdTime: 0.05)
         XCTAssertEqual(buffer.heldCount, 1)
-        buffer.releaseDue(now: 2.27, holdTime: 0.05, timeoutsFrom: from)
-        XCTAssertEqual(delivered.tags, [0, 1, 2, 4])
+        buffer.releaseDue(now: 2.251, holdTime: 0.05)
+        XCTAssertEqual(delivered.tags, [0, 1, 2, 5])
         XCTAssertEqual(buffer.counters.releasedByTimeout, 1)
+        XCTAssertEqual(buffer.counters.late, 0)
     }
 
     func testLatePacketIsDeliveredAndCounted() {

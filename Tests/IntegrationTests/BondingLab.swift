@@ -112,20 +112,25 @@ final class BondingLab {
         throw LabError("links \(links) did not come up: \(daemon.output)")
     }
 
-    /// The first session of a daemon's status (`tunneld status --json` on its socket).
-    func session(socket: String) throws -> [String: Any] {
+    /// A daemon's status (`tunneld status --json` on its socket).
+    func status(socket: String) throws -> [String: Any] {
         let json = try lab.run(Lab.binary, "status", socket, "--json").output
-        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
-        guard let session = (object?["sessions"] as? [[String: Any]])?.first else { throw LabError("no session in \(json)") }
+        guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { throw LabError("no status in \(json)") }
+        return object
+    }
+
+    /// The first session of a daemon's status.
+    func session(socket: String) throws -> [String: Any] {
+        let status = try status(socket: socket)
+        guard let session = (status["sessions"] as? [[String: Any]])?.first else { throw LabError("no session in \(status)") }
         return session
     }
 
     /// How often a daemon's event loop woke up late (`daemon.stalls`): a run on a
     /// machine that stalled says so next to its figures.
     func stalls(socket: String) throws -> Int {
-        let json = try lab.run(Lab.binary, "status", socket, "--json").output
-        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
-        guard let stalls = (object?["daemon"] as? [String: Any])?["stalls"] as? Int else { throw LabError("no daemon.stalls in \(json)") }
+        let status = try status(socket: socket)
+        guard let stalls = (status["daemon"] as? [String: Any])?["stalls"] as? Int else { throw LabError("no daemon.stalls in \(status)") }
         return stalls
     }
 

@@ -34,13 +34,12 @@ public final class EventLoop {
     private var endOfTurn: [Handler] = []
     /// Pauses between turns while only control traffic flows (off unless asked for).
     private var coalescing = WakeupCoalescing()
-    /// The last time this loop woke up more than `stallThreshold` after its timer was
-    /// due: the process or the whole machine did not run (a descheduled VM, a CPU
-    /// hog, SIGSTOP). `noticed` is when it woke, `length` how late its timer was.
-    /// Packets that arrived meanwhile wait in socket buffers, and those that peers or
-    /// relays on the same machine held back are only now being sent: what times out a
-    /// wait for the network (the reorder hold) gives that time back first.
-    public private(set) var lastStall = (noticed: -Double.infinity, length: 0.0)
+    /// When this loop last woke up more than `stallThreshold` after its timer was due:
+    /// the process or the whole machine did not run (a descheduled VM, a CPU hog,
+    /// SIGSTOP). Packets that arrived meanwhile wait in socket buffers, and those that
+    /// peers or relays on the same machine held back are only now being sent: what
+    /// times out a wait for the network (the reorder hold) starts it again from here.
+    public private(set) var lastStall = -Double.infinity
     /// Wake-ups that came that late, since the loop was made.
     public private(set) var stalls = 0
     /// Later than this is a stall; a busy turn or a broker's wake-up pause stays under it.
@@ -236,10 +235,9 @@ public final class EventLoop {
 
     private func noticeStall() {
         let now = MonotonicClock.nanoseconds()
-        let late = now - timerFDDue
-        guard late > Self.stallThreshold else { return }
+        guard now - timerFDDue > Self.stallThreshold else { return }
         stalls += 1
-        lastStall = (Double(now) / 1e9, Double(late) / 1e9)
+        lastStall = Double(now) / 1e9
     }
 
     /// Run `work` once, after the events being handled now (and any timers among

@@ -61,7 +61,8 @@ final class ReorderStage: Stage {
         timer = try context.tunnel.loop.addTimer(milliseconds: 0, repeating: false) { [unowned self] in
             self.timerFires = .infinity
             self.buffer.deadPaths = self.bond.deadPathMask
-            self.buffer.releaseDue(now: MonotonicClock.now(), holdTime: self.bond.holdTime, timeoutsFrom: self.timeoutsFrom)
+            self.buffer.stalled = self.tunnel.loop.lastStall
+            self.buffer.releaseDue(now: MonotonicClock.now(), holdTime: self.bond.holdTime)
             self.armTimer()
         }
     }
@@ -267,25 +268,17 @@ final class ReorderStage: Stage {
         batch.removeDropped()
         // Everything left went into the buffer's output or was held: hand it on in order.
         buffer.deadPaths = bond.deadPathMask
-        buffer.releaseDue(now: now, holdTime: bond.holdTime, timeoutsFrom: timeoutsFrom)
+        buffer.stalled = tunnel.loop.lastStall
+        buffer.releaseDue(now: now, holdTime: bond.holdTime)
         batch.consumeAll()
         bond.flushControl()
         armTimer()
     }
 
-    /// A gap's hold counts time this process was running: after the loop noticed a
-    /// stall, gaps wait one more hold before they are given up by timeout, so the
-    /// packets that were on their way, or frozen with a relay on the same machine,
-    /// arrive in order and not late. Seen in CI: a stall of a loaded VM released 138
-    /// gaps whose 180 packets came right after.
-    private var timeoutsFrom: Double {
-        ReorderBuffer.timeoutsFrom(stallNoticed: tunnel.loop.lastStall.noticed, holdTime: bond.holdTime)
-    }
-
     /// Wake up when the next held packet may go (its alignment time, or a gap's hold
     /// time), sooner than the timer was set for if that is earlier now.
     private func armTimer() {
-        guard let wake = buffer.nextWake(holdTime: bond.holdTime, timeoutsFrom: timeoutsFrom), wake < timerFires - 0.0005 else { return }
+        guard let wake = buffer.nextWake(holdTime: bond.holdTime), wake < timerFires - 0.0005 else { return }
         // To the microsecond: the hold on fast links is about 2 ms, and rounding the
         // wait up to whole milliseconds would add up to half of it again.
         let now = MonotonicClock.now()
