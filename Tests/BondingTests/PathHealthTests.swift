@@ -64,6 +64,58 @@ final class PathHealthTests: XCTestCase {
         XCTAssertEqual(health.downTransitions, 1)
     }
 
+    // MARK: quiet
+
+    // Loss tolerance 100: one lost probe of two would make the path lossy.
+    func testAnUnansweredDueProbeMakesThePathQuietUntilTheNextEcho() {
+        var health = PathHealth(tolerances: Tolerances(lossPercent: 100, latency: 0, timeout: 0.25), now: 0)
+        XCTAssertEqual(roundTrip(&health, at: 0, rtt: 0.03125), .up)
+        // 2 * srtt + 4 * rttvar = 2/32 + 4/64 = 0.125.
+        XCTAssertEqual(health.echoWait, 0.125)
+        _ = health.probeSent(now: 0.0625)
+        XCTAssertNil(health.tick(now: 0.0625 + 0.125))
+        XCTAssertFalse(health.isQuiet, "an echo may still take exactly the wait")
+        XCTAssertNil(health.tick(now: 0.0625 + 0.125 + 1.0 / 1024))
+        XCTAssertTrue(health.isQuiet)
+        XCTAssertEqual(health.state, .up, "down only after the timeout")
+        XCTAssertEqual(health.quietSpells, 1)
+        // The next probe's echo ends it, though the lost probe stays unanswered.
+        XCTAssertNil(roundTrip(&health, at: 0.1875 + 0.0625, rtt: 0.03125))
+        XCTAssertFalse(health.isQuiet)
+        XCTAssertNil(health.tick(now: 0.5))
+        XCTAssertFalse(health.isQuiet)
+        XCTAssertEqual(health.quietSpells, 1)
+    }
+
+    func testAProbeAnsweredAfterALaterOneLeavesThePathLive() {
+        var health = PathHealth(tolerances: Tolerances(lossPercent: 100, latency: 0, timeout: 0.25), now: 0)
+        XCTAssertEqual(roundTrip(&health, at: 0, rtt: 0.03125), .up)
+        let first = health.probeSent(now: 0.0625)
+        let second = health.probeSent(now: 0.09375)
+        // The second probe's echo comes first: the path answers, whatever became of the first.
+        XCTAssertNil(health.echoReceived(id: second, sentAt: 0.09375, now: 0.125))
+        XCTAssertNil(health.tick(now: 0.21875))
+        XCTAssertFalse(health.isQuiet)
+        XCTAssertNil(health.echoReceived(id: first, sentAt: 0.0625, now: 0.25))
+        XCTAssertEqual(health.quietSpells, 0)
+    }
+
+    func testADownPathIsNotQuietAndTheEchoWaitHasAFloor() {
+        var health = PathHealth(tolerances: Tolerances(), now: 0)
+        _ = health.probeSent(now: 0)
+        XCTAssertNil(health.tick(now: 1))
+        XCTAssertEqual(health.state, .down)
+        XCTAssertFalse(health.isQuiet, "down, not quiet")
+        // A path of 0.2 ms: 20 ms, not 0.6, before its probe is overdue.
+        XCTAssertEqual(roundTrip(&health, at: 2, rtt: 0.0002), .up)
+        XCTAssertEqual(health.echoWait, 0.02)
+        _ = health.probeSent(now: 2.05)
+        XCTAssertNil(health.tick(now: 2.069))
+        XCTAssertFalse(health.isQuiet)
+        XCTAssertNil(health.tick(now: 2.071))
+        XCTAssertTrue(health.isQuiet)
+    }
+
     func testRejoinAfterOutageNeedsThreeEchoesInARow() {
         var health = PathHealth(tolerances: Tolerances(), now: 0)
         XCTAssertEqual(roundTrip(&health, at: 0, rtt: 0.03125), .up)

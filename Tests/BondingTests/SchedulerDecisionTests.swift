@@ -214,6 +214,23 @@ final class SchedulerDecisionTests: XCTestCase {
         XCTAssertEqual(path.tier, 3)
     }
 
+    func testAQuietPathCarriesDataOnlyWhenNoOtherPathIsHealthy() throws {
+        let fast = try makePath("fast", index: 0, mbit: 40, rtt: 0.01)
+        let slow = try makePath("slow", index: 1, mbit: 20, rtt: 0.01)
+        // Echo wait: max(20 ms, 2 × 10 + 4 × 5 ms) = 40 ms. Fast's probe at 0.1 goes
+        // unanswered; slow's is echoed.
+        _ = fast.health.probeSent(now: 0.1)
+        let id = slow.health.probeSent(now: 0.1)
+        _ = slow.health.echoReceived(id: id, sentAt: 0.1, now: 0.11)
+        XCTAssertNil(fast.health.tick(now: 0.15), "quiet is not a state: hooks and logs see nothing")
+        XCTAssertTrue(fast.health.isQuiet)
+        XCTAssertEqual(fast.tier, 1)
+        XCTAssertEqual(schedule([fast, slow], count: 300, now: 0.15, bulk: true), [0, 300])
+        // With the other path down, the quiet one carries everything.
+        XCTAssertEqual(slow.health.tick(now: 0.4), .down)
+        XCTAssertEqual(schedule([fast, slow], count: 300, now: 0.4, bulk: true), [300, 0])
+    }
+
     func testNoUsablePathGivesMinusOne() throws {
         let down = try makePath("down", index: 0, mbit: 10, rtt: nil)
         XCTAssertEqual(earliest([down], now: 1), -1)

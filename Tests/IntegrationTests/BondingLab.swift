@@ -192,6 +192,19 @@ final class BondingLab {
     }
 
     /// Parse iperf3's JSON; throws when it reports an error (a broken connection) or no result.
+    /// Lines of "epoch-seconds bytes" (a counter sampled in a loop) as goodput per
+    /// sample interval, in Mbit/s, each labelled by its end in seconds from `start`.
+    static func timeline(_ samples: String, from start: Date) -> String {
+        let points = samples.split(separator: "\n").compactMap { line -> (Double, Double)? in
+            let fields = line.split(separator: " ").compactMap { Double($0) }
+            return fields.count == 2 ? (fields[0], fields[1]) : nil
+        }
+        let origin = start.timeIntervalSince1970
+        return zip(points, points.dropFirst()).map { a, b in
+            String(format: "%+.2f:%.0f", b.0 - origin, (b.1 - a.1) * 8 / max(b.0 - a.0, 1e-3) / 1e6)
+        }.joined(separator: " ")
+    }
+
     static func transfer(_ output: String) throws -> Transfer {
         guard let data = output.data(using: .utf8),
               let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {

@@ -79,6 +79,8 @@ final class BondingLatencyTests: LabTestCase {
             let details = try? bond.session(socket: lab.directory.appendingPathComponent("client.yaml.sock").path)["details"] as? [String: Any]
             let counts = details.flatMap { $0["queue"] as? [String: Any] }
             let rates = (details?["paths"] as? [[String: Any]] ?? []).map { String(format: "%.1f", $0["rate_mbps"] as? Double ?? 0) }
+            let hubDetails = try? bond.session(socket: lab.directory.appendingPathComponent("hub.sock").path)["details"] as? [String: Any]
+            let quiet = [details, hubDetails].map { ($0?["paths"] as? [[String: Any]] ?? []).map { "\($0["quiet_spells"] as? Int ?? -1)" }.joined(separator: "/") }
             let stalls = ["client.yaml.sock", "hub.sock"].map { (try? bond.stalls(socket: lab.directory.appendingPathComponent($0).path)).map(String.init) ?? "?" }
             let marks = counts?["ecn_marks"] as? Int ?? 0
             let drops = counts?["codel_drops"] as? Int ?? 0
@@ -86,7 +88,7 @@ final class BondingLatencyTests: LabTestCase {
             let run = "\(congestion) \(ecn ? "with" : "without") ECN"
             print(String(format: "bonding loss %@: goodput %.1f Mbit/s = %.3f of the raw sum %.1f, retransmits %d (%.2f %%); client queue so far: %@",
                          run, tunnel.mbps, ratio, rawSum, tunnel.retransmits, retransmitted * 100, queue)
-                  + "; path rates \(rates.joined(separator: " + ")) Mbit/s; loop stalls so far client \(stalls[0]), hub \(stalls[1]); intervals \(tunnel.intervals.map { String(format: "%.1f", $0) }.joined(separator: " "))")
+                  + "; path rates \(rates.joined(separator: " + ")) Mbit/s; loop stalls so far client \(stalls[0]), hub \(stalls[1]); quiet spells so far client \(quiet[0]), hub \(quiet[1]); intervals \(tunnel.intervals.map { String(format: "%.1f", $0) }.joined(separator: " "))")
             XCTAssertLessThanOrEqual(retransmitted, 0.01, "\(run): more than 1 % of the segments retransmitted")
             // The queue did signal (marks with ECN, drops without): the low count is the
             // queue's doing, not an idle queue's.

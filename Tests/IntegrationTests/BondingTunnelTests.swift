@@ -111,6 +111,11 @@ final class BondingTunnelTests: LabTestCase {
         usleep(300_000)
         let transfer = try lab.spawn(site, ["iperf3", "-c", "10.99.0.2", "-p", "5401", "-t", "9", "-i", "0.5", "-J"], name: "iperf-failover")
         sleep(3)
+        // What the hub receives every 50 ms around the cut, and the sender's timeouts:
+        // a failing run says whether TCP waited out a retransmission timeout.
+        let sampler = try lab.spawn(bond.hub, ["sh", "-c", "for i in $(seq 90); do echo $(date +%s.%N) $(cat /sys/class/net/tun0/statistics/rx_bytes); sleep 0.05; done"],
+                                    name: "hub-rx-sampler")
+        usleep(200_000)
         let beforeCut = client.output.count
         bond.signalRelay("c/fast", SIGUSR2)  // blackhole the fast uplink
         let cut = Date()
@@ -165,6 +170,10 @@ final class BondingTunnelTests: LabTestCase {
         XCTAssertGreaterThan(fastCarried, 300, "data packets on the fast link in the 2 s after the restore")
         XCTAssertEqual(transfer.stop(signal: 0, timeout: 20), 0, transfer.output)  // waits for iperf3 to finish
         let intervals = try BondingLab.transfer(transfer.output).intervals  // throws if the connection broke
+        let tcp = try lab.exec(site, "nstat", "-asz", "TcpRetransSegs", "TcpExtTCPTimeouts", "TcpExtTCPLossProbes", "TcpExtTCPSpuriousRTOs").output
+            .split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: " ", omittingEmptySubsequences: true).prefix(2).joined(separator: "=") }
+        _ = sampler.stop(signal: 0, timeout: 5)
+        print("bonding c: sender \(tcp.joined(separator: " ")); hub goodput every 50 ms from the cut (Mbit/s): \(BondingLab.timeline(sampler.output, from: cut))")
         print("bonding c: cut detected after \(detected.map { String(format: "%.2f s", $0) } ?? "no"); slow link raw \(String(format: "%.1f", slowRaw)) Mbit/s; TCP 1.0–2.0 s after the cut \(String(format: "%.1f", firstSecond)) (\(String(format: "%.2f", firstSecond / slowRaw))), 2.0–3.0 s \(String(format: "%.1f", secondSecond)) (\(String(format: "%.2f", secondSecond / slowRaw))); fast link carried \(fastCarried) packets in the 2 s after the restore; rejoined \(rejoined.map { String(format: "%.2f s", $0) } ?? "no") after restore; intervals \(intervals.map { String(format: "%.0f", $0) })")
         XCTAssertGreaterThan(firstSecond, 0.9 * slowRaw, "the second from 1 s after the cut")
         XCTAssertGreaterThan(secondSecond, 0.9 * slowRaw, "the second from 2 s after the cut")

@@ -21,6 +21,7 @@ final class MetricsExporterTests: XCTestCase {
         XCTAssertEqual(value(lines, #"tunneld_link_state{session="hub",link="slow",state="lossy"}"#), 1)
         XCTAssertEqual(value(lines, #"tunneld_link_state{session="hub",link="slow",state="up"}"#), 0)
         XCTAssertEqual(value(lines, #"tunneld_link_up{session="hub",link="slow"}"#), 1)
+        XCTAssertEqual(value(lines, #"tunneld_link_quiet_spells_total{session="hub",link="slow"}"#), 1)
         XCTAssertEqual(value(lines, #"tunneld_link_bytes_total{session="hub",link="fast",direction="rx"}"#), 2000)
         XCTAssertEqual(value(lines, #"tunneld_session_drops_total{session="hub",reason="forged"}"#), 2)
         XCTAssertEqual(value(lines, #"tunneld_reorder_packets_total{session="hub",outcome="released_as_lost"}"#), 2)

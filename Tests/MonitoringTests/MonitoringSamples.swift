@@ -11,7 +11,7 @@ enum MonitoringSamples {
                  ("srttMs", srtt.map { .double($0) } ?? .null), ("rttvarMs", srtt.map { .double($0 / 10) } ?? .null),
                  ("lossPercent", .double(loss)), ("rateMbps", .double(40)), ("txPackets", .uint(tx / 100)), ("txBytes", .uint(tx)),
                  ("rxPackets", .uint(rx / 100)), ("rxBytes", .uint(rx)), ("disconnects", .int(Int64(disconnects))),
-                 ("lastPacketSeconds", .double(0.05))])
+                 ("quiet", .bool(false)), ("quietSpells", .int(Int64(2 * disconnects + 1))), ("lastPacketSeconds", .double(0.05))])
     }
 
     static func counters(tx: UInt64 = 0, rx: UInt64 = 0, drops: [String: UInt64] = [:]) -> TunnelStatus.Counters {

@@ -55,12 +55,12 @@ final class BondPath {
     var isFallback: Bool { fallbackOnly || peerFallbackOnly }
 
     /// 0 (best) … 3 for usable paths, `BondPath.unusable` when down: normal before
-    /// fallback, healthy before lossy or slow.
+    /// fallback, healthy before lossy, slow or quiet (maybe cut, not yet down).
     var tier: Int {
         let base = isFallback ? 2 : 0
         switch health.state {
         case .down: return BondPath.unusable
-        case .up: return base
+        case .up: return health.isQuiet ? base + 1 : base
         case .lossy, .slow: return base + 1
         }
     }

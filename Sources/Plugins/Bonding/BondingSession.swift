@@ -297,6 +297,7 @@ extension BondingSession {
         .object([
             ("name", .string(path.name)), ("link", .string(path.link.name)), ("local", .string(path.link.localAddress.description)),
             ("remote", .string(path.remote.description)), ("state", .string(path.health.state.rawValue)),
+            ("quiet", .bool(path.health.isQuiet)), ("quietSpells", .int(Int64(path.health.quietSpells))),
             ("fallbackOnly", .bool(path.isFallback)), ("srttMs", path.health.srtt.map { .double($0 * 1000) } ?? .null),
             ("rttvarMs", .double(path.health.rttvar * 1000)), ("lossPercent", .double(path.health.lossPercent(now: now))),
             ("rateMbps", .double(path.rate.estimate * 8 / 1e6)), ("rateMeasured", .bool(path.rate.confirmed)),

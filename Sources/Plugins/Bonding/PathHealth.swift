@@ -11,6 +11,12 @@
 ///   first time, after one (nothing to distrust yet).
 /// * `lossy` when loss exceeds the tolerance; back once it falls to half of it.
 /// * `slow` when srtt exceeds the latency tolerance; back below 80 % of it.
+///
+/// Apart from the state, a live path is `quiet` while its newest probe that should
+/// have been echoed by now was not (and nothing was echoed since): the scheduler
+/// moves data off it at once, and the path goes down only after `timeout`. A cut
+/// then loses about one probe interval of the path's traffic instead of the whole
+/// timeout's, which TCP recovers from without waiting out a retransmission timer.
 struct PathHealth {
     enum State: String, Sendable { case down, up, lossy, slow }
 
@@ -43,6 +49,10 @@ struct PathHealth {
     private var sentID = [UInt32](repeating: 0, count: PathHealth.window)
     private var answered = [Bool](repeating: false, count: PathHealth.window)
     private(set) var downTransitions = 0
+    /// The newest probe that is due has no echo, and none came after it was sent.
+    private(set) var isQuiet = false
+    /// How often the path went quiet (a lost probe or echo counts too).
+    private(set) var quietSpells = 0
 
     init(tolerances: Tolerances, now: Double) {
         self.tolerances = tolerances
@@ -138,7 +148,26 @@ struct PathHealth {
             }
         }
         if state != .down { state = quality(now: now) }
+        let quiet = state != .down && newestDueProbeUnanswered(now: now)
+        if quiet && !isQuiet { quietSpells += 1 }
+        isQuiet = quiet
         return state == before ? nil : state
+    }
+
+    /// How long an echo may take before its probe is overdue: the RTO-style bound of
+    /// the RTT, and not under 20 ms, so that scheduling jitter on a sub-millisecond
+    /// path is not taken for silence.
+    var echoWait: Double { max(0.02, 2 * (srtt ?? tolerances.timeout) + 4 * rttvar) }
+
+    private func newestDueProbeUnanswered(now: Double) -> Bool {
+        let wait = echoWait
+        var newest = -1
+        for slot in 0..<PathHealth.window where sentAt[slot] >= 0 && now - sentAt[slot] > wait
+            && (newest < 0 || sentAt[slot] > sentAt[newest]) {
+            newest = slot
+        }
+        guard newest >= 0 else { return false }
+        return (lastEcho ?? -.infinity) < sentAt[newest]
     }
 
     /// up, lossy or slow for a live path, with the exit thresholds below the entry ones.

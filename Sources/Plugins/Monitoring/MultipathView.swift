@@ -12,7 +12,7 @@ struct MultipathView: Equatable {
         var rttvarMs: Double?
         var lossPercent, rateMbps: Double
         var txPackets, txBytes, rxPackets, rxBytes: UInt64
-        var disconnects: Int
+        var disconnects, quietSpells: Int
         var lastPacketSeconds: Double
     }
 
@@ -37,7 +37,7 @@ struct MultipathView: Equatable {
                  rttvarMs: p["rttvarMs"]?.number, lossPercent: number(p, "lossPercent"), rateMbps: number(p, "rateMbps"),
                  txPackets: count(p, "txPackets"), txBytes: count(p, "txBytes"), rxPackets: count(p, "rxPackets"),
                  rxBytes: count(p, "rxBytes"), disconnects: Int(number(p, "disconnects")),
-                 lastPacketSeconds: number(p, "lastPacketSeconds"))
+                 quietSpells: Int(number(p, "quietSpells")), lastPacketSeconds: number(p, "lastPacketSeconds"))
         }
         self.reorder = Reorder(inOrder: count(reorder, "inOrder"), held: count(reorder, "held"),
                                releasedByTimeout: count(reorder, "releasedByTimeout"), releasedAsLost: count(reorder, "releasedAsLost"),
