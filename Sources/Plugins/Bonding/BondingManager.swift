@@ -17,9 +17,21 @@ class BondingManager {
         probeInterval = Double(context.settings.integer(BondingManager.probeInterval)) / 1000
     }
 
+    /// Whether the timer's next turn probes (every other turn does).
+    private var probeTurn = true
+
+    /// The timer runs at half the probe interval: every other turn probes, and the
+    /// turn between looks at every path once more, so a probe that went unanswered
+    /// is noticed (`quiet`, `down`) half an interval sooner and data leaves a cut link
+    /// about 25 ms earlier (by default) than if it waited for the next probe turn.
     func startTimer() throws {
-        timer = try tunnel.loop.addTimer(milliseconds: Int(probeInterval * 1000), repeating: true) { [unowned self] in
+        timer = try tunnel.loop.addTimer(milliseconds: max(1, Int(probeInterval * 500)), repeating: true) { [unowned self] in
             let now = MonotonicClock.now()
+            defer { self.probeTurn.toggle() }
+            guard self.probeTurn else {
+                for bond in self.bonds { bond.watch(now: now) }
+                return
+            }
             for bond in self.bonds { bond.tick(now: now) }
             self.tick(now: now)
         }

@@ -88,12 +88,17 @@ final class BondingSession {
 
     // MARK: probes
 
-    /// Every probe interval: probe each path, notice silent ones, adapt the hold time.
-    func tick(now: Double) {
+    /// Notice silent paths (quiet, down): on every probe tick and halfway between.
+    func watch(now: Double) {
         for path in paths {
             let before = path.health.state
             if let state = path.health.tick(now: now) { stateChanged(path, from: before, to: state) }
         }
+    }
+
+    /// Every probe interval: probe each path, notice silent ones, adapt the hold time.
+    func tick(now: Double) {
+        watch(now: now)
         updateHoldTime()
         BondingSession.align(paths, maximum: holdLimits.maximum)
         reorderStage?.trimIfIdle(now: now)
