@@ -231,6 +231,50 @@ final class SchedulerDecisionTests: XCTestCase {
         XCTAssertEqual(schedule([fast, slow], count: 300, now: 0.4, bulk: true), [300, 0])
     }
 
+    /// One look at both paths after `fast` and `slow` more packets arrived on each,
+    /// and `sent` more were sent on each.
+    private func look(_ paths: (fast: BondPath, slow: BondPath), _ fast: UInt64, _ slow: UInt64, sent: UInt64 = 40) {
+        paths.fast.receivedPackets += fast
+        paths.slow.receivedPackets += slow
+        paths.fast.sentPackets += sent
+        paths.slow.sentPackets += sent
+        let speaking = [paths.fast, paths.slow].filter(\.broughtSinceLastLook).count
+        for path in [paths.fast, paths.slow] { path.noteArrivals(othersSpeak: speaking > (path.broughtSinceLastLook ? 1 : 0)) }
+    }
+
+    func testABusyPathWhoseArrivalsStopWhileAnotherSpeaksIsQuietUntilAPacketComes() throws {
+        let paths = (fast: try makePath("fast", index: 0, mbit: 40, rtt: 0.01), slow: try makePath("slow", index: 1, mbit: 20, rtt: 0.01))
+        look(paths, 40, 20)
+        look(paths, 40, 20)
+        XCTAssertFalse(paths.fast.isQuiet)
+        look(paths, 0, 20)  // cut: nothing more from the far side on fast
+        XCTAssertTrue(paths.fast.isQuiet)
+        XCTAssertEqual(paths.fast.tier, 1)
+        XCTAssertEqual(paths.fast.silentSpells, 1)
+        XCTAssertEqual(paths.fast.health.state, .up, "its probes are not overdue yet")
+        look(paths, 0, 20)
+        XCTAssertTrue(paths.fast.isQuiet, "silent as long as nothing comes")
+        look(paths, 1, 20)  // a probe got through
+        XCTAssertFalse(paths.fast.isQuiet)
+        XCTAssertEqual(paths.fast.tier, 0)
+        XCTAssertEqual(paths.fast.silentSpells, 1)
+    }
+
+    func testAPathThatWasNotBusyOrATunnelThatFellSilentAsAWholeIsNotQuiet() throws {
+        let paths = (fast: try makePath("fast", index: 0, mbit: 40, rtt: 0.01), slow: try makePath("slow", index: 1, mbit: 20, rtt: 0.01))
+        look(paths, BondPath.busy - 1, 20)
+        look(paths, 0, 20)
+        XCTAssertFalse(paths.fast.isQuiet, "a probe or a few pings do not make a path busy")
+        look(paths, 40, 20)
+        look(paths, 0, 0)
+        XCTAssertFalse(paths.fast.isQuiet, "the far side stopped sending on every path")
+        XCTAssertFalse(paths.slow.isQuiet)
+        // Both ends paused: this side sends only a probe, the far side only its probes.
+        look(paths, 40, 20)
+        look(paths, 0, 1, sent: 1)
+        XCTAssertFalse(paths.fast.isQuiet, "a far side with nothing to answer is not cut")
+    }
+
     func testNoUsablePathGivesMinusOne() throws {
         let down = try makePath("down", index: 0, mbit: 10, rtt: nil)
         XCTAssertEqual(earliest([down], now: 1), -1)

@@ -34,6 +34,19 @@ final class BondPath {
     var sentPackets: UInt64 = 0, sentBytes: UInt64 = 0
     var receivedPackets: UInt64 = 0, receivedBytes: UInt64 = 0
     var lastReceived: Double
+    /// `receivedPackets` and `sentPackets` at the last look (`noteArrivals`), and how
+    /// many came between the two looks before it.
+    private var packetsAtLastLook: UInt64 = 0
+    private var sentAtLastLook: UInt64 = 0
+    private var broughtBefore: UInt64 = 0
+    /// The far side's traffic on the path stopped dead while this side kept sending on
+    /// it and another path still brings packets: it was busy (`busy` packets between
+    /// two looks) and brought none since. A cut, noticed before any probe is due; a
+    /// far side that paused (nothing to send) is not, as this side then sends nothing
+    /// either, or only probes.
+    private(set) var fellSilent = false
+    private(set) var silentSpells = 0
+    static let busy: UInt64 = 8
 
     static let unusable = Int.max
 
@@ -60,10 +73,30 @@ final class BondPath {
         let base = isFallback ? 2 : 0
         switch health.state {
         case .down: return BondPath.unusable
-        case .up: return health.isQuiet ? base + 1 : base
+        case .up: return isQuiet ? base + 1 : base
         case .lossy, .slow: return base + 1
         }
     }
+
+    /// A probe went unanswered, or the far side's busy traffic stopped dead.
+    var isQuiet: Bool { health.isQuiet || fellSilent }
+
+    /// Called on every look at the paths: did the path's arrivals stop? `othersSpeak`:
+    /// another path brought packets since the last look.
+    func noteArrivals(othersSpeak: Bool) {
+        let brought = receivedPackets &- packetsAtLastLook
+        let sent = sentPackets &- sentAtLastLook
+        let silent = brought == 0 && othersSpeak
+            && (fellSilent || (broughtBefore >= BondPath.busy && sent >= BondPath.busy))
+        if silent && !fellSilent { silentSpells += 1 }
+        fellSilent = silent
+        broughtBefore = brought
+        packetsAtLastLook = receivedPackets
+        sentAtLastLook = sentPackets
+    }
+
+    /// Packets arrived since the last look.
+    var broughtSinceLastLook: Bool { receivedPackets != packetsAtLastLook }
 
     /// The tier the far side sends bulk data by, as far as this side knows: its
     /// fallback and degraded flags, and down when this side hears nothing. The far

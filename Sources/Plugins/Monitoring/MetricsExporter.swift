@@ -150,7 +150,7 @@ final class MetricsExporter: Sendable {
                     gauge("tunneld_link_last_packet_age_seconds", "Seconds since a packet last came by the link.", l,
                           path.lastPacketSeconds)
                     counter("tunneld_link_disconnects_total", "Times the link went down.", l, UInt64(path.disconnects))
-                    counter("tunneld_link_quiet_spells_total", "Times a probe of the link went unanswered and data moved off it.", l,
+                    counter("tunneld_link_quiet_spells_total", "Times data moved off the link because a probe went unanswered or its traffic stopped.", l,
                             UInt64(path.quietSpells))
                     traffic("tunneld_link", "over the link", l, TunnelStatus.Counters(
                         txPackets: path.txPackets, txBytes: path.txBytes, rxPackets: path.rxPackets, rxBytes: path.rxBytes, drops: [:]))
