@@ -84,7 +84,9 @@ final class BondingLatencyTests: LabTestCase {
             let stalls = ["client.yaml.sock", "hub.sock"].map { (try? bond.stalls(socket: lab.directory.appendingPathComponent($0).path)).map(String.init) ?? "?" }
             let marks = counts?["ecn_marks"] as? Int ?? 0
             let drops = counts?["codel_drops"] as? Int ?? 0
-            let queue = "codel_drops=\(drops) ecn_marks=\(marks)"
+            // Overflow drops: the queue-limit reached, which with ECN (CoDel marks, BBR
+            // ignores marks) is where a run's retransmissions would come from.
+            let queue = "codel_drops=\(drops) ecn_marks=\(marks) overflow_drops=\(counts?["overflow_drops"] as? Int ?? -1)"
             let run = "\(congestion) \(ecn ? "with" : "without") ECN"
             print(String(format: "bonding loss %@: goodput %.1f Mbit/s = %.3f of the raw sum %.1f, retransmits %d (%.2f %%); client queue so far: %@",
                          run, tunnel.mbps, ratio, rawSum, tunnel.retransmits, retransmitted * 100, queue)
