@@ -231,15 +231,21 @@ final class SchedulerDecisionTests: XCTestCase {
         XCTAssertEqual(schedule([fast, slow], count: 300, now: 0.4, bulk: true), [300, 0])
     }
 
-    /// One look at both paths after `fast` and `slow` more packets arrived on each,
-    /// and `sent` more were sent on each.
+    /// One look at both paths, as the session takes it 25 ms after the last, after
+    /// `fast` and `slow` more packets arrived on each and `sent` more were sent on each.
+    /// Probes are echoed on time (the paths' own, at 0), so only traffic can make
+    /// a path quiet here.
+    private var lookTime = 0.0
     private func look(_ paths: (fast: BondPath, slow: BondPath), _ fast: UInt64, _ slow: UInt64, sent: UInt64 = 40) {
+        lookTime += 0.025
         paths.fast.receivedPackets += fast
         paths.slow.receivedPackets += slow
         paths.fast.sentPackets += sent
         paths.slow.sentPackets += sent
-        let speaking = [paths.fast, paths.slow].filter(\.broughtSinceLastLook).count
-        for path in [paths.fast, paths.slow] { path.noteArrivals(othersSpeak: speaking > (path.broughtSinceLastLook ? 1 : 0)) }
+        let anyArrivals = paths.fast.broughtSinceLastLook || paths.slow.broughtSinceLastLook
+        for path in [paths.fast, paths.slow] {
+            XCTAssertNil(path.look(now: lookTime, anyArrivals: anyArrivals), "no state change: quiet is not a state")
+        }
     }
 
     func testABusyPathWhoseArrivalsStopWhileAnotherSpeaksIsQuietUntilAPacketComes() throws {
@@ -250,14 +256,33 @@ final class SchedulerDecisionTests: XCTestCase {
         look(paths, 0, 20)  // cut: nothing more from the far side on fast
         XCTAssertTrue(paths.fast.isQuiet)
         XCTAssertEqual(paths.fast.tier, 1)
-        XCTAssertEqual(paths.fast.silentSpells, 1)
+        XCTAssertEqual(paths.fast.quietSpells, 1)
         XCTAssertEqual(paths.fast.health.state, .up, "its probes are not overdue yet")
         look(paths, 0, 20)
         XCTAssertTrue(paths.fast.isQuiet, "silent as long as nothing comes")
         look(paths, 1, 20)  // a probe got through
         XCTAssertFalse(paths.fast.isQuiet)
         XCTAssertEqual(paths.fast.tier, 0)
-        XCTAssertEqual(paths.fast.silentSpells, 1)
+        XCTAssertEqual(paths.fast.quietSpells, 1)
+    }
+
+    func testAQuietSpellIsCountedOnceWhetherTrafficOrAProbeOrBothSayIt() throws {
+        let paths = (fast: try makePath("fast", index: 0, mbit: 40, rtt: 0.01), slow: try makePath("slow", index: 1, mbit: 20, rtt: 0.01))
+        look(paths, 40, 20)                                  // 0.025
+        let probe = paths.fast.health.probeSent(now: 0.04)   // due after 2 × 10 + 4 × 5 = 40 ms
+        look(paths, 40, 20)                                  // 0.05
+        look(paths, 0, 20)                                   // 0.075: its traffic stopped
+        XCTAssertTrue(paths.fast.isQuiet)
+        look(paths, 0, 20)                                   // 0.1: and its probe is overdue
+        XCTAssertTrue(paths.fast.health.isQuiet)
+        look(paths, 5, 20)                                   // 0.125: traffic again, the probe still unanswered
+        XCTAssertTrue(paths.fast.isQuiet)
+        XCTAssertEqual(paths.fast.quietSpells, 1)
+        XCTAssertNil(paths.fast.health.echoReceived(id: probe, sentAt: 0.04, now: 0.13))
+        XCTAssertFalse(paths.fast.isQuiet)
+        look(paths, 40, 20)
+        XCTAssertFalse(paths.fast.isQuiet)
+        XCTAssertEqual(paths.fast.quietSpells, 1)
     }
 
     func testAPathThatWasNotBusyOrATunnelThatFellSilentAsAWholeIsNotQuiet() throws {

@@ -120,16 +120,16 @@ final class BondingLab {
     }
 
     /// The first session of a daemon's status.
-    func session(socket: String) throws -> [String: Any] {
-        let status = try status(socket: socket)
+    func session(socket: String) throws -> [String: Any] { try BondingLab.session(in: status(socket: socket)) }
+
+    static func session(in status: [String: Any]) throws -> [String: Any] {
         guard let session = (status["sessions"] as? [[String: Any]])?.first else { throw LabError("no session in \(status)") }
         return session
     }
 
     /// How often a daemon's event loop woke up late (`daemon.stalls`): a run on a
     /// machine that stalled says so next to its figures.
-    func stalls(socket: String) throws -> Int {
-        let status = try status(socket: socket)
+    static func stalls(in status: [String: Any]) throws -> Int {
         guard let stalls = (status["daemon"] as? [String: Any])?["stalls"] as? Int else { throw LabError("no daemon.stalls in \(status)") }
         return stalls
     }

@@ -76,12 +76,14 @@ final class BondingLatencyTests: LabTestCase {
             let segments = tunnel.mbps * 1e6 / 8 * 8 /* s measured */ / 1392 /* bytes per segment */
             let retransmitted = Double(tunnel.retransmits) / max(segments, 1)
             let ratio = tunnel.mbps / rawSum
-            let details = try? bond.session(socket: lab.directory.appendingPathComponent("client.yaml.sock").path)["details"] as? [String: Any]
+            // Client, then hub: each daemon's status read once.
+            let statuses = ["client.yaml.sock", "hub.sock"].map { try? bond.status(socket: lab.directory.appendingPathComponent($0).path) }
+            let allDetails = statuses.map { status in status.flatMap { try? BondingLab.session(in: $0)["details"] as? [String: Any] } }
+            let details = allDetails[0]
             let counts = details.flatMap { $0["queue"] as? [String: Any] }
             let rates = (details?["paths"] as? [[String: Any]] ?? []).map { String(format: "%.1f", $0["rate_mbps"] as? Double ?? 0) }
-            let hubDetails = try? bond.session(socket: lab.directory.appendingPathComponent("hub.sock").path)["details"] as? [String: Any]
-            let quiet = [details, hubDetails].map { ($0?["paths"] as? [[String: Any]] ?? []).map { "\($0["quiet_spells"] as? Int ?? -1)" }.joined(separator: "/") }
-            let stalls = ["client.yaml.sock", "hub.sock"].map { (try? bond.stalls(socket: lab.directory.appendingPathComponent($0).path)).map(String.init) ?? "?" }
+            let quiet = allDetails.map { ($0?["paths"] as? [[String: Any]] ?? []).map { "\($0["quiet_spells"] as? Int ?? -1)" }.joined(separator: "/") }
+            let stalls = statuses.map { status in status.flatMap { try? BondingLab.stalls(in: $0) }.map(String.init) ?? "?" }
             let marks = counts?["ecn_marks"] as? Int ?? 0
             let drops = counts?["codel_drops"] as? Int ?? 0
             // Overflow drops: the queue-limit reached, which with ECN (CoDel marks, BBR

@@ -89,9 +89,9 @@ final class BondingTunnelTests: LabTestCase {
             }
             tunnel = try bond.tcp(from: site, to: "10.99.0.2", serverNamespace: bond.hub, seconds: 8, omit: 1, congestion: "cubic")
         }
-        let stalls = try bond.stalls(socket: lab.directory.appendingPathComponent("hub.sock").path)
-        let reorder = try XCTUnwrap((try bond.session(socket: lab.directory.appendingPathComponent("hub.sock").path)["details"]
-            as? [String: Any])?["reorder"] as? [String: Any])
+        let hubStatus = try bond.status(socket: lab.directory.appendingPathComponent("hub.sock").path)
+        let stalls = try BondingLab.stalls(in: hubStatus)
+        let reorder = try XCTUnwrap((try BondingLab.session(in: hubStatus)["details"] as? [String: Any])?["reorder"] as? [String: Any])
         print("bonding stalls: cubic \(format(tunnel.mbps)) Mbit/s, retransmits \(tunnel.retransmits), hub loop stalls \(stalls), "
               + "reorder \(reorder.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
         XCTAssertGreaterThanOrEqual(stalls, 4, "the hub must have noticed the stalls")

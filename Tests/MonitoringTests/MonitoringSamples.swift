@@ -5,13 +5,13 @@
 enum MonitoringSamples {
     /// One path as the bonding plugin reports it in a session's details.
     static func path(_ name: String, state: String = "up", srtt: Double? = 12.5, loss: Double = 0,
-                     tx: UInt64 = 1000, rx: UInt64 = 2000, disconnects: Int = 0) -> StatusValue {
+                     tx: UInt64 = 1000, rx: UInt64 = 2000, disconnects: Int = 0, quietSpells: Int = 1) -> StatusValue {
         .object([("name", .string(name)), ("link", .string(name)), ("local", .string("10.0.0.2:5081")),
                  ("remote", .string("192.0.2.1:5080")), ("state", .string(state)), ("fallbackOnly", .bool(false)),
                  ("srttMs", srtt.map { .double($0) } ?? .null), ("rttvarMs", srtt.map { .double($0 / 10) } ?? .null),
                  ("lossPercent", .double(loss)), ("rateMbps", .double(40)), ("txPackets", .uint(tx / 100)), ("txBytes", .uint(tx)),
                  ("rxPackets", .uint(rx / 100)), ("rxBytes", .uint(rx)), ("disconnects", .int(Int64(disconnects))),
-                 ("quiet", .bool(false)), ("quietSpells", .int(Int64(2 * disconnects + 1))), ("lastPacketSeconds", .double(0.05))])
+                 ("quiet", .bool(false)), ("quietSpells", .int(Int64(quietSpells))), ("lastPacketSeconds", .double(0.05))])
     }
 
     static func counters(tx: UInt64 = 0, rx: UInt64 = 0, drops: [String: UInt64] = [:]) -> TunnelStatus.Counters {

@@ -34,8 +34,8 @@ final class BondPath {
     var sentPackets: UInt64 = 0, sentBytes: UInt64 = 0
     var receivedPackets: UInt64 = 0, receivedBytes: UInt64 = 0
     var lastReceived: Double
-    /// `receivedPackets` and `sentPackets` at the last look (`noteArrivals`), and how
-    /// many came between the two looks before it.
+    /// `receivedPackets` and `sentPackets` at the last look, and how many came between
+    /// the two looks before it.
     private var packetsAtLastLook: UInt64 = 0
     private var sentAtLastLook: UInt64 = 0
     private var broughtBefore: UInt64 = 0
@@ -45,7 +45,8 @@ final class BondPath {
     /// far side that paused (nothing to send) is not, as this side then sends nothing
     /// either, or only probes.
     private(set) var fellSilent = false
-    private(set) var silentSpells = 0
+    /// How often the path went quiet, for either reason (a lost probe counts too).
+    private(set) var quietSpells = 0
     static let busy: UInt64 = 8
 
     static let unusable = Int.max
@@ -81,18 +82,23 @@ final class BondPath {
     /// A probe went unanswered, or the far side's busy traffic stopped dead.
     var isQuiet: Bool { health.isQuiet || fellSilent }
 
-    /// Called on every look at the paths: did the path's arrivals stop? `othersSpeak`:
-    /// another path brought packets since the last look.
-    func noteArrivals(othersSpeak: Bool) {
+    /// One look at the path (every half probe interval): did its traffic stop, is a
+    /// probe overdue, is it down? `anyArrivals`: some path of the session brought
+    /// packets since the last look (taken before any path is looked at). Returns the
+    /// new state if it changed.
+    func look(now: Double, anyArrivals: Bool) -> PathHealth.State? {
+        let wasQuiet = isQuiet
         let brought = receivedPackets &- packetsAtLastLook
         let sent = sentPackets &- sentAtLastLook
-        let silent = brought == 0 && othersSpeak
+        // Nothing came on this path, so the arrivals were another path's.
+        fellSilent = brought == 0 && anyArrivals
             && (fellSilent || (broughtBefore >= BondPath.busy && sent >= BondPath.busy))
-        if silent && !fellSilent { silentSpells += 1 }
-        fellSilent = silent
         broughtBefore = brought
         packetsAtLastLook = receivedPackets
         sentAtLastLook = sentPackets
+        let change = health.tick(now: now)
+        if isQuiet && !wasQuiet { quietSpells += 1 }
+        return change
     }
 
     /// Packets arrived since the last look.

@@ -90,12 +90,10 @@ final class BondingSession {
 
     /// Notice silent paths (quiet, down): on every probe tick and halfway between.
     func watch(now: Double) {
-        var speaking = 0
-        for path in paths where path.broughtSinceLastLook { speaking += 1 }
+        let anyArrivals = paths.contains { $0.broughtSinceLastLook }
         for path in paths {
-            path.noteArrivals(othersSpeak: speaking > (path.broughtSinceLastLook ? 1 : 0))
             let before = path.health.state
-            if let state = path.health.tick(now: now) { stateChanged(path, from: before, to: state) }
+            if let state = path.look(now: now, anyArrivals: anyArrivals) { stateChanged(path, from: before, to: state) }
         }
     }
 
@@ -305,7 +303,7 @@ extension BondingSession {
         .object([
             ("name", .string(path.name)), ("link", .string(path.link.name)), ("local", .string(path.link.localAddress.description)),
             ("remote", .string(path.remote.description)), ("state", .string(path.health.state.rawValue)),
-            ("quiet", .bool(path.isQuiet)), ("quietSpells", .int(Int64(path.health.quietSpells + path.silentSpells))),
+            ("quiet", .bool(path.isQuiet)), ("quietSpells", .int(Int64(path.quietSpells))),
             ("fallbackOnly", .bool(path.isFallback)), ("srttMs", path.health.srtt.map { .double($0 * 1000) } ?? .null),
             ("rttvarMs", .double(path.health.rttvar * 1000)), ("lossPercent", .double(path.health.lossPercent(now: now))),
             ("rateMbps", .double(path.rate.estimate * 8 / 1e6)), ("rateMeasured", .bool(path.rate.confirmed)),

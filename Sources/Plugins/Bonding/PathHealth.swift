@@ -51,8 +51,6 @@ struct PathHealth {
     private(set) var downTransitions = 0
     /// The newest probe that is due has no echo, and none came after it was sent.
     private(set) var isQuiet = false
-    /// How often the path went quiet (a lost probe or echo counts too).
-    private(set) var quietSpells = 0
 
     init(tolerances: Tolerances, now: Double) {
         self.tolerances = tolerances
@@ -148,9 +146,7 @@ struct PathHealth {
             }
         }
         if state != .down { state = quality(now: now) }
-        let quiet = state != .down && newestDueProbeUnanswered(now: now)
-        if quiet && !isQuiet { quietSpells += 1 }
-        isQuiet = quiet
+        isQuiet = state != .down && newestDueProbeUnanswered(now: now)
         return state == before ? nil : state
     }
 
