@@ -300,6 +300,19 @@ final class SchedulerDecisionTests: XCTestCase {
         XCTAssertFalse(paths.fast.isQuiet, "a far side with nothing to answer is not cut")
     }
 
+    func testAPathThatWentDownIsNotQuietThoughItsTrafficStopped() throws {
+        let paths = (fast: try makePath("fast", index: 0, mbit: 40, rtt: 0.01), slow: try makePath("slow", index: 1, mbit: 20, rtt: 0.01))
+        look(paths, 40, 20)
+        look(paths, 40, 20)
+        look(paths, 0, 20)
+        XCTAssertTrue(paths.fast.isQuiet)
+        // No echo for longer than the timeout (0.25 s): down, and status says so alone.
+        lookTime += 0.3
+        XCTAssertEqual(paths.fast.look(now: lookTime, anyArrivals: true), .down)
+        XCTAssertFalse(paths.fast.isQuiet, "down, not quiet")
+        XCTAssertEqual(paths.fast.tier, BondPath.unusable)
+    }
+
     func testNoUsablePathGivesMinusOne() throws {
         let down = try makePath("down", index: 0, mbit: 10, rtt: nil)
         XCTAssertEqual(earliest([down], now: 1), -1)

@@ -134,6 +134,18 @@ final class BondingLab {
         return stalls
     }
 
+    /// Whether the machine stalled and whether a link went quiet, for both daemons of a
+    /// client named "client": printed next to throughput figures, so a run that missed a
+    /// bar says whether the VM stalled or a link was taken for cut.
+    func loopsAndLinks() throws -> String {
+        try [("client", "client.yaml.sock"), ("hub", "hub.sock")].map { name, socket in
+            let status = try status(socket: lab.directory.appendingPathComponent(socket).path)
+            let paths = (try BondingLab.session(in: status)["details"] as? [String: Any])?["paths"] as? [[String: Any]] ?? []
+            let quiet = paths.map { "\($0["quiet_spells"] as? Int ?? -1)" }.joined(separator: "/")
+            return "\(name) loop stalls \(try BondingLab.stalls(in: status)), quiet spells \(quiet)"
+        }.joined(separator: ", ")
+    }
+
     /// What the scheduler has put on each path: data, and the probes and echoes that
     /// measure the path (those are small: under 100 bytes each).
     func pathTx(socket: String) throws -> [String: (packets: Int, bytes: Int)] {

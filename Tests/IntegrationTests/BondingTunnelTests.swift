@@ -36,13 +36,7 @@ final class BondingTunnelTests: LabTestCase {
         let ratio = tunnel.mbps / raw.sum
         // Whether the machine stalled and whether a link went quiet: a CI run at 0.938
         // (0.961 in every local run) came from a VM whose loops stalled.
-        let daemons = try ["client.yaml.sock", "hub.sock"].map { try bond.status(socket: lab.directory.appendingPathComponent($0).path) }
-        let health = try daemons.map { status in
-            let quiet = ((try BondingLab.session(in: status)["details"] as? [String: Any])?["paths"] as? [[String: Any]] ?? [])
-                .map { "\($0["quiet_spells"] as? Int ?? -1)" }.joined(separator: "/")
-            return "loop stalls \(try BondingLab.stalls(in: status)), quiet spells \(quiet)"
-        }
-        print("bonding a: raw links \(raw.text) = \(format(raw.sum)) Mbit/s, tunnel \(format(tunnel.mbps)), ratio \(String(format: "%.3f", ratio)), retransmits \(tunnel.retransmits); client \(health[0]), hub \(health[1])")
+        print("bonding a: raw links \(raw.text) = \(format(raw.sum)) Mbit/s, tunnel \(format(tunnel.mbps)), ratio \(String(format: "%.3f", ratio)), retransmits \(tunnel.retransmits); \(try bond.loopsAndLinks())")
         // Each 1500-byte datagram carries 1392 bytes of TCP payload through the tunnel
         // and 1448 without it: the tunnel's ceiling is 0.961 of the raw links.
         XCTAssertGreaterThanOrEqual(ratio, 0.95, "issue 4 §8a: goodput over both links against their raw sum")
@@ -60,7 +54,7 @@ final class BondingTunnelTests: LabTestCase {
             let segments = tunnel.mbps * 1e6 * 8 / 8 / 1392
             let retransmitRate = Double(tunnel.retransmits) / max(segments, 1)
             let ratio = tunnel.mbps / raw.sum
-            print("bonding b: raw links \(raw.text) = \(format(raw.sum)) Mbit/s (no delay), tunnel \(congestion) \(format(tunnel.mbps)), ratio \(String(format: "%.3f", ratio)), retransmits \(tunnel.retransmits) (\(String(format: "%.2f", retransmitRate * 100)) %)")
+            print("bonding b: raw links \(raw.text) = \(format(raw.sum)) Mbit/s (no delay), tunnel \(congestion) \(format(tunnel.mbps)), ratio \(String(format: "%.3f", ratio)), retransmits \(tunnel.retransmits) (\(String(format: "%.2f", retransmitRate * 100)) %); \(try bond.loopsAndLinks())")
             // cubic backs off at its first loss: well under 1 %. BBR (v1) fills the uplinks'
             // queues until they drop, as it does over one link of the same RTT through the
             // tunnel (6-8 % measured there): the bound is set from the measured spread.

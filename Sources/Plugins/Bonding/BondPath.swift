@@ -79,8 +79,9 @@ final class BondPath {
         }
     }
 
-    /// A probe went unanswered, or the far side's busy traffic stopped dead.
-    var isQuiet: Bool { health.isQuiet || fellSilent }
+    /// A live path whose probe went unanswered, or whose busy traffic stopped dead (a
+    /// down path is down, not quiet, whatever its traffic did).
+    var isQuiet: Bool { health.state != .down && (health.isQuiet || fellSilent) }
 
     /// One look at the path (every half probe interval): did its traffic stop, is a
     /// probe overdue, is it down? `anyArrivals`: some path of the session brought
