@@ -129,6 +129,16 @@ elif cmd == 'median4':            # CC NAME RATIOS_FILE → the median of the ro
     middle = statistics.median(ratios)
     print(f'  {cc:6} {name:16} {"median":>6} {middle:6.3f} | {mark(middle >= 0.9) + " " + format(middle, ".3f"):11} |'
           f' of {len(ratios)} rounds: ' + ' '.join(f'{x:.3f}' for x in ratios))
+elif cmd == 'reorder':            # NAME STATUS_JSON → the hub reorder stage's holds and copies
+    try:
+        r = json.load(open(args[1]))['sessions'][0]['details']['reorder']
+        kept, copied = r.get('held_in_place', 0), r.get('copied_at_refill', 0)
+        print(f"  {args[0]}: hub reorder over the part: in order {r.get('in_order', 0)}, held {r.get('held', 0)}, "
+              f"aligned {r.get('aligned', 0)}; held in their read's batch {kept}, copied out when it was refilled "
+              f"{copied} ({100 * copied / max(kept, 1):.0f} %); released as lost {r.get('released_as_lost', 0)}, "
+              f"hold {r.get('hold_ms', 0):.2f} ms")
+    except Exception as error:
+        print(f"  {args[0]}: no reorder counters ({error})")
 elif cmd == 'drops':              # STATUS_JSON → the client queue's CoDel + overflow drops
     try:
         d = json.load(open(args[0])); s = d['sessions'][0]['details']['queue']
@@ -362,6 +372,7 @@ EOF
     cat > "$WORK/cpu-hub$t.yaml" <<EOF
 profile: bonding-server
 device: { name: tun$t, mtu: 1400, address: $net.2/30 }
+status: { socket: $WORK/cpu-hub$t.sock }
 links:
   - { name: hub1, bind: "10.201.11.2:$port" }
   - { name: hub2, bind: "10.201.12.2:$port" }
@@ -406,6 +417,12 @@ for cc in cubic bbr; do
         done
     done
     for t in n q; do [ -s "$WORK/ratios-$t-$cc.txt" ] && calc median4 $cc "$(name $t)" "$WORK/ratios-$t-$cc.txt"; done
+done
+# Copies the hub's reorder stage makes when a read's batch is refilled while it still holds
+# packets of it: memory traffic the single-link p2p does not pay.
+for t in n q; do
+    "$BIN" status "$WORK/cpu-hub$t.sock" --json >"$WORK/hub$t-status.json" 2>/dev/null || true
+    calc reorder "$(name $t)" "$WORK/hub$t-status.json"
 done
 stop_phase
 fi
