@@ -146,6 +146,26 @@ final class BondingLab {
         }.joined(separator: ", ")
     }
 
+    /// Both daemons' loop stalls so far (`daemon.stalls`: woke up over 10 ms late).
+    func loopStalls() throws -> Int {
+        try ["client.yaml.sock", "hub.sock"].reduce(0) { total, socket in
+            total + (try BondingLab.stalls(in: status(socket: lab.directory.appendingPathComponent(socket).path)))
+        }
+    }
+
+    /// `measure`, and once more if it missed its bar (`meets`) while a daemon's loop
+    /// stalled: such a run measured a machine that did not run the tunnel, not the
+    /// tunnel (CI saw 0.938 against 0.95 with the loops stalled). Both runs are printed;
+    /// the second one counts.
+    func measuredAgainIfStalled(meets: (Transfer) -> Bool, _ measure: () throws -> Transfer) throws -> Transfer {
+        let before = try loopStalls()
+        let first = try measure()
+        let stalled = try loopStalls() - before
+        guard stalled > 0, !meets(first) else { return first }
+        print(String(format: "bonding: %.1f Mbit/s missed the bar while the daemons' loops stalled %d times: measured again", first.mbps, stalled))
+        return try measure()
+    }
+
     /// What the scheduler has put on each path: data, and the probes and echoes that
     /// measure the path (those are small: under 100 bytes each).
     func pathTx(socket: String) throws -> [String: (packets: Int, bytes: Int)] {
