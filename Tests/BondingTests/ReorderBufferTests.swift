@@ -184,6 +184,32 @@ final class ReorderBufferTests: XCTestCase {
         XCTAssertEqual(buffer.counters.copiedAtRefill, 2)
     }
 
+    func testARefillOfOneBatchKeepsWhatIsStillHeldOfAnother() {
+        let first = packets!, second = TestPackets()
+        first.batch.lendsSlots = true
+        second.batch.lendsSlots = true
+        accept(0)
+        // 2 from the first read, 4 from the second, both waiting for 1 and 3.
+        let two = first.tagged(2), four = second.tagged(4)
+        XCTAssertEqual(buffer.accept(two, sequence: 2, path: nil, now: 0, lender: first.batch), .held)
+        XCTAssertEqual(buffer.accept(four, sequence: 4, path: nil, now: 0, lender: second.batch), .held)
+        accept(1)  // 2 goes: its entry is stale now
+        buffer.finish()
+        XCTAssertEqual(delivered.tags, [0, 1, 2])
+        second.batch.reset()  // the second read is refilled: 4 moves out
+        XCTAssertEqual(buffer.counters.copiedAtRefill, 1)
+        testPoke(four, 3, 0xEE)
+        let five = first.tagged(5)
+        XCTAssertEqual(buffer.accept(five, sequence: 5, path: nil, now: 0, lender: first.batch), .held)
+        second.batch.reset()  // nothing of the second read is held any more
+        first.batch.reset()   // 5, still held, moves out; the released 2 is not copied
+        XCTAssertEqual(buffer.counters.copiedAtRefill, 2)
+        testPoke(five, 3, 0xEE)
+        accept(3)
+        buffer.finish()
+        XCTAssertEqual(delivered.tags, [0, 1, 2, 3, 4, 5], "the copies, not the refilled slots")
+    }
+
     func testASlotHeldInPlaceThenByCopyUsesItsOwnMemory() {
         packets.batch.lendsSlots = true
         accept(0)

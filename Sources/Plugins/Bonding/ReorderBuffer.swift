@@ -327,14 +327,16 @@ final class ReorderBuffer: PacketBatchBorrower {
         let id = ObjectIdentifier(batch)
         var kept = 0
         for entry in borrowed {
+            let state = slots + entry.slot
+            // Released since (a sequence is held once): nothing to copy, whichever batch
+            // it came in, so the entry goes. Most packets are held for a few ms, and the
+            // ring has 16 batches: the list stays short instead of walking stale entries.
+            guard state.pointee.isHeld, state.pointee.seen == entry.sequence else { continue }
             if entry.from != id {
                 borrowed[kept] = entry
                 kept += 1
                 continue
             }
-            let state = slots + entry.slot
-            // Released since (a sequence is held once): nothing to copy.
-            guard state.pointee.isHeld, state.pointee.seen == entry.sequence else { continue }
             let chunk = chunks[entry.slot >> Self.chunkShift]!
             let index = entry.slot & ((1 << Self.chunkShift) - 1)
             copyIn(chunk[index], chunk: chunk, index: index)
