@@ -83,7 +83,7 @@ final class BondPath {
     /// down path is down, not quiet, whatever its traffic did).
     var isQuiet: Bool { health.state != .down && (health.isQuiet || fellSilent) }
 
-    /// One look at the path (every half probe interval): did its traffic stop, is a
+    /// One look at the path (every quarter probe interval): did its traffic stop, is a
     /// probe overdue, is it down? `anyArrivals`: some path of the session brought
     /// packets since the last look (taken before any path is looked at). Returns the
     /// new state if it changed.

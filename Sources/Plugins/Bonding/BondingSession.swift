@@ -88,7 +88,7 @@ final class BondingSession {
 
     // MARK: probes
 
-    /// Notice silent paths (quiet, down): on every probe tick and halfway between.
+    /// Notice silent paths (quiet, down): on every probe tick and three times between.
     func watch(now: Double) {
         let anyArrivals = paths.contains { $0.broughtSinceLastLook }
         for path in paths {
