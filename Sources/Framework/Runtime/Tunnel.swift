@@ -52,7 +52,7 @@ public final class Tunnel {
     /// a bond's reorder buffer holds a link's packets until another link's read fills
     /// the gaps, and a busy link is read up to `batchesPerWakeup` (8) times per wake-up
     /// before the next. Sixteen cover two links' full turns: on two unlimited links the
-    /// hub copied 19-28 % of the packets it held out of a batch about to be refilled with
+    /// hub copied 19-33 % of the packets it held out of a batch about to be refilled with
     /// a ring of four, 2 % with sixteen (~1.7 MB of slots at MTU 1400, touched only as used).
     private let linkBatches: [PacketBatch]
     private var linkBatchTurn = 0
