@@ -31,6 +31,22 @@ final class EventLoopTests: XCTestCase {
         XCTAssertLessThan(elapsed, 2.0)
     }
 
+    func testATimerArmedEveryFractionOfAMillisecondKeepsItsPeriod() throws {
+        let loop = try EventLoop()
+        let box = Box()
+        try watchdog(loop, box)
+        let start = monotonicSeconds()
+        let timer = try loop.addTimer(milliseconds: 0, repeating: false) { [unowned loop] in
+            box.count += 1
+            if box.count == 8 { loop.stop() }
+        }
+        timer.arm(every: 0.0125)  // a bond's look: a quarter of 50 ms, not 12 ms
+        loop.run()
+        XCTAssertEqual(box.count, 8)
+        XCTAssertEqual(box.values, [], "stopped by the timer, not the watchdog")
+        XCTAssertGreaterThanOrEqual(monotonicSeconds() - start, 0.0995, "8 × 12.5 ms; whole milliseconds would give 96 ms")
+    }
+
     func testOneShotTimerFiresOnce() throws {
         let loop = try EventLoop()
         let box = Box()

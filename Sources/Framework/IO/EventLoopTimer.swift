@@ -41,6 +41,13 @@ extension EventLoop {
             arm(nanoseconds: Int64(milliseconds) * 1_000_000, period: Int64(max(period, 0)) * 1_000_000)
         }
 
+        /// Fire every `seconds`, the first time `seconds` from now, to the nanosecond: a
+        /// period that is not whole milliseconds (a quarter of 50 ms) stays exact.
+        public func arm(every seconds: Double) {
+            let period = Int64(seconds * 1e9)
+            arm(nanoseconds: period, period: period)
+        }
+
         /// Fire once, `seconds` from now, to the nanosecond rather than the millisecond
         /// (a pacer's next turn is a fraction of a millisecond away); 0 or less disarms.
         public func arm(after seconds: Double) {

@@ -26,8 +26,11 @@ class BondingManager {
     /// much to it. Looking every half interval (25-50 ms), 5 of 18 failover test runs
     /// waited out a TCP retransmission timeout; every quarter, none of 10.
     static let looksPerProbe = 4
+
     func startTimer() throws {
-        timer = try tunnel.loop.addTimer(milliseconds: max(1, Int(probeInterval * 1000) / Self.looksPerProbe), repeating: true) { [unowned self] in
+        // Created disarmed, then armed to the nanosecond: 50 ms / 4 in whole milliseconds
+        // would make the probe period 48 ms.
+        let timer = try tunnel.loop.addTimer(milliseconds: 0, repeating: false) { [unowned self] in
             let now = MonotonicClock.now()
             defer { self.turn = (self.turn + 1) % Self.looksPerProbe }
             guard self.turn == 0 else {
@@ -37,6 +40,8 @@ class BondingManager {
             for bond in self.bonds { bond.tick(now: now) }
             self.tick(now: now)
         }
+        timer.arm(every: probeInterval / Double(Self.looksPerProbe))
+        self.timer = timer
     }
 
     /// Per-manager work on every probe tick (a server expires sessions).
