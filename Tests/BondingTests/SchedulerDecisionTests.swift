@@ -231,7 +231,8 @@ final class SchedulerDecisionTests: XCTestCase {
         XCTAssertEqual(schedule([fast, slow], count: 300, now: 0.4, bulk: true), [300, 0])
     }
 
-    /// One look at both paths, as the session takes it 25 ms after the last, after
+    /// One look at both paths, 25 ms after the last (the session looks every 12.5 ms;
+    /// the rules count packets per look, not per second), after
     /// `fast` and `slow` more packets arrived on each and `sent` more were sent on each.
     /// Probes are echoed on time (the paths' own, at 0), so only traffic can make
     /// a path quiet here.

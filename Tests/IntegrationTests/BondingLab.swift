@@ -134,24 +134,28 @@ final class BondingLab {
         return stalls
     }
 
-    /// Whether the machine stalled and whether a link went quiet, for both daemons of a
-    /// client named "client": printed next to throughput figures, so a run that missed a
-    /// bar says whether the VM stalled or a link was taken for cut.
-    func loopsAndLinks() throws -> String {
+    /// The status of both daemons of a client named "client": client, then hub.
+    func daemonStatuses() throws -> [(name: String, status: [String: Any])] {
         try [("client", "client.yaml.sock"), ("hub", "hub.sock")].map { name, socket in
-            let status = try status(socket: lab.directory.appendingPathComponent(socket).path)
-            let paths = (try BondingLab.session(in: status)["details"] as? [String: Any])?["paths"] as? [[String: Any]] ?? []
+            (name, try status(socket: lab.directory.appendingPathComponent(socket).path))
+        }
+    }
+
+    /// Whether the machine stalled and whether a link went quiet, per daemon: printed
+    /// next to throughput figures, so a run that missed a bar says whether the VM
+    /// stalled or a link was taken for cut.
+    static func loopsAndLinks(_ statuses: [(name: String, status: [String: Any])]) throws -> String {
+        try statuses.map { name, status in
+            let paths = (try session(in: status)["details"] as? [String: Any])?["paths"] as? [[String: Any]] ?? []
             let quiet = paths.map { "\($0["quiet_spells"] as? Int ?? -1)" }.joined(separator: "/")
-            return "\(name) loop stalls \(try BondingLab.stalls(in: status)), quiet spells \(quiet)"
+            return "\(name) loop stalls \(try stalls(in: status)), quiet spells \(quiet)"
         }.joined(separator: ", ")
     }
 
+    func loopsAndLinks() throws -> String { try BondingLab.loopsAndLinks(daemonStatuses()) }
+
     /// Both daemons' loop stalls so far (`daemon.stalls`: woke up over 10 ms late).
-    func loopStalls() throws -> Int {
-        try ["client.yaml.sock", "hub.sock"].reduce(0) { total, socket in
-            total + (try BondingLab.stalls(in: status(socket: lab.directory.appendingPathComponent(socket).path)))
-        }
-    }
+    func loopStalls() throws -> Int { try daemonStatuses().reduce(0) { $0 + (try BondingLab.stalls(in: $1.status)) } }
 
     /// `measure`, and once more if it missed its bar (`meets`) while a daemon's loop
     /// stalled: such a run measured a machine that did not run the tunnel, not the

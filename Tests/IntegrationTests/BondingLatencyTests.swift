@@ -77,13 +77,10 @@ final class BondingLatencyTests: LabTestCase {
             let retransmitted = Double(tunnel.retransmits) / max(segments, 1)
             let ratio = tunnel.mbps / rawSum
             // Client, then hub: each daemon's status read once.
-            let statuses = ["client.yaml.sock", "hub.sock"].map { try? bond.status(socket: lab.directory.appendingPathComponent($0).path) }
-            let allDetails = statuses.map { status in status.flatMap { try? BondingLab.session(in: $0)["details"] as? [String: Any] } }
-            let details = allDetails[0]
+            let statuses = try bond.daemonStatuses()
+            let details = try BondingLab.session(in: statuses[0].status)["details"] as? [String: Any]
             let counts = details.flatMap { $0["queue"] as? [String: Any] }
             let rates = (details?["paths"] as? [[String: Any]] ?? []).map { String(format: "%.1f", $0["rate_mbps"] as? Double ?? 0) }
-            let quiet = allDetails.map { ($0?["paths"] as? [[String: Any]] ?? []).map { "\($0["quiet_spells"] as? Int ?? -1)" }.joined(separator: "/") }
-            let stalls = statuses.map { status in status.flatMap { try? BondingLab.stalls(in: $0) }.map(String.init) ?? "?" }
             let marks = counts?["ecn_marks"] as? Int ?? 0
             let drops = counts?["codel_drops"] as? Int ?? 0
             // Overflow drops: the queue-limit reached, which with ECN (CoDel marks, BBR
@@ -92,7 +89,7 @@ final class BondingLatencyTests: LabTestCase {
             let run = "\(congestion) \(ecn ? "with" : "without") ECN"
             print(String(format: "bonding loss %@: goodput %.1f Mbit/s = %.3f of the raw sum %.1f, retransmits %d (%.2f %%); client queue so far: %@",
                          run, tunnel.mbps, ratio, rawSum, tunnel.retransmits, retransmitted * 100, queue)
-                  + "; path rates \(rates.joined(separator: " + ")) Mbit/s; loop stalls so far client \(stalls[0]), hub \(stalls[1]); quiet spells so far client \(quiet[0]), hub \(quiet[1]); intervals \(tunnel.intervals.map { String(format: "%.1f", $0) }.joined(separator: " "))")
+                  + "; path rates \(rates.joined(separator: " + ")) Mbit/s; so far \(try BondingLab.loopsAndLinks(statuses)); intervals \(tunnel.intervals.map { String(format: "%.1f", $0) }.joined(separator: " "))")
             XCTAssertLessThanOrEqual(retransmitted, 0.01, "\(run): more than 1 % of the segments retransmitted")
             // The queue did signal (marks with ECN, drops without): the low count is the
             // queue's doing, not an idle queue's.

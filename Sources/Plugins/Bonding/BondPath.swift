@@ -79,9 +79,8 @@ final class BondPath {
         }
     }
 
-    /// A live path whose probe went unanswered, or whose busy traffic stopped dead (a
-    /// down path is down, not quiet, whatever its traffic did).
-    var isQuiet: Bool { health.state != .down && (health.isQuiet || fellSilent) }
+    /// A live path whose probe went unanswered, or whose busy traffic stopped dead.
+    var isQuiet: Bool { health.isQuiet || fellSilent }
 
     /// One look at the path (every quarter probe interval): did its traffic stop, is a
     /// probe overdue, is it down? `anyArrivals`: some path of the session brought
@@ -89,15 +88,16 @@ final class BondPath {
     /// new state if it changed.
     func look(now: Double, anyArrivals: Bool) -> PathHealth.State? {
         let wasQuiet = isQuiet
+        let change = health.tick(now: now)
         let brought = receivedPackets &- packetsAtLastLook
         let sent = sentPackets &- sentAtLastLook
-        // Nothing came on this path, so the arrivals were another path's.
-        fellSilent = brought == 0 && anyArrivals
+        // Nothing came on this path, so the arrivals were another path's. A down path
+        // is down, not quiet, as `health.isQuiet` is.
+        fellSilent = health.state != .down && brought == 0 && anyArrivals
             && (fellSilent || (broughtBefore >= BondPath.busy && sent >= BondPath.busy))
         broughtBefore = brought
         packetsAtLastLook = receivedPackets
         sentAtLastLook = sentPackets
-        let change = health.tick(now: now)
         if isQuiet && !wasQuiet { quietSpells += 1 }
         return change
     }
