@@ -7,7 +7,7 @@
 # three tunnels also run from that binary (A/B: the same run, the same namespaces).
 # Prints Gbit/s and the ratios the issue sets bars on: plain/VXLAN >= 0.5, and p2p and
 # bonding >= 1.4x the before binary.
-#   sudo [TUNNELD_BEFORE=...] [ROUNDS=3] Benchmarks/kernel-compare.sh [seconds]   (default 5)
+#   sudo [TUNNELD_BEFORE=...] [ROUNDS=3] [PATHS="raw vxlan plain p2p bond"] Benchmarks/kernel-compare.sh [seconds]   (default 5)
 # Namespaces kc-a, kc-b, addresses 10.x only; everything is removed on exit.
 cd "$(dirname "$0")/.."
 export LC_ALL=C
@@ -79,7 +79,8 @@ sleep 2  # the bond's second link joins after its first probe round
 
 declare -A TARGET=([raw]=10.201.1.2 [vxlan]=10.90.0.2 [plain]=10.91.1.2 [p2p]=10.91.2.2 [bond]=10.91.3.2
                    [plain-before]=10.81.1.2 [p2p-before]=10.81.2.2 [bond-before]=10.81.3.2)
-PATHS="raw vxlan plain p2p bond"
+# PATHS="plain vxlan" measures only those (profiling one path, say).
+PATHS=${PATHS:-raw vxlan plain p2p bond}
 [ -z "$BEFORE" ] || PATHS="$PATHS plain-before p2p-before bond-before"
 echo "tunneld vs the kernel: $("$BIN" --version | head -1)${BEFORE:+ against $("$BEFORE" --version | head -1) ($BEFORE)}"
 echo "single-stream TCP from kc-a to kc-b; $1 s per run, median of $ROUNDS rounds, inner MTU 1400, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -100,9 +101,10 @@ def median(cc, path):
     values = [float(b) / 1e9 for c, p, b in rows if c == cc and p == path and b != 'nan']
     return statistics.median(values) if values else math.nan
 def verdict(value, bar):
-    return 'meets' if value >= bar else 'BELOW'
+    return 'not measured' if math.isnan(value) else 'meets' if value >= bar else 'BELOW'
 for cc in ('cubic', 'bbr'):
     m = {path: median(cc, path) for path in paths}
+    m.update({path: math.nan for path in ('raw', 'vxlan', 'plain', 'p2p', 'bond') if path not in m})  # PATHS left it out
     runs = {path: ' '.join(f'{float(b)/1e9:.2f}' for c, p, b in rows if c == cc and p == path) for path in paths}
     print(f'\n{cc}: Gbit/s (median; the {rounds} runs)')
     for path in paths:
