@@ -7,7 +7,7 @@
 # three tunnels also run from that binary (A/B: the same run, the same namespaces).
 # Prints Gbit/s and the ratios the issue sets bars on: plain/VXLAN >= 0.5, and p2p and
 # bonding >= 1.4x the before binary.
-#   sudo [TUNNELD_BEFORE=...] [ROUNDS=3] [PATHS="raw vxlan plain p2p bond"] Benchmarks/kernel-compare.sh [seconds]   (default 5)
+#   sudo [TUNNELD_BEFORE=...] [ROUNDS=3] [PATHS="raw vxlan plain p2p bond"] [SCHED=1] Benchmarks/kernel-compare.sh [seconds]   (default 5)
 # Namespaces kc-a, kc-b, addresses 10.x only; everything is removed on exit.
 cd "$(dirname "$0")/.."
 export LC_ALL=C
@@ -85,11 +85,36 @@ PATHS=${PATHS:-raw vxlan plain p2p bond}
 echo "tunneld vs the kernel: $("$BIN" --version | head -1)${BEFORE:+ against $("$BEFORE" --version | head -1) ($BEFORE)}"
 echo "single-stream TCP from kc-a to kc-b; $1 s per run, median of $ROUNDS rounds, inner MTU 1400, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 : > "$WORK/results"
+# SCHED=1: also how each tunnel's two daemons spent the run, from 1.3 s in to 0.7 s before its
+# end: running, runnable but waiting for a core (their loop thread's /proc/PID/task/PID/schedstat),
+# and preempted (involuntary context switches) per second. A daemon that waits for a core while the
+# machine has idle time is scheduling-bound, not bound by its own work (README, Data path).
+daemon_pids() {  # PATH: the sending (kc-a) and the receiving (kc-b) daemon of that tunnel
+    local kind=${1%-before} tag=a
+    [ "$1" = "$kind" ] || tag=b
+    echo "$(pgrep -f "$WORK/$kind-a$tag.yaml") $(pgrep -f "$WORK/$kind-b$tag.yaml")"
+}
+sched_snapshot() {  # PIDS: time, then per pid: run ns, wait ns, involuntary switches
+    echo "$(date +%s.%N) $(for p in $1; do echo "$(cut -d' ' -f1,2 /proc/$p/task/$p/schedstat)" \
+        "$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' /proc/$p/task/$p/status)"; done | tr '\n' ' ')"
+}
+: > "$WORK/sched"
 for round in $(seq "$ROUNDS"); do
     for cc in cubic bbr; do
         for path in $PATHS; do
+            sampler=
+            if [ -n "${SCHED:-}" ] && [ "$path" != raw ] && [ "$path" != vxlan ]; then
+                pids=$(daemon_pids $path)
+                { sleep 1.3; sched_snapshot "$pids"; sleep "$(( SECONDS_PER_RUN - 2 ))"; sched_snapshot "$pids"; } \
+                    > "$WORK/snapshots" &
+                sampler=$!
+            fi
             bits=$(bench_tcp $B $A "${TARGET[$path]}" $cc 2>/dev/null || echo nan)
             echo "$cc $path $bits" >> "$WORK/results"
+            if [ -n "$sampler" ]; then
+                wait $sampler
+                echo "$cc $path $(tr '\n' ' ' < "$WORK/snapshots")" >> "$WORK/sched"
+            fi
         done
     done
 done
@@ -117,4 +142,25 @@ for cc in ('cubic', 'bbr'):
             ab = m[path] / m[path + '-before']
             bar = '' if path == 'plain' else f'   bar >= 1.4: {verdict(ab, 1.4)}'
             print(f'  {path:5} this build / before   {ab:.2f}{bar}')
+EOF
+[ -z "${SCHED:-}" ] || python3 - "$WORK/sched" <<'EOF'
+import collections, statistics, sys
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    cc, path, *numbers = line.split()
+    values = [float(v) for v in numbers]
+    half = len(values) // 2
+    if half != 7:  # a daemon was gone: no figure
+        continue
+    before, after = values[:half], values[half:]
+    seconds = after[0] - before[0]
+    for side, base in (('sender', 1), ('receiver', 4)):
+        run = (after[base] - before[base]) / 1e9 / seconds
+        wait = (after[base + 1] - before[base + 1]) / 1e9 / seconds
+        preempted = (after[base + 2] - before[base + 2]) / seconds
+        rows[(cc, path, side)].append((run, wait, preempted))
+print('\nthe daemons (SCHED=1; medians over the rounds): share of the run on a core, waiting for one, preemptions/s')
+for (cc, path, side), samples in rows.items():
+    run, wait, preempted = (statistics.median(column) for column in zip(*samples))
+    print(f'  {cc:5} {path:13} {side:8}  running {run * 100:3.0f} %  waiting {wait * 100:3.0f} %  preempted {preempted:6.0f}/s')
 EOF
