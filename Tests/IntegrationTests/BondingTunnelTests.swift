@@ -32,7 +32,8 @@ final class BondingTunnelTests: LabTestCase {
     func testTwoUnequalLinksAddUp() throws {
         let (bond, site, _, _) = try start([.init(name: "fast", rate: "40mbit", delayMs: 0), .init(name: "slow", rate: "20mbit", delayMs: 0)])
         let raw = try rawSum(bond, site, seconds: 8, omit: 2)
-        let tunnel = try bond.measuredAgainIfStalled(meets: { $0.mbps / raw.sum >= 0.95 }) {
+        let bar = 0.95
+        let tunnel = try bond.measuredAgainIfStalled(bar: bar, of: raw.sum) {
             try bond.tcp(from: site, to: "10.99.0.2", serverNamespace: bond.hub, seconds: 8, omit: 2)
         }
         let ratio = tunnel.mbps / raw.sum
@@ -40,8 +41,9 @@ final class BondingTunnelTests: LabTestCase {
         // and a local one at 0.941 (0.961 otherwise) came from a VM whose loops stalled.
         print("bonding a: raw links \(raw.text) = \(format(raw.sum)) Mbit/s, tunnel \(format(tunnel.mbps)), ratio \(String(format: "%.3f", ratio)), retransmits \(tunnel.retransmits); \(try bond.loopsAndLinks())")
         // Each 1500-byte datagram carries 1392 bytes of TCP payload through the tunnel
-        // and 1448 without it: the tunnel's ceiling is 0.961 of the raw links.
-        XCTAssertGreaterThanOrEqual(ratio, 0.95, "issue 4 §8a: goodput over both links against their raw sum")
+        // and 1448 without it: a tunnel that keeps both links busy carries 0.961 of the
+        // raw links (an 8 s window can read a little more: token-bucket bursts).
+        XCTAssertGreaterThanOrEqual(ratio, bar, "issue 4 §8a: goodput over both links against their raw sum")
         XCTAssertLessThan(Double(tunnel.retransmits), tunnel.mbps * 1e6 * 8 / 8 / 1392 * 0.01, "more than 1 % retransmitted")
     }
 
@@ -50,8 +52,9 @@ final class BondingTunnelTests: LabTestCase {
         let (bond, site, _, _) = try start([.init(name: "fast", rate: "40mbit", delayMs: 10), .init(name: "slow", rate: "20mbit", delayMs: 40)])
         let raw = try rawSum(bond, site, seconds: 8, omit: 2)
         var worst = Double.infinity
+        let bar = 0.85
         for congestion in ["cubic", "bbr"] {
-            let tunnel = try bond.measuredAgainIfStalled(meets: { $0.mbps / raw.sum >= 0.85 }) {
+            let tunnel = try bond.measuredAgainIfStalled(bar: bar, of: raw.sum) {
                 try bond.tcp(from: site, to: "10.99.0.2", serverNamespace: bond.hub, seconds: 8, omit: 2, congestion: congestion,
                              port: congestion == "bbr" ? 5202 : 5201)
             }
@@ -73,7 +76,7 @@ final class BondingTunnelTests: LabTestCase {
         let aligned = reorder["aligned"] as? Int ?? 0, inOrder = reorder["in_order"] as? Int ?? 0
         XCTAssertGreaterThan(aligned, 20_000, "\(reorder)")
         XCTAssertLessThan(reorder["late"] as? Int ?? 0, (aligned + inOrder) / 1000, "\(reorder)")
-        XCTAssertGreaterThanOrEqual(worst, 0.85, "issue 4 §8b: the worse of cubic and bbr against the raw sum")
+        XCTAssertGreaterThanOrEqual(worst, bar, "issue 4 §8b: the worse of cubic and bbr against the raw sum")
     }
 
     // b'. the same links while the whole machine stalls: every tunneld and relay is

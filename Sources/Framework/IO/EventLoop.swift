@@ -123,11 +123,20 @@ public final class EventLoop {
         return timer
     }
 
-    /// A disarmed timer. It cannot fail (no descriptor of its own); `addTimer` throws
-    /// only because its callers were written for a timerfd per timer.
+    /// A timer that fires `handler` every `seconds`, the first time `seconds` from now,
+    /// to the nanosecond (a quarter of 50 ms stays 12.5 ms, not 12). It cannot fail.
+    @discardableResult
+    public func addTimer(every seconds: Double, _ handler: @escaping Handler) -> Timer {
+        let timer = timer(handler)
+        timer.arm(every: seconds)
+        return timer
+    }
+
     /// Timers that exist on this loop, armed or not (status: a soak watches it stay flat).
     public var timerCount: Int { timers.registered }
 
+    /// A disarmed timer. It cannot fail (no descriptor of its own); `addTimer(milliseconds:)`
+    /// throws only because its callers were written for a timerfd per timer.
     func timer(_ handler: @escaping Handler) -> Timer {
         Timer(queue: timers, handler: handler)
     }

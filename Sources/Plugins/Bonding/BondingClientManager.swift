@@ -18,7 +18,7 @@ final class BondingClientManager: BondingManager, PeerAuthenticatingManager {
         bond = attach(session)
         let now = MonotonicClock.now()
         for link in tunnel.links { bond.add(makePath(name: link.name, link: link, remote: link.remote!, now: now)) }
-        try startTimer()
+        startTimer()
     }
 
     func outbound(_ batch: PacketBatch) {

@@ -27,10 +27,9 @@ class BondingManager {
     /// waited out a TCP retransmission timeout; every quarter, none of 10.
     static let looksPerProbe = 4
 
-    func startTimer() throws {
-        // Created disarmed, then armed to the nanosecond: 50 ms / 4 in whole milliseconds
-        // would make the probe period 48 ms.
-        let timer = try tunnel.loop.addTimer(milliseconds: 0, repeating: false) { [unowned self] in
+    func startTimer() {
+        // To the nanosecond: 50 ms / 4 in whole milliseconds would make the probe period 48 ms.
+        timer = tunnel.loop.addTimer(every: probeInterval / Double(Self.looksPerProbe)) { [unowned self] in
             let now = MonotonicClock.now()
             defer { self.turn = (self.turn + 1) % Self.looksPerProbe }
             guard self.turn == 0 else {
@@ -40,8 +39,6 @@ class BondingManager {
             for bond in self.bonds { bond.tick(now: now) }
             self.tick(now: now)
         }
-        timer.arm(every: probeInterval / Double(Self.looksPerProbe))
-        self.timer = timer
     }
 
     /// Per-manager work on every probe tick (a server expires sessions).

@@ -33,7 +33,7 @@ final class BondingServerManager: BondingManager, PeerAuthenticatingManager {
     }
 
     func start() throws {
-        try startTimer()
+        startTimer()
     }
 
     // MARK: sessions
